@@ -1,0 +1,66 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/example/spaapi/domain"
+)
+
+// bearerToken returns the access token of r, per RFC 6750 §2.1: only from
+// one "Authorization: Bearer <b64token>" header, scheme case-insensitive,
+// one or more spaces. Tokens in the query string or body are never used.
+//
+// Errors: domain.ErrUnauthenticated when there are no bearer credentials;
+// a *requestError (invalid_request) for several Authorization headers or a
+// token in both header and query; a *domain.TokenError (malformed) when the
+// credentials are not b64token syntax.
+func bearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) > 1 {
+		return "", &requestError{"more than one Authorization header"}
+	}
+	if len(values) == 0 {
+		return "", domain.ErrUnauthenticated
+	}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", domain.ErrUnauthenticated
+	}
+	token := strings.TrimLeft(rest, " ")
+	if token == "" {
+		return "", domain.ErrUnauthenticated
+	}
+	if r.URL.Query().Has("access_token") {
+		return "", &requestError{"access token given in both the Authorization header and the query string"}
+	}
+	if !isB64Token(token) {
+		return "", domain.InvalidToken(domain.ReasonMalformed, errors.New("credentials are not b64token syntax"))
+	}
+	return token, nil
+}
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			i++
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/example/spaapi/domain"
+)
+
+// realm is the protection space named in every WWW-Authenticate challenge.
+const realm = "api"
+
+// errorBody is every error answer's JSON body.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// requestError is a malformed request (400 invalid_request) with a fixed,
+// client-safe description.
+type requestError struct{ description string }
+
+func (e *requestError) Error() string { return "invalid request: " + e.description }
+func (e *requestError) Unwrap() error { return domain.ErrInvalidRequest }
+
+var errMethodNotAllowed = errors.New("method not allowed")
+
+// writeError is the one place errors become answers. Descriptions are fixed
+// texts: library error text and token contents never reach the client.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		tokenErr *domain.TokenError
+		scopeErr *domain.ScopeError
+		reqErr   *requestError
+		h        = w.Header()
+	)
+	info := infoFrom(r.Context())
+	switch {
+	case errors.As(err, &reqErr):
+		info.setReason("invalid_request")
+		h.Set("WWW-Authenticate", challenge("invalid_request", reqErr.description, ""))
+		encode(w, http.StatusBadRequest, errorBody{"invalid_request", reqErr.description})
+	case errors.Is(err, domain.ErrUnauthenticated):
+		// RFC 6750 §3.1: no error code when the request had no credentials.
+		info.setReason("missing")
+		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", "bearer token required"})
+	case errors.As(err, &tokenErr):
+		info.setReason(string(tokenErr.Reason))
+		desc := tokenErr.Reason.Description()
+		h.Set("WWW-Authenticate", challenge("invalid_token", desc, ""))
+		encode(w, http.StatusUnauthorized, errorBody{"invalid_token", desc})
+	case errors.As(err, &scopeErr):
+		info.setReason("insufficient_scope")
+		desc := "insufficient scope"
+		if scopeErr.Any {
+			desc = "one of the listed scopes is required"
+		}
+		h.Set("WWW-Authenticate", challenge("insufficient_scope", desc, strings.Join(scopeErr.Scopes, " ")))
+		encode(w, http.StatusForbidden, errorBody{"insufficient_scope", desc})
+	case errors.Is(err, domain.ErrForbidden):
+		info.setReason("forbidden")
+		encode(w, http.StatusForbidden, errorBody{"forbidden", "not allowed"})
+	case errors.Is(err, domain.ErrUnavailable):
+		info.setReason("unavailable")
+		h.Set("Retry-After", "5")
+		encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "token signing keys are not available yet; retry shortly"})
+	case errors.Is(err, domain.ErrNotFound):
+		encode(w, http.StatusNotFound, errorBody{"not_found", "no such resource"})
+	case errors.Is(err, errMethodNotAllowed):
+		encode(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "method not allowed on this resource"})
+	default:
+		info.setError(err)
+		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
+	}
+}
+
+// challenge builds a Bearer WWW-Authenticate value (RFC 6750 §3).
+func challenge(code, description, scope string) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="` + realm + `", error="` + code + `"`)
+	if description != "" {
+		b.WriteString(`, error_description="` + quotable(description) + `"`)
+	}
+	if scope != "" {
+		b.WriteString(`, scope="` + quotable(scope) + `"`)
+	}
+	return b.String()
+}
+
+// quotable drops characters RFC 6750 does not allow inside these quoted
+// strings (only %x20-21 / %x23-5B / %x5D-7E).
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// encode writes v as JSON with status.
+func encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

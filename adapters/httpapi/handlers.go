@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/example/spaapi/app"
+	"github.com/example/spaapi/domain"
+)
+
+func handlePublic(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, m.Public(r.Context()))
+	})
+}
+
+func handlePrivate(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, m.Private(r.Context(), principalFrom(r.Context())))
+	})
+}
+
+func handlePrivateScoped(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, m.PrivateScoped(r.Context(), principalFrom(r.Context())))
+	})
+}
+
+func handleMe(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, m.Me(r.Context(), principalFrom(r.Context())))
+	})
+}
+
+type status struct {
+	Status string `json:"status"`
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, status{"ok"})
+	})
+}
+
+func handleReadyz(h *app.Health) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if err := h.Ready(r.Context()); err != nil {
+			writeError(w, r, fmt.Errorf("%w: %w", domain.ErrUnavailable, err))
+			return
+		}
+		encode(w, http.StatusOK, status{"ready"})
+	})
+}
+
+func handleNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, domain.ErrNotFound)
+	})
+}
+
+// handleMethodNotAllowed answers 405 with the Allow header RFC 9110 asks for.
+func handleMethodNotAllowed(router *mux.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if router.Match(probe, &match) && match.MatchErr == nil && !slices.Contains(allow, m) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, errMethodNotAllowed)
+	})
+}

@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestRecoverPanics(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
+		withRequestID, logRequests(log), cors([]string{"http://localhost:3000"}), recoverPanics(log))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Origin", "http://localhost:3000")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status: got %d, want 500", rec.Code)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error != "server_error" {
+		t.Errorf("body: got %s, want server_error JSON", rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "boom") {
+		t.Errorf("panic value leaked to the client: %s", rec.Body)
+	}
+	if rec.Header().Get("Access-Control-Allow-Origin") == "" {
+		t.Errorf("500 lacks CORS headers for the SPA")
+	}
+	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), `"status":500`) {
+		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
+
+func TestIsB64Token(t *testing.T) {
+	for s, want := range map[string]bool{
+		"abc":             true,
+		"a.b.c":           true,
+		"AZaz09-._~+/":    true,
+		"abc==":           true,
+		"=":               false,
+		"":                false,
+		"a=b":             false,
+		"a b":             false,
+		"a\tb":            false,
+		"a,b":             false,
+		"ab\"":            false,
+		"é":               false,
+		"eyJ.eyJ.sig====": true,
+	} {
+		if got := isB64Token(s); got != want {
+			t.Errorf("isB64Token(%q): got %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestNormalizeOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://localhost:3000":    "http://localhost:3000",
+		"https://App.Example.com/": "https://app.example.com",
+		"*":                        "*",
+		"localhost:3000":           "",
+		"https://a.example/path":   "",
+		"ftp://a.example":          "",
+		"https://":                 "",
+		"null":                     "",
+	} {
+		got, err := NormalizeOrigin(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("NormalizeOrigin(%q): got %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("NormalizeOrigin(%q): got %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

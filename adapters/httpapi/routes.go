@@ -1,0 +1,64 @@
+// Package httpapi is the HTTP adapter: a gorilla/mux router with the
+// public and protected endpoints, the middleware around them, and the one
+// place domain errors become HTTP answers (RFC 6750 for auth errors).
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/example/spaapi/app"
+	"github.com/example/spaapi/domain"
+)
+
+// Config is what the router needs besides the services.
+type Config struct {
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
+	// to call the API cross-origin; "*" allows any origin.
+	AllowedOrigins []string
+}
+
+// NewRouter returns the whole API. Every route and who may call it is here.
+func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger) http.Handler {
+	r := mux.NewRouter()
+	r.Use(recordRoute)
+
+	// Who may call what. The middleware is applied per route rather than
+	// with a PathPrefix subrouter's Use: a gorilla/mux subrouter's copied
+	// path prefix clears the method mismatch of an earlier route, turning
+	// a 405 into a 404 (see TestMethodNotAllowed).
+	authenticated := requireAuth(auth)
+	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
+		return authenticated(allow(auth, policy, h))
+	}
+
+	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", handleReadyz(health)).Methods(http.MethodGet, http.MethodHead)
+
+	r.Handle("/api/public", handlePublic(messages)).Methods(http.MethodGet)
+	r.Handle("/api/private", authenticated(handlePrivate(messages))).Methods(http.MethodGet)
+	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(http.MethodGet)
+	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(http.MethodGet)
+
+	r.NotFoundHandler = handleNotFound()
+	r.MethodNotAllowedHandler = handleMethodNotAllowed(r)
+
+	// mux's Use skips 404 and 405 answers, so these wrap the whole router.
+	// The first listed is the outermost.
+	return chain(r,
+		withRequestID,
+		logRequests(log),
+		cors(cfg.AllowedOrigins),
+		recoverPanics(log),
+	)
+}
+
+// chain wraps h in middleware, the first one outermost.
+func chain(h http.Handler, middleware ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(middleware) - 1; i >= 0; i-- {
+		h = middleware[i](h)
+	}
+	return h
+}

@@ -1,0 +1,26 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// MaxHeaderBytes caps request headers. It leaves room for large tokens so
+// that they are refused with an RFC 6750 answer rather than a bare 431.
+const MaxHeaderBytes = 256 << 10
+
+// NewServer returns an http.Server for h with timeouts on every phase and
+// a header size limit, logging its own errors to log.
+func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/httpapi"
+)
+
+// config is everything run needs, parsed and checked.
+type config struct {
+	auth auth0.Config
+	web  httpapi.Config
+	addr string
+}
+
+const (
+	defaultOrigins        = "http://localhost:3000,http://localhost:5173"
+	defaultClockTolerance = 5 * time.Second
+	maxClockTolerance     = 10 * time.Minute
+)
+
+// setting is one configuration value: a flag and the environment
+// variables it can also come from (the first one named in errors).
+type setting struct {
+	flag  string
+	envs  []string
+	usage string
+	value *string
+}
+
+// loadConfig reads flags (which win) and environment variables. Errors are
+// one line naming the variable (or flag) and what is wrong with it.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settings := []*setting{
+		{flag: "issuer-base-url", envs: []string{"ISSUER_BASE_URL"}, usage: "the token issuer, e.g. https://TENANT.auth0.com/"},
+		{flag: "auth0-domain", envs: []string{"AUTH0_DOMAIN"}, usage: "shortcut for the issuer: TENANT.auth0.com means https://TENANT.auth0.com/"},
+		{flag: "audience", envs: []string{"AUDIENCE", "AUTH0_AUDIENCE"}, usage: "the API identifier tokens must be issued for; comma-separated for several (required)"},
+		{flag: "jwks-uri", envs: []string{"JWKS_URI"}, usage: "where the signing keys are; skips discovery"},
+		{flag: "token-signing-alg", envs: []string{"TOKEN_SIGNING_ALG"}, usage: "allowed signing algorithms, comma-separated (default RS256)"},
+		{flag: "clock-tolerance", envs: []string{"CLOCK_TOLERANCE"}, usage: "leeway for exp, nbf and iat, e.g. 5s or 5 (default 5s)"},
+		{flag: "allowed-origins", envs: []string{"ALLOWED_ORIGINS"}, usage: "browser origins allowed by CORS, comma-separated (default " + defaultOrigins + ")"},
+		{flag: "addr", envs: []string{"ADDR"}, usage: "listen address, e.g. :8080 or 127.0.0.1:8080 (wins over PORT)"},
+		{flag: "port", envs: []string{"PORT"}, usage: "listen port (default 8080)"},
+	}
+	for _, s := range settings {
+		s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: api [flags]\n\nServes the API; every flag can also be set by the environment variable named with it.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// get returns a setting's value and the name to use in errors.
+	get := func(name string) (string, string, error) {
+		for _, s := range settings {
+			if s.flag != name {
+				continue
+			}
+			if set[name] {
+				return strings.TrimSpace(*s.value), "-" + name, nil
+			}
+			value, from := "", s.envs[0]
+			for _, env := range s.envs {
+				v := strings.TrimSpace(getenv(env))
+				if v == "" {
+					continue
+				}
+				if value != "" && v != value {
+					return "", "", fmt.Errorf("%s and %s disagree (%q and %q); set one of them", from, env, value, v)
+				}
+				value, from = v, env
+			}
+			return value, from, nil
+		}
+		panic("unknown setting " + name)
+	}
+
+	var c config
+	var err error
+	if c.auth.IssuerBaseURL, err = issuer(get); err != nil {
+		return config{}, err
+	}
+
+	aud, name, err := get("audience")
+	if err != nil {
+		return config{}, err
+	}
+	if aud == "" {
+		return config{}, fmt.Errorf("%s is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com", name)
+	}
+	if c.auth.Audiences, err = list(aud); err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+
+	if v, name, err := get("jwks-uri"); err != nil {
+		return config{}, err
+	} else if v != "" {
+		if _, err := auth0.CheckURL(v); err != nil {
+			return config{}, fmt.Errorf("%s: %w", name, err)
+		}
+		c.auth.JWKSURI = v
+	}
+
+	algs, name, err := get("token-signing-alg")
+	if err != nil {
+		return config{}, err
+	}
+	if algs == "" {
+		algs = "RS256"
+	}
+	if c.auth.Algorithms, err = auth0.ParseAlgorithms(algs); err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+
+	tol, name, err := get("clock-tolerance")
+	if err != nil {
+		return config{}, err
+	}
+	if c.auth.ClockTolerance, err = clockTolerance(tol); err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+
+	origins, name, err := get("allowed-origins")
+	if err != nil {
+		return config{}, err
+	}
+	if origins == "" {
+		origins = defaultOrigins
+	}
+	list, err := list(origins)
+	if err != nil {
+		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	for _, o := range list {
+		n, err := httpapi.NormalizeOrigin(o)
+		if err != nil {
+			return config{}, fmt.Errorf("%s: %w", name, err)
+		}
+		c.web.AllowedOrigins = append(c.web.AllowedOrigins, n)
+	}
+
+	if c.addr, err = listenAddr(get); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}
+
+type getter func(name string) (value, from string, err error)
+
+// issuer resolves ISSUER_BASE_URL and its AUTH0_DOMAIN shortcut.
+func issuer(get getter) (string, error) {
+	iss, issFrom, err := get("issuer-base-url")
+	if err != nil {
+		return "", err
+	}
+	dom, domFrom, err := get("auth0-domain")
+	if err != nil {
+		return "", err
+	}
+	if iss == "" && dom == "" {
+		return "", errors.New("ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/")
+	}
+	if dom != "" {
+		fromDomain := dom
+		if !strings.Contains(dom, "://") {
+			fromDomain = "https://" + dom
+		}
+		if !strings.HasSuffix(fromDomain, "/") {
+			fromDomain += "/"
+		}
+		if err := auth0.CheckIssuerURL(fromDomain); err != nil {
+			return "", fmt.Errorf("%s: %w", domFrom, err)
+		}
+		if strings.Count(strings.SplitN(fromDomain, "://", 2)[1], "/") > 1 {
+			return "", fmt.Errorf("%s: %q should be a bare domain like TENANT.auth0.com", domFrom, dom)
+		}
+		if iss != "" && strings.TrimSuffix(iss, "/") != strings.TrimSuffix(fromDomain, "/") {
+			return "", fmt.Errorf("%s (%q) and %s (%q) name different issuers; set only one", issFrom, iss, domFrom, dom)
+		}
+		if iss == "" {
+			return fromDomain, nil
+		}
+	}
+	if err := auth0.CheckIssuerURL(iss); err != nil {
+		return "", fmt.Errorf("%s: %w", issFrom, err)
+	}
+	return iss, nil
+}
+
+// listenAddr resolves ADDR (which wins) and PORT.
+func listenAddr(get getter) (string, error) {
+	addr, addrFrom, err := get("addr")
+	if err != nil {
+		return "", err
+	}
+	if addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
+			return "", fmt.Errorf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", addrFrom, addr)
+		}
+		return addr, nil
+	}
+	port, portFrom, err := get("port")
+	if err != nil {
+		return "", err
+	}
+	if port == "" {
+		return ":8080", nil
+	}
+	if !validPort(port) {
+		return "", fmt.Errorf("%s: %q is not a port number (0-65535)", portFrom, port)
+	}
+	return ":" + port, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// clockTolerance parses "5s", "1m" or a bare number of seconds.
+func clockTolerance(s string) (time.Duration, error) {
+	if s == "" {
+		return defaultClockTolerance, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, err2 := strconv.Atoi(s)
+		if err2 != nil {
+			return 0, fmt.Errorf("%q is not a duration like 5s or a number of seconds", s)
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < 0 || d > maxClockTolerance {
+		return 0, fmt.Errorf("%v is out of range (0 to %v)", d, maxClockTolerance)
+	}
+	return d, nil
+}
+
+// list splits a comma-separated value, refusing empty items.
+func list(s string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("empty item in %q", s)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+// Command api serves the API: public endpoints for everyone, protected
+// endpoints for holders of a valid access token from the configured issuer.
+//
+//	ISSUER_BASE_URL=https://TENANT.auth0.com/ AUDIENCE=https://api.example.com go run ./cmd/api
+//
+// Run it with -h for every setting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/example/spaapi"
+	"github.com/example/spaapi/adapters/httpapi"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "api: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownTimeout bounds how long in-flight requests get to finish.
+const shutdownTimeout = 10 * time.Second
+
+// run serves until ctx ends or SIGINT/SIGTERM arrives, then shuts down
+// gracefully. Logs go to stderr as JSON.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
+	}
+	srv := httpapi.NewServer(cfg.addr, handler, log)
+	log.Info("listening",
+		"addr", ln.Addr().String(),
+		"issuer", cfg.auth.IssuerBaseURL,
+		"audience", cfg.auth.Audiences,
+		"algorithms", cfg.auth.Algorithms,
+		"allowed_origins", cfg.web.AllowedOrigins)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/example/spaapi/adapters/auth0/auth0test"
+)
+
+// logBuffer collects a server's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitFor waits until a log line contains want and returns the line.
+func (l *logBuffer) waitFor(t *testing.T, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(strings.NewReader(l.String()))
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), want) {
+				var m map[string]any
+				json.Unmarshal(sc.Bytes(), &m)
+				return m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line with %q; log:\n%s", want, l.String())
+	return nil
+}
+
+// baseURL returns the address from the "listening" log line.
+func (l *logBuffer) baseURL(t *testing.T) string {
+	t.Helper()
+	line := l.waitFor(t, `"msg":"listening"`)
+	return "http://" + line["addr"].(string)
+}
+
+func call(t *testing.T, url, token string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// waitStatus polls url until it answers want.
+func waitStatus(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered %d", url, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	iss := auth0test.NewIssuer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &logBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env(map[string]string{
+			"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0",
+		}), io.Discard, logs)
+	}()
+	base := logs.baseURL(t)
+	waitStatus(t, base+"/readyz", 200)
+
+	if resp, body := call(t, base+"/api/private", iss.Token(iss.Claims("auth0|alice"))); resp.StatusCode != 200 {
+		t.Errorf("valid token: got %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, base+"/api/private", ""); resp.StatusCode != 401 {
+		t.Errorf("no token: got %d", resp.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after cancel: got %v, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	logs.waitFor(t, "shutting down")
+	if strings.Contains(logs.String(), iss.Token(iss.Claims("auth0|alice"))[:40]) {
+		t.Errorf("log contains token material")
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/api once for the tests that run it as users do.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "api-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "api")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building cmd/api: %v", buildErr)
+	}
+	return binPath
+}
+
+// startBinary runs the built command with exactly env, until the test ends.
+func startBinary(t *testing.T, env ...string) (*exec.Cmd, *logBuffer) {
+	t.Helper()
+	cmd := exec.Command(binary(t))
+	cmd.Env = env
+	logs := &logBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, logs
+}
+
+func TestBinaryStartsWhileIssuerIsDown(t *testing.T) {
+	iss := auth0test.NewIssuer(t)
+	iss.SetDown(true)
+	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+auth0test.Audience, "ADDR=127.0.0.1:0")
+	base := logs.baseURL(t)
+
+	if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
+		t.Errorf("/api/public while issuer down: got %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := call(t, base+"/readyz", ""); resp.StatusCode != 503 {
+		t.Errorf("/readyz while issuer down: got %d, want 503", resp.StatusCode)
+	}
+	resp, body := call(t, base+"/api/private", iss.Token(iss.Claims("auth0|alice")))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("valid token while keys unavailable: got %d (Retry-After %q) %s, want 503 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if resp, _ := call(t, base+"/api/private", "invalidToken"); resp.StatusCode != 401 {
+		t.Errorf("garbage while keys unavailable: got %d, want 401", resp.StatusCode)
+	}
+
+	iss.SetDown(false)
+	waitStatus(t, base+"/readyz", 200)
+	if resp, body := call(t, base+"/api/private", iss.Token(iss.Claims("auth0|alice"))); resp.StatusCode != 200 {
+		t.Errorf("valid token once the issuer is back: got %d %s", resp.StatusCode, body)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: got %v, want status 0", err)
+	}
+}
+
+func TestBinaryTrustsSSLCertFile(t *testing.T) {
+	iss := auth0test.NewTLSIssuer(t)
+	certFile := filepath.Join(t.TempDir(), "issuer-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Server.Certificate().Raw})
+	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := iss.Token(iss.Claims("auth0|alice"))
+	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + auth0test.Audience, "ADDR=127.0.0.1:0"}
+
+	t.Run("without it the private CA is not trusted", func(t *testing.T) {
+		_, logs := startBinary(t, append(common, "SSL_CERT_FILE="+filepath.Join(t.TempDir(), "empty.pem"))...)
+		base := logs.baseURL(t)
+		logs.waitFor(t, "certificate")
+		if resp, _ := call(t, base+"/readyz", ""); resp.StatusCode != 503 {
+			t.Errorf("/readyz: got %d, want 503", resp.StatusCode)
+		}
+	})
+	t.Run("with it the issuer is trusted", func(t *testing.T) {
+		_, logs := startBinary(t, append(common, "SSL_CERT_FILE="+certFile)...)
+		base := logs.baseURL(t)
+		waitStatus(t, base+"/readyz", 200)
+		if resp, body := call(t, base+"/api/private", token); resp.StatusCode != 200 {
+			t.Errorf("valid token: got %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestBinaryRefusesBadConfig(t *testing.T) {
+	cmd := exec.Command(binary(t))
+	cmd.Env = []string{"ISSUER_BASE_URL=https://tenant.auth0.com/"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("got %v, want exit status 1", err)
+	}
+	if got := stderr.String(); got != "api: AUDIENCE is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com\n" {
+		t.Errorf("stderr: got %q, want one line naming AUDIENCE", got)
+	}
+}
+
+// The fake verifier and test helpers must never be linked into the binary.
+func TestTestCodeNotLinked(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := string(out)
+	if !strings.Contains(deps, "github.com/example/spaapi/adapters/auth0\n") {
+		t.Fatalf("go list -deps looks wrong (no auth0 adapter):\n%s", deps)
+	}
+	for _, pkg := range []string{"adapters/fake", "auth0test", "verifiertest"} {
+		if strings.Contains(deps, pkg) {
+			t.Errorf("cmd/api links %s", pkg)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors. Every error an adapter or service returns wraps one of
+// them, and the HTTP adapter maps each to one answer (see
+// adapters/httpapi/errors.go). Test with errors.Is.
+var (
+	// ErrUnauthenticated: the request carries no credentials at all.
+	ErrUnauthenticated = errors.New("no credentials")
+	// ErrInvalidRequest: the request is malformed, e.g. it carries a token
+	// in more than one place.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrInvalidToken: a token was presented and refused. The error is a
+	// *TokenError that says why.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrForbidden: the caller is known but not allowed to do this.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInsufficientScope: the caller lacks a required scope. It wraps
+	// ErrForbidden; the error is a *ScopeError that names the scopes.
+	ErrInsufficientScope = errors.New("insufficient scope")
+	// ErrUnavailable: a dependency (e.g. the issuer's signing keys) is not
+	// available yet; the caller should retry later.
+	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrNotFound: the thing asked for does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// Reason says why a token was refused. Reasons are stable, machine-readable
+// and safe to show to clients, log and count.
+type Reason string
+
+// The reasons a token is refused.
+const (
+	ReasonMalformed      Reason = "malformed"
+	ReasonTooLarge       Reason = "too_large"
+	ReasonAlgorithm      Reason = "algorithm"
+	ReasonType           Reason = "type"
+	ReasonCritical       Reason = "critical_header"
+	ReasonUnknownKey     Reason = "unknown_key"
+	ReasonSignature      Reason = "bad_signature"
+	ReasonExpired        Reason = "expired"
+	ReasonNotYetValid    Reason = "not_yet_valid"
+	ReasonIssuedInFuture Reason = "issued_in_future"
+	ReasonIssuer         Reason = "wrong_issuer"
+	ReasonAudience       Reason = "wrong_audience"
+	ReasonMissingClaim   Reason = "missing_claim"
+	ReasonClaimType      Reason = "bad_claim"
+)
+
+// descriptions are the fixed texts clients see in error_description.
+// They never contain token contents or library error text.
+var descriptions = map[Reason]string{
+	ReasonMalformed:      "malformed token",
+	ReasonTooLarge:       "token too large",
+	ReasonAlgorithm:      "signing algorithm not allowed",
+	ReasonType:           "token type not accepted",
+	ReasonCritical:       "critical header parameter not supported",
+	ReasonUnknownKey:     "signing key not found",
+	ReasonSignature:      "signature verification failed",
+	ReasonExpired:        "token expired",
+	ReasonNotYetValid:    "token not yet valid",
+	ReasonIssuedInFuture: "token issued in the future",
+	ReasonIssuer:         "issuer not accepted",
+	ReasonAudience:       "audience not accepted",
+	ReasonMissingClaim:   "required claim missing",
+	ReasonClaimType:      "claim has an invalid value",
+}
+
+// Description returns the fixed, client-safe text for r.
+func (r Reason) Description() string {
+	if d, ok := descriptions[r]; ok {
+		return d
+	}
+	return "invalid token"
+}
+
+// TokenError is a refused token. It wraps ErrInvalidToken and, for logs
+// only, the underlying cause.
+type TokenError struct {
+	Reason Reason
+	Cause  error // for logs; never shown to clients
+}
+
+// InvalidToken returns a *TokenError for reason, keeping cause for logs.
+func InvalidToken(reason Reason, cause error) error {
+	return &TokenError{Reason: reason, Cause: cause}
+}
+
+func (e *TokenError) Error() string {
+	if e.Cause == nil {
+		return "invalid token: " + e.Reason.Description()
+	}
+	return "invalid token: " + e.Reason.Description() + ": " + e.Cause.Error()
+}
+
+// Unwrap lets errors.Is find ErrInvalidToken and the cause.
+func (e *TokenError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrInvalidToken}
+	}
+	return []error{ErrInvalidToken, e.Cause}
+}
+
+// ScopeError is a caller without the scopes a policy requires. It wraps
+// ErrInsufficientScope and ErrForbidden.
+type ScopeError struct {
+	// Scopes lists the scopes the policy asks for.
+	Scopes []string
+	// Any is true when one of Scopes is enough, false when all are needed.
+	Any bool
+}
+
+func (e *ScopeError) Error() string {
+	if e.Any {
+		return "insufficient scope: one of " + strings.Join(e.Scopes, " ") + " required"
+	}
+	return "insufficient scope: " + strings.Join(e.Scopes, " ") + " required"
+}
+
+// Unwrap lets errors.Is find ErrInsufficientScope and ErrForbidden.
+func (e *ScopeError) Unwrap() []error { return []error{ErrInsufficientScope, ErrForbidden} }

@@ -1,0 +1,38 @@
+// Package ports declares the interfaces the application needs from the
+// outside world. Adapters implement them; app depends only on them.
+package ports
+
+import (
+	"context"
+
+	"github.com/example/spaapi/domain"
+)
+
+// TokenVerifier turns a raw bearer token into the principal it proves.
+//
+// Implementations: adapters/auth0 (JWTs checked against an OpenID Connect
+// issuer's JWKS) and adapters/fake (a table, for tests). Both pass the
+// contract suite in ports/verifiertest.
+type TokenVerifier interface {
+	// Verify validates rawToken completely (signature, algorithm, type,
+	// issuer, audience, lifetime) and returns its principal.
+	//
+	// Errors:
+	//   - a *domain.TokenError, wrapping domain.ErrInvalidToken, when the
+	//     token is refused, whatever the reason (including "" and garbage);
+	//   - an error wrapping domain.ErrUnavailable when the token cannot be
+	//     checked yet (e.g. the issuer's keys have never been loaded).
+	//
+	// Error text never contains the token. Verify is safe for concurrent use.
+	Verify(ctx context.Context, rawToken string) (domain.Principal, error)
+}
+
+// Readiness reports whether an adapter can do its work yet.
+//
+// Implementations: adapters/auth0 (ready once signing keys are loaded) and
+// adapters/fake (ready unless told otherwise).
+type Readiness interface {
+	// Ready returns nil when ready, or an error wrapping
+	// domain.ErrUnavailable that says what is missing.
+	Ready(ctx context.Context) error
+}

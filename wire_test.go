@@ -1,0 +1,105 @@
+package spaapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/example/spaapi"
+	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/fake"
+	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/domain"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func get(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// The production graph, served over real HTTP on loopback, against an
+// issuer on loopback: the same path a deployed service takes.
+func TestNewAPI(t *testing.T) {
+	iss := auth0test.NewIssuer(t)
+	h, cleanup, err := spaapi.NewAPI(context.Background(),
+		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second},
+		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet)
+	if err != nil {
+		t.Fatalf("NewAPI: %v", err)
+	}
+	defer cleanup()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := get(t, srv.URL+"/readyz", ""); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never became 200")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reader := iss.Token(iss.Claims("auth0|alice", "read:messages"))
+	plain := iss.Token(iss.Claims("auth0|bob"))
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/public", "", 200},
+		{"/api/private", "", 401},
+		{"/api/private", plain, 200},
+		{"/api/private", plain + "x", 401},
+		{"/api/private-scoped", plain, 403},
+		{"/api/private-scoped", reader, 200},
+		{"/api/me", reader, 200},
+	} {
+		if code, body := get(t, srv.URL+tc.path, tc.token); code != tc.want {
+			t.Errorf("GET %s: got %d %v, want %d", tc.path, code, body, tc.want)
+		}
+	}
+	if _, body := get(t, srv.URL+"/api/me", reader); body["subject"] != "auth0|alice" {
+		t.Errorf("/api/me subject: got %v, want auth0|alice", body["subject"])
+	}
+}
+
+func TestNewAPIRefusesBadConfig(t *testing.T) {
+	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, quiet)
+	if err == nil {
+		t.Fatal("NewAPI accepted an http issuer on a public host")
+	}
+}
+
+// The test graph takes any verifier.
+func TestNewTestAPI(t *testing.T) {
+	v := fake.New()
+	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
+	srv := httptest.NewServer(spaapi.NewTestAPI(v, v, httpapi.Config{}, quiet))
+	defer srv.Close()
+	if code, _ := get(t, srv.URL+"/api/private-scoped", "tok"); code != 200 {
+		t.Errorf("fake token: got %d, want 200", code)
+	}
+	if code, _ := get(t, srv.URL+"/api/private-scoped", "other"); code != 401 {
+		t.Errorf("unknown token: got %d, want 401", code)
+	}
+}
