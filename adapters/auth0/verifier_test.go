@@ -443,8 +443,10 @@ func TestAlgorithms(t *testing.T) {
 	rsaNoAlg.JWKAlg = ""
 	es256 := auth0test.NewECKey(t, "ec-256", "ES256")
 	es384 := auth0test.NewECKey(t, "ec-384", "ES384")
+	es384NoAlg := auth0test.NewECKey(t, "ec-384-no-alg", "ES384")
+	es384NoAlg.JWKAlg = ""
 	ed := auth0test.NewEdKey(t, "ed")
-	iss.Publish(iss.Key, rsaNoAlg, es256, es384, ed)
+	iss.Publish(iss.Key, rsaNoAlg, es256, es384, es384NoAlg, ed)
 	cfg := newConfig(iss)
 	cfg.Algorithms = []string{"RS256", "PS256", "ES256", "ES384", "EdDSA"}
 	v := start(t, cfg)
@@ -470,6 +472,16 @@ func TestAlgorithms(t *testing.T) {
 			k.KID = es256.KID
 			return sign(&k, "ES384")
 		}(), domain.ReasonUnknownKey},
+		{"ES256 token naming a P-384 key without JWK alg", func() string {
+			// Signed with ES384 (golang-jwt will not sign ES256 with P-384);
+			// only the curve check can tell this from a bad signature.
+			h := auth0test.Header(es384NoAlg)
+			h["alg"] = "ES256"
+			c, _ := json.Marshal(iss.Claims("x"))
+			hj, _ := json.Marshal(h)
+			return auth0test.SignRaw(t, es384NoAlg, "ES384", hj, c)
+		}(), domain.ReasonUnknownKey},
+		{"ES384 token naming a P-384 key without JWK alg", sign(es384NoAlg, "ES384"), "ok"},
 		{"EdDSA token naming an RSA key", func() string {
 			k := *ed
 			k.KID = rsaNoAlg.KID

@@ -28,6 +28,7 @@ const (
 	tokReader  = "reader-token.with.read-messages"
 	tokNoScope = "plain-token.without.scopes"
 	tokExpired = "expired-token.old.sig"
+	tokSpaced  = "known to the fake but not b64token"
 )
 
 type fixture struct {
@@ -62,6 +63,7 @@ func newFixture(t *testing.T) *fixture {
 		Scopes: []string{"openid", "read:messages"}, Permissions: []string{"read:messages"}, ClientID: "spa", ExpiresAt: exp,
 	})
 	v.Accept(tokNoScope, domain.Principal{Subject: "auth0|bob", Issuer: "https://issuer.example/", Audiences: []string{"https://api.example"}, ExpiresAt: exp})
+	v.Accept(tokSpaced, domain.Principal{Subject: "auth0|spaced"})
 	v.Refuse(tokExpired, domain.InvalidToken(domain.ReasonExpired, errors.New("token is expired")))
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
@@ -137,6 +139,8 @@ func TestAnswers(t *testing.T) {
 			`Bearer realm="api", error="invalid_token", error_description="malformed token"`, "invalid_token"},
 		{"not b64token", "GET", "/api/private", auth("Bearer tok=en"), 401,
 			`Bearer realm="api", error="invalid_token", error_description="malformed token"`, "invalid_token"},
+		{"not b64token never reaches the verifier", "GET", "/api/private", auth("Bearer " + tokSpaced), 401,
+			`Bearer realm="api", error="invalid_token", error_description="malformed token"`, "invalid_token"},
 		{"expired token", "GET", "/api/private", auth("Bearer " + tokExpired), 401,
 			`Bearer realm="api", error="invalid_token", error_description="token expired"`, "invalid_token"},
 		{"invalid token on the scoped route", "GET", "/api/private-scoped", auth("Bearer invalidToken"), 401,
@@ -160,6 +164,7 @@ func TestAnswers(t *testing.T) {
 		{"unknown path", "GET", "/nope", nil, 404, "", "not_found"},
 		{"unknown api path", "GET", "/api/nope", nil, 404, "", "not_found"},
 		{"wrong method", "POST", "/api/private", auth("Bearer " + tokReader), 405, "", "method_not_allowed"},
+		{"HEAD without a token", "HEAD", "/api/private", nil, 401, `Bearer realm="api"`, ""},
 		{"healthz", "GET", "/healthz", nil, 200, "", ""},
 		{"readyz", "GET", "/readyz", nil, 200, "", ""},
 	}
@@ -261,8 +266,8 @@ func TestUnavailable(t *testing.T) {
 func TestMethodNotAllowed(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct{ method, target, allow string }{
-		{"POST", "/api/public", "GET"},
-		{"DELETE", "/api/private", "GET"},
+		{"POST", "/api/public", "GET, HEAD"},
+		{"DELETE", "/api/private", "GET, HEAD"},
 		{"POST", "/healthz", "GET, HEAD"},
 	} {
 		rec := f.do(tc.method, tc.target, nil)

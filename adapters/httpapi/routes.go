@@ -34,13 +34,15 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 		return authenticated(allow(auth, policy, h))
 	}
 
-	r.Handle("/healthz", handleHealthz()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", handleReadyz(health)).Methods(http.MethodGet, http.MethodHead)
+	get := []string{http.MethodGet, http.MethodHead}
 
-	r.Handle("/api/public", handlePublic(messages)).Methods(http.MethodGet)
-	r.Handle("/api/private", authenticated(handlePrivate(messages))).Methods(http.MethodGet)
-	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(http.MethodGet)
-	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(http.MethodGet)
+	r.Handle("/healthz", handleHealthz()).Methods(get...)
+	r.Handle("/readyz", handleReadyz(health)).Methods(get...)
+
+	r.Handle("/api/public", handlePublic(messages)).Methods(get...)
+	r.Handle("/api/private", authenticated(handlePrivate(messages))).Methods(get...)
+	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(get...)
+	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(get...)
 
 	r.NotFoundHandler = handleNotFound()
 	r.MethodNotAllowedHandler = handleMethodNotAllowed(r)
