@@ -19,6 +19,15 @@ type config struct {
 	auth auth0.Config
 	web  httpapi.Config
 	addr string
+	// dev is set with -dev: run the development issuer too. auth's issuer
+	// and audience are then filled in from it.
+	dev *devSettings
+}
+
+// devSettings locate the development issuer.
+type devSettings struct {
+	dir        string // keys and config.json
+	issuerAddr string // loopback listen address
 }
 
 const (
@@ -55,8 +64,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	for _, s := range settings {
 		s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
 	}
+	dev := fs.Bool("dev", false, "also run the development issuer on loopback and trust only it (never in production)")
+	devDir, devAddr := devFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: api [flags]\n\nServes the API; every flag can also be set by the environment variable named with it.\n\n")
+		fmt.Fprintf(stderr, "Usage: api [flags]            serve the API\n"+
+			"       api -dev [flags]       serve the API and a development issuer, offline\n"+
+			"       api token [flags]      print a development access token (see api token -h)\n"+
+			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
+			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -95,7 +110,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 
 	var c config
 	var err error
-	if c.auth.IssuerBaseURL, err = issuer(get); err != nil {
+	if *dev {
+		if c.dev, err = devConfig(get, *devDir, *devAddr, getenv); err != nil {
+			return config{}, err
+		}
+	} else if c.auth.IssuerBaseURL, err = issuer(get); err != nil {
 		return config{}, err
 	}
 
@@ -103,11 +122,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if err != nil {
 		return config{}, err
 	}
-	if aud == "" {
+	if aud == "" && c.dev == nil {
 		return config{}, fmt.Errorf("%s is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com", name)
 	}
-	if c.auth.Audiences, err = list(aud); err != nil {
-		return config{}, fmt.Errorf("%s: %w", name, err)
+	if aud != "" {
+		if c.auth.Audiences, err = list(aud); err != nil {
+			return config{}, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 
 	if v, name, err := get("jwks-uri"); err != nil {
@@ -157,7 +178,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		c.web.AllowedOrigins = append(c.web.AllowedOrigins, n)
 	}
 
-	if c.addr, err = listenAddr(get); err != nil {
+	if c.addr, err = listenAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
 	return c, nil
@@ -205,29 +226,44 @@ func issuer(get getter) (string, error) {
 	return iss, nil
 }
 
-// listenAddr resolves ADDR (which wins) and PORT.
-func listenAddr(get getter) (string, error) {
-	addr, addrFrom, err := get("addr")
+// listenAddr resolves ADDR (which wins) and PORT. In development mode
+// the default host is 127.0.0.1 and other hosts are refused.
+func listenAddr(get getter, dev bool) (string, error) {
+	host := ""
+	if dev {
+		host = "127.0.0.1"
+	}
+	addr, from, err := get("addr")
 	if err != nil {
 		return "", err
 	}
 	if addr != "" {
-		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
-			return "", fmt.Errorf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", addrFrom, addr)
+		h, port, err := net.SplitHostPort(addr)
+		if err != nil || !validPort(port) {
+			return "", fmt.Errorf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", from, addr)
+		}
+		if dev && !loopbackHost(h) {
+			return "", fmt.Errorf("%s: %q: with -dev the API listens on loopback only (e.g. 127.0.0.1:8080)", from, addr)
 		}
 		return addr, nil
 	}
-	port, portFrom, err := get("port")
+	port, from, err := get("port")
 	if err != nil {
 		return "", err
 	}
 	if port == "" {
-		return ":8080", nil
+		port = "8080"
 	}
 	if !validPort(port) {
-		return "", fmt.Errorf("%s: %q is not a port number (0-65535)", portFrom, port)
+		return "", fmt.Errorf("%s: %q is not a port number (0-65535)", from, port)
 	}
-	return ":" + port, nil
+	return net.JoinHostPort(host, port), nil
+}
+
+// loopbackHost reports whether a listen host is loopback only (not "",
+// which means every interface).
+func loopbackHost(h string) bool {
+	return h != "" && auth0.IsLoopback(h)
 }
 
 func validPort(p string) bool {

@@ -40,6 +40,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(args[1:], getenv, stdout, stderr)
+		case "rotate-dev-keys":
+			return runRotate(args[1:], getenv, stderr)
+		}
+	}
+
 	cfg, err := loadConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -48,6 +57,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	if cfg.dev != nil {
+		stopIssuer, err := startDevIssuer(ctx, &cfg, log, stderr)
+		if err != nil {
+			return err
+		}
+		defer stopIssuer()
+	}
 
 	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log)
 	if err != nil {

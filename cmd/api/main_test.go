@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -269,5 +270,111 @@ func TestTestCodeNotLinked(t *testing.T) {
 		if strings.Contains(deps, pkg) {
 			t.Errorf("cmd/api links %s", pkg)
 		}
+	}
+}
+
+func TestDevModeAndTokenCommand(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &logBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0"},
+			env(map[string]string{}), io.Discard, logs)
+	}()
+	base := logs.baseURL(t)
+	banner := regexp.MustCompile(`issuer\s+http://localhost:(\d+)/`).FindStringSubmatch(logs.String())
+	if banner == nil || !strings.Contains(logs.String(), "DEVELOPMENT MODE") {
+		t.Fatalf("no development banner with the issuer:\n%s", logs.String())
+	}
+	issuerAddr := "127.0.0.1:" + banner[1]
+	waitStatus(t, base+"/readyz", 200)
+
+	token := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"token", "-dev-dir", dir, "-dev-issuer-addr", issuerAddr}, args...),
+			env(map[string]string{}), &stdout, &stderr)
+		if err != nil {
+			t.Fatalf("token %v: %v (%s)", args, err, stderr.String())
+		}
+		out := stdout.String()
+		if strings.Count(out, "\n") != 1 || strings.Count(out, ".") != 2 || stderr.Len() != 0 {
+			t.Fatalf("token %v: stdout %q stderr %q, want one JWT line and nothing else", args, out, stderr.String())
+		}
+		return strings.TrimSpace(out)
+	}
+	if resp, body := call(t, base+"/api/private-scoped", token("-scope", "read:messages")); resp.StatusCode != 200 {
+		t.Errorf("token with read:messages on /api/private-scoped: got %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, base+"/api/private-scoped", token()); resp.StatusCode != 403 {
+		t.Errorf("token without scope on /api/private-scoped: got %d, want 403", resp.StatusCode)
+	}
+	if _, body := call(t, base+"/api/me", token("-sub", "bob")); !strings.Contains(body, `"subject":"dev|bob"`) {
+		t.Errorf("-sub bob: /api/me says %s", body)
+	}
+	if _, body := call(t, base+"/api/me", token("-sub", "someone-else")); !strings.Contains(body, `"subject":"someone-else"`) {
+		t.Errorf("-sub someone-else: /api/me says %s", body)
+	}
+
+	// Rotation while the server runs: old tokens keep working, and tokens
+	// from the new key are accepted within 10 seconds.
+	old := token("-scope", "read:messages")
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"rotate-dev-keys", "-dev-dir", dir}, env(nil), io.Discard, &stderr); err != nil {
+		t.Fatalf("rotate-dev-keys: %v", err)
+	}
+	fresh := token("-scope", "read:messages")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := call(t, base+"/api/private-scoped", fresh)
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token from the rotated-in key still refused after 10s: %d", resp.StatusCode)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if resp, _ := call(t, base+"/api/private-scoped", old); resp.StatusCode != 200 {
+		t.Errorf("token from the rotated-out key: got %d, want 200", resp.StatusCode)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+func TestDevModeRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"issuer set too", []string{"-dev"}, map[string]string{"ISSUER_BASE_URL": "https://t.auth0.com/"}, "ISSUER_BASE_URL is set, but -dev runs its own issuer"},
+		{"API on every interface", []string{"-dev", "-addr", "0.0.0.0:8080"}, nil, "-addr: \"0.0.0.0:8080\": with -dev the API listens on loopback only"},
+		{"API port without host is fine", []string{"-dev", "-port", "9999"}, nil, ""},
+		{"issuer on every interface", []string{"-dev", "-dev-issuer-addr", ":8081"}, nil, "DEV_ISSUER_ADDR: \":8081\": the development issuer listens on loopback only"},
+		{"issuer on a LAN address", []string{"-dev", "-dev-issuer-addr", "192.168.1.5:8081"}, nil, "loopback only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"HOME": t.TempDir()}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			c, err := loadConfig(tc.args, env(e), io.Discard)
+			if tc.want == "" {
+				if err != nil || c.addr != "127.0.0.1:9999" {
+					t.Errorf("got %q, %v; want 127.0.0.1:9999", c.addr, err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,351 @@
+package devissuer
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// oidcScopes are granted to anyone who asks.
+var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
+
+var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// authorize checks an authorization request (code flow with PKCE) and shows
+// the login page, or answers at once for prompt=none or a live session.
+//
+// Until client_id and redirect_uri are known good, errors are shown on a
+// page; after that they go back to the client as OAuth errors.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	client, ok := s.cfg.client(q.Get("client_id"))
+	if !ok {
+		page(w, http.StatusBadRequest, "Unknown client", "client_id "+q.Get("client_id")+" is not in config.json.")
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	if !slices.Contains(client.Callbacks, redirectURI) {
+		page(w, http.StatusBadRequest, "Callback URL mismatch",
+			"redirect_uri "+redirectURI+" is not one of the client's callbacks in config.json.")
+		return
+	}
+	req := &authRequest{
+		client:       client,
+		redirectURI:  redirectURI,
+		responseMode: q.Get("response_mode"),
+		state:        q.Get("state"),
+		nonce:        q.Get("nonce"),
+		scopes:       strings.Fields(q.Get("scope")),
+		expires:      s.now().Add(LoginTTL),
+	}
+	if req.responseMode == "" {
+		req.responseMode = "query"
+	}
+	fail := func(code, desc string) {
+		s.respond(w, r, req, url.Values{"error": {code}, "error_description": {desc}})
+	}
+	switch {
+	case req.responseMode != "query" && req.responseMode != "web_message":
+		req.responseMode = "query"
+		fail("invalid_request", "response_mode must be query or web_message")
+		return
+	case req.responseMode == "web_message" && !client.webOrigin(origin(redirectURI)):
+		req.responseMode = "query"
+		fail("invalid_request", "web_message needs the redirect_uri's origin among the client's web_origins")
+		return
+	case q.Get("response_type") != "code":
+		fail("unsupported_response_type", "response_type must be code")
+		return
+	case !client.allows("authorization_code"):
+		fail("unauthorized_client", "this client may not use the authorization code flow")
+		return
+	case q.Get("audience") != "" && q.Get("audience") != s.cfg.Audience:
+		fail("access_denied", "unknown audience "+q.Get("audience"))
+		return
+	}
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	switch {
+	case challenge == "" && client.ClientSecret == "":
+		fail("invalid_request", "code_challenge is required (PKCE) for public clients")
+		return
+	case challenge != "" && method != "S256":
+		fail("invalid_request", "code_challenge_method must be S256; plain is not allowed")
+		return
+	case challenge != "" && !pkceValue.MatchString(challenge):
+		fail("invalid_request", "code_challenge is not 43-128 base64url characters")
+		return
+	}
+	req.codeChallenge = challenge
+
+	prompt := strings.Fields(q.Get("prompt"))
+	sess := s.currentSession(r)
+	if slices.Contains(prompt, "none") {
+		if sess == nil {
+			fail("login_required", "Login required")
+			return
+		}
+		s.approve(w, r, req, sess)
+		return
+	}
+	if sess != nil && !slices.Contains(prompt, "login") {
+		s.approve(w, r, req, sess)
+		return
+	}
+
+	txn := randomID()
+	s.mu.Lock()
+	s.gc()
+	s.logins[txn] = req
+	s.mu.Unlock()
+	s.loginPage(w, req, txn)
+}
+
+// login takes the choice made on the login page.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		page(w, http.StatusBadRequest, "Bad form", "The login form could not be read.")
+		return
+	}
+	s.mu.Lock()
+	req, ok := s.logins[r.PostForm.Get("txn")]
+	delete(s.logins, r.PostForm.Get("txn"))
+	s.mu.Unlock()
+	if !ok || s.now().After(req.expires) {
+		page(w, http.StatusBadRequest, "Login expired", "This login page is stale. Start the login from the application again.")
+		return
+	}
+	if r.PostForm.Get("deny") != "" {
+		s.respond(w, r, req, url.Values{"error": {"access_denied"}, "error_description": {"the user cancelled the login"}})
+		return
+	}
+	sess := &session{authTime: s.now(), expires: s.now().Add(SessionTTL)}
+	if id := r.PostForm.Get("user"); id != "" {
+		u, ok := s.cfg.User(id)
+		if !ok {
+			page(w, http.StatusBadRequest, "Unknown user", "No user "+id+" in config.json.")
+			return
+		}
+		sess.who = identity{Subject: u.Subject, Name: u.Name, Email: u.Email}
+		sess.perms = slices.Clone(u.Scopes)
+		if sess.perms == nil {
+			sess.perms = []string{}
+		}
+	} else {
+		sub := strings.TrimSpace(r.PostForm.Get("subject"))
+		if sub == "" || len(sub) > 200 {
+			page(w, http.StatusBadRequest, "Subject needed", "Type a subject (at most 200 characters) or pick a user.")
+			return
+		}
+		sess.who = identity{Subject: sub, Name: sub}
+		sess.ticked = r.PostForm["scope"]
+	}
+	sid := randomID()
+	s.mu.Lock()
+	s.sessions[sid] = sess
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Expires: sess.expires})
+	s.approve(w, r, req, sess)
+}
+
+func (s *Server) currentSession(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[c.Value]
+	if !ok || s.now().After(sess.expires) {
+		return nil
+	}
+	return sess
+}
+
+// approve issues an authorization code for the session's identity.
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authRequest, sess *session) {
+	granted, perms := grantFor(req.scopes, sess)
+	code := randomToken()
+	s.mu.Lock()
+	s.codes[code] = &authCode{req: req, who: sess.who, granted: granted, perms: perms,
+		authTime: sess.authTime, expires: s.now().Add(CodeTTL)}
+	s.mu.Unlock()
+	s.respond(w, r, req, url.Values{"code": {code}})
+}
+
+// grantFor returns the scopes granted (OIDC scopes asked for, and API
+// scopes asked for that the user holds) and the user's permissions.
+func grantFor(requested []string, sess *session) (scopes, perms []string) {
+	allowed := sess.perms
+	if allowed == nil { // a typed-in subject: what was ticked
+		allowed = sess.ticked
+	}
+	for _, sc := range requested {
+		if (slices.Contains(oidcScopes, sc) || slices.Contains(allowed, sc)) && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	return scopes, slices.Clone(allowed)
+}
+
+// respond sends an authorization response (code or error) to the client
+// the way it asked: a redirect with a query string, or a web_message page.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, req *authRequest, params url.Values) {
+	if req.state != "" {
+		params.Set("state", req.state)
+	}
+	if req.responseMode == "web_message" {
+		resp := map[string]string{}
+		for k := range params {
+			resp[k] = params.Get(k)
+		}
+		nonce := randomToken()
+		target := origin(req.redirectURI)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; frame-ancestors "+target)
+		webMessage.Execute(w, map[string]any{"Nonce": nonce, "Origin": target, "Response": resp})
+		return
+	}
+	u, _ := url.Parse(req.redirectURI)
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// gc drops expired logins, codes, sessions and refresh tokens. Call with mu held.
+func (s *Server) gc() {
+	now := s.now()
+	for k, v := range s.logins {
+		if now.After(v.expires) {
+			delete(s.logins, k)
+		}
+	}
+	for k, v := range s.codes {
+		if now.After(v.expires) {
+			delete(s.codes, k)
+		}
+	}
+	for k, v := range s.sessions {
+		if now.After(v.expires) {
+			delete(s.sessions, k)
+		}
+	}
+	for k, v := range s.refresh {
+		if now.After(v.expires) {
+			delete(s.refresh, k)
+		}
+	}
+}
+
+func origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, req *authRequest, txn string) {
+	type userRow struct {
+		User
+		Grants []string
+	}
+	var users []userRow
+	for _, u := range s.cfg.Users {
+		g, _ := grantFor(req.scopes, &session{perms: append([]string{}, u.Scopes...)})
+		users = append(users, userRow{u, g})
+	}
+	var apiScopes []string
+	for _, sc := range req.scopes {
+		if !slices.Contains(oidcScopes, sc) {
+			apiScopes = append(apiScopes, sc)
+		}
+	}
+	name := req.client.Name
+	if name == "" {
+		name = req.client.ClientID
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	loginTmpl.Execute(w, map[string]any{
+		"Client": name, "Scopes": req.scopes, "APIScopes": apiScopes, "Audience": s.cfg.Audience,
+		"Users": users, "Txn": txn, "Issuer": s.minter.Issuer,
+	})
+}
+
+// page shows a short message.
+func page(w http.ResponseWriter, status int, title, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(status)
+	messageTmpl.Execute(w, map[string]string{"Title": title, "Message": msg})
+}
+
+const style = `<style>
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f4f6;color:#1d1d1f}
+.banner{background:#b3261e;color:#fff;padding:.6em 1em;font-weight:600}
+main{max-width:34em;margin:2em auto;background:#fff;padding:1.5em 2em;border-radius:8px;box-shadow:0 1px 4px #0002}
+button{display:block;width:100%;margin:.4em 0;padding:.7em;font-size:1em;border:1px solid #999;border-radius:6px;background:#fff;cursor:pointer;text-align:left}
+button:hover{background:#eef}
+small{color:#555}
+code{background:#eee;padding:0 .3em;border-radius:3px}
+input[type=text]{width:100%;padding:.5em;font-size:1em;box-sizing:border-box}
+fieldset{border:none;padding:0;margin:.5em 0}
+</style>`
+
+var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Log in — development issuer</title>` + style + `</head><body>
+<div class="banner" role="alert">Development issuer ({{.Issuer}}) — not for production: anyone can log in as anyone.</div>
+<main>
+<h1>Log in to {{.Client}}</h1>
+<p>Requested scopes: {{range .Scopes}}<code>{{.}}</code> {{else}}none{{end}}<br><small>API: {{.Audience}}</small></p>
+<form method="post" action="login">
+<input type="hidden" name="txn" value="{{.Txn}}">
+{{range .Users}}<button type="submit" name="user" value="{{.ID}}" data-testid="login-user-{{.ID}}">{{.Name}} <small>{{.Subject}} · grants {{range .Grants}}{{.}} {{else}}nothing{{end}}</small></button>
+{{end}}</form>
+<form method="post" action="login">
+<input type="hidden" name="txn" value="{{.Txn}}">
+<p><label>Or log in as any subject<br><input type="text" name="subject" data-testid="login-subject" required maxlength="200" placeholder="dev|someone"></label></p>
+{{if .APIScopes}}<fieldset><legend>granting</legend>{{range .APIScopes}}<label><input type="checkbox" name="scope" value="{{.}}" checked> {{.}}</label> {{end}}</fieldset>{{end}}
+<button type="submit" data-testid="login-custom">Log in as this subject</button>
+</form>
+<form method="post" action="login"><input type="hidden" name="txn" value="{{.Txn}}">
+<button type="submit" name="deny" value="1" data-testid="login-deny">Cancel</button></form>
+</main></body></html>`))
+
+var messageTmpl = template.Must(template.New("message").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} — development issuer</title>` + style + `</head><body>
+<div class="banner" role="alert">Development issuer — not for production.</div>
+<main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>`))
+
+// webMessage answers response_mode=web_message as Auth0 does: the page in
+// the hidden iframe posts {type: "authorization_response", response} to
+// its parent (or opener), only to the redirect_uri's origin.
+var webMessage = template.Must(template.New("webmessage").Parse(`<!doctype html>
+<html><head><title>Authorization Response</title></head><body>
+<script nonce="{{.Nonce}}">
+(function () {
+  var target = window.opener || window.parent;
+  target.postMessage({type: "authorization_response", response: {{.Response}}}, {{.Origin}});
+})();
+</script></body></html>`))

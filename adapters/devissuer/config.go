@@ -1,0 +1,238 @@
+// Package devissuer is an Auth0-compatible development issuer: enough of
+// Auth0's Authentication API (discovery, JWKS, /authorize with PKCE,
+// /oauth/token, /userinfo, logout) for @auth0/auth0-spa-js and curl to log
+// in and get tokens offline. The API checks its tokens with the same auth0
+// adapter as real Auth0 tokens.
+//
+// It is for development only: anyone who can reach it can log in as anyone.
+// cmd/api starts it only with -dev, and only on a loopback address.
+package devissuer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Config lists the API, users and clients the issuer knows. It is read
+// from config.json in the dev directory, which is created with
+// DefaultConfig's content on first run so it can be edited.
+type Config struct {
+	// Audience is the API identifier access tokens are issued for.
+	Audience string   `json:"audience"`
+	Users    []User   `json:"users"`
+	Clients  []Client `json:"clients"`
+}
+
+// User is someone who can log in on the login page.
+type User struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+	Name    string `json:"name"`
+	Email   string `json:"email"`
+	// Scopes are the API permissions the user holds (Auth0 RBAC): they go
+	// into "permissions", and those requested also into "scope".
+	Scopes []string `json:"scopes"`
+}
+
+// Client is an application registered with the issuer.
+type Client struct {
+	ClientID string `json:"client_id"`
+	// ClientSecret is empty for public clients (SPAs), which must use PKCE.
+	ClientSecret string `json:"client_secret,omitempty"`
+	Name         string `json:"name,omitempty"`
+	// Callbacks are the allowed redirect_uri values, compared exactly.
+	Callbacks []string `json:"callbacks,omitempty"`
+	// LogoutURLs are the allowed returnTo / post_logout_redirect_uri values.
+	LogoutURLs []string `json:"logout_urls,omitempty"`
+	// WebOrigins may call /oauth/token and /userinfo from a browser and
+	// receive web_message responses.
+	WebOrigins []string `json:"web_origins,omitempty"`
+	// GrantTypes the client may use; empty means authorization_code and
+	// refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// Scopes a machine client (client_credentials) is granted.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Defaults of the built-in configuration.
+const (
+	DefaultAudience     = "http://localhost:8080/api"
+	DefaultSPAClient    = "dev-spa"
+	DefaultMachine      = "dev-machine"
+	DefaultMachineToken = "dev-machine-secret"
+)
+
+// DefaultConfig is the configuration written on first run: the React SPA
+// on its usual ports, a machine client, one user with read:messages and
+// one without.
+func DefaultConfig() Config {
+	spaOrigins := []string{"http://localhost:3000", "http://localhost:5173"}
+	return Config{
+		Audience: DefaultAudience,
+		Users: []User{
+			{ID: "alice", Subject: "dev|alice", Name: "Alice Example", Email: "alice@example.com", Scopes: []string{"read:messages", "write:messages"}},
+			{ID: "bob", Subject: "dev|bob", Name: "Bob Example", Email: "bob@example.com", Scopes: []string{}},
+		},
+		Clients: []Client{
+			{ClientID: DefaultSPAClient, Name: "React SPA (web/)", Callbacks: spaOrigins, LogoutURLs: spaOrigins, WebOrigins: spaOrigins},
+			{ClientID: DefaultMachine, ClientSecret: DefaultMachineToken, Name: "Machine client", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read:messages", "write:messages"}},
+		},
+	}
+}
+
+// LoadConfig reads dir/config.json, creating it with DefaultConfig first if
+// it does not exist, and checks it.
+func LoadConfig(dir string) (Config, string, error) {
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Config{}, path, err
+		}
+		b, _ = json.MarshalIndent(DefaultConfig(), "", "  ")
+		if err := writeFile(path, append(b, '\n')); err != nil {
+			return Config{}, path, err
+		}
+	} else if err != nil {
+		return Config{}, path, err
+	}
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, path, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, path, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, path, nil
+}
+
+// Validate checks the configuration is usable.
+func (c Config) Validate() error {
+	if c.Audience == "" {
+		return errors.New("audience is required")
+	}
+	if len(c.Users) == 0 {
+		return errors.New("at least one user is required")
+	}
+	seen := map[string]bool{}
+	for _, u := range c.Users {
+		if u.ID == "" || u.Subject == "" {
+			return errors.New("every user needs an id and a subject")
+		}
+		if !plainName(u.ID) {
+			return fmt.Errorf("user id %q: use letters, digits, '-', '_' or '.'", u.ID)
+		}
+		if seen["user:"+u.ID] {
+			return fmt.Errorf("user id %q appears twice", u.ID)
+		}
+		seen["user:"+u.ID] = true
+	}
+	for _, cl := range c.Clients {
+		if cl.ClientID == "" {
+			return errors.New("every client needs a client_id")
+		}
+		if seen["client:"+cl.ClientID] {
+			return fmt.Errorf("client_id %q appears twice", cl.ClientID)
+		}
+		seen["client:"+cl.ClientID] = true
+		for _, u := range slices.Concat(cl.Callbacks, cl.LogoutURLs) {
+			if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" || p.Fragment != "" {
+				return fmt.Errorf("client %q: %q is not an absolute URL without fragment", cl.ClientID, u)
+			}
+		}
+		for _, o := range cl.WebOrigins {
+			if p, err := url.Parse(o); err != nil || p.Scheme == "" || p.Host == "" || (p.Path != "" && p.Path != "/") {
+				return fmt.Errorf("client %q: web origin %q is not scheme://host[:port]", cl.ClientID, o)
+			}
+		}
+	}
+	return nil
+}
+
+// User returns the user with this id.
+func (c Config) User(id string) (User, bool) {
+	for _, u := range c.Users {
+		if u.ID == id {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+func (c Config) client(id string) (Client, bool) {
+	for _, cl := range c.Clients {
+		if cl.ClientID == id {
+			return cl, true
+		}
+	}
+	return Client{}, false
+}
+
+func (cl Client) allows(grant string) bool {
+	if len(cl.GrantTypes) == 0 {
+		return grant == "authorization_code" || grant == "refresh_token"
+	}
+	return slices.Contains(cl.GrantTypes, grant)
+}
+
+func (cl Client) webOrigin(origin string) bool {
+	return origin != "" && slices.Contains(cl.WebOrigins, strings.TrimSuffix(origin, "/"))
+}
+
+func plainName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// writeFile writes b to path with mode 0600, atomically.
+func writeFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// IssuerURL is the issuer identifier for a listen address: always
+// http://localhost:PORT/, the name browsers and the API use.
+func IssuerURL(port string) string { return "http://localhost:" + port + "/" }
+
+// Open loads (or creates) the configuration and keys in dir and returns
+// the issuer server, and the configuration file's path for messages.
+func Open(dir, issuer string, log *slog.Logger) (*Server, string, error) {
+	cfg, path, err := LoadConfig(dir)
+	if err != nil {
+		return nil, path, err
+	}
+	keys, err := OpenKeys(dir, nil)
+	if err != nil {
+		return nil, path, err
+	}
+	s, err := NewServer(issuer, cfg, keys, log, nil)
+	return s, path, err
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/example/spaapi/adapters/devissuer"
+	"github.com/example/spaapi/adapters/httpapi"
+)
+
+// devFlags adds the flags that locate the development issuer.
+func devFlags(fs *flag.FlagSet) (dir, addr *string) {
+	dir = fs.String("dev-dir", "", "development issuer's keys and config.json (default $XDG_CONFIG_HOME/spaapi/dev) [env DEV_DIR]")
+	addr = fs.String("dev-issuer-addr", "", "development issuer's loopback listen address (default 127.0.0.1:8081) [env DEV_ISSUER_ADDR]")
+	return dir, addr
+}
+
+// devConfig checks the development settings. -dev runs its own issuer, so
+// an issuer from the environment is a mistake worth stopping for.
+func devConfig(get getter, dir, addr string, getenv func(string) string) (*devSettings, error) {
+	for _, name := range []string{"issuer-base-url", "auth0-domain", "jwks-uri"} {
+		if v, from, _ := get(name); v != "" {
+			return nil, fmt.Errorf("%s is set, but -dev runs its own issuer; unset it or drop -dev", from)
+		}
+	}
+	d, err := devLocation(dir, addr, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// devLocation resolves -dev-dir and -dev-issuer-addr (flag, env, default).
+func devLocation(dir, addr string, getenv func(string) string) (*devSettings, error) {
+	if dir == "" {
+		dir = getenv("DEV_DIR")
+	}
+	if dir == "" {
+		base := getenv("XDG_CONFIG_HOME")
+		if base == "" {
+			if home := getenv("HOME"); home != "" {
+				base = filepath.Join(home, ".config")
+			}
+		}
+		if base == "" {
+			return nil, errors.New("DEV_DIR: cannot find a home directory; set DEV_DIR or -dev-dir")
+		}
+		dir = filepath.Join(base, "spaapi", "dev")
+	}
+	if addr == "" {
+		addr = getenv("DEV_ISSUER_ADDR")
+	}
+	if addr == "" {
+		addr = "127.0.0.1:8081"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !validPort(port) {
+		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q is not a listen address like 127.0.0.1:8081", addr)
+	}
+	if !loopbackHost(host) {
+		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q: the development issuer listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
+	}
+	return &devSettings{dir: dir, issuerAddr: addr}, nil
+}
+
+// startDevIssuer opens the issuer's listener, fills in cfg.auth so the API
+// trusts it (through the ordinary auth0 adapter), serves it until ctx ends
+// and prints the development banner.
+func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.dev.issuerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("development issuer: listen: %w (set -dev-issuer-addr to another loopback address)", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	issuer := devissuer.IssuerURL(port)
+	srv, configPath, err := devissuer.Open(cfg.dev.dir, issuer, log)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("development issuer: %w", err)
+	}
+	if len(cfg.auth.Audiences) > 0 && (len(cfg.auth.Audiences) != 1 || cfg.auth.Audiences[0] != srv.Audience()) {
+		ln.Close()
+		return nil, fmt.Errorf("AUDIENCE is %q but the development issuer issues tokens for %q (audience in %s); unset AUDIENCE or change the file",
+			strings.Join(cfg.auth.Audiences, ","), srv.Audience(), configPath)
+	}
+	cfg.auth.IssuerBaseURL = issuer
+	cfg.auth.Audiences = []string{srv.Audience()}
+
+	hs := httpapi.NewServer(ln.Addr().String(), srv.Handler(), log)
+	go hs.Serve(ln)
+	fmt.Fprintf(stderr, `
+  ==== DEVELOPMENT MODE: not for production, anyone can log in as anyone ====
+  issuer     %s
+  audience   %s
+  users      %s
+  token      go run ./cmd/api token -scope read:messages
+  SPA        cd web && npm install && npm run dev   (http://localhost:5173)
+  ============================================================================
+
+`, issuer, srv.Audience(), configPath)
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}, nil
+}
+
+// runToken prints a development access token and nothing else on stdout.
+func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sub := fs.String("sub", "", "subject, or a user id from config.json such as bob (default: the first user)")
+	scope := fs.String("scope", "", `space-separated scopes, e.g. "read:messages"`)
+	ttl := fs.Duration("ttl", time.Hour, fmt.Sprintf("lifetime, at most %v", devissuer.MaxTokenTTL))
+	client := fs.String("client", devissuer.DefaultSPAClient, "client_id / azp claim")
+	dir, addr := devFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: api token [flags]\n\nPrints an access token from the development issuer that `api -dev` trusts,\nsigned with its key on disk; the server need not be running.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	loc, err := devLocation(*dir, *addr, getenv)
+	if err != nil {
+		return err
+	}
+	devCfg, _, err := devissuer.LoadConfig(loc.dir)
+	if err != nil {
+		return err
+	}
+	keys, err := devissuer.OpenKeys(loc.dir, nil)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(loc.issuerAddr)
+	m := &devissuer.Minter{Issuer: devissuer.IssuerURL(port), Audience: devCfg.Audience, Keys: keys}
+	subject := *sub
+	switch u, ok := devCfg.User(subject); {
+	case subject == "":
+		subject = devCfg.Users[0].Subject
+	case ok:
+		subject = u.Subject
+	}
+	scopes := strings.Fields(*scope)
+	tok, _, err := m.AccessToken(devissuer.Grant{Subject: subject, ClientID: *client, Scopes: scopes,
+		Permissions: append([]string{}, scopes...), TTL: *ttl})
+	if err != nil {
+		return fmt.Errorf("-ttl: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+// runRotate gives the development issuer a new signing key.
+func runRotate(args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api rotate-dev-keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir, addr := devFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	loc, err := devLocation(*dir, *addr, getenv)
+	if err != nil {
+		return err
+	}
+	keys, err := devissuer.OpenKeys(loc.dir, nil)
+	if err != nil {
+		return err
+	}
+	kid, err := keys.Rotate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "new signing key %s in %s; older keys stay published for %v so their tokens keep working\n",
+		kid, filepath.Join(loc.dir, "keys.json"), devissuer.MaxTokenTTL)
+	return nil
+}
