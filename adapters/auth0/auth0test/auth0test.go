@@ -14,6 +14,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -136,22 +138,29 @@ type Issuer struct {
 // key (kid "key-1"). It stops when the test ends.
 func NewIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	return newIssuer(t, httptest.NewServer)
+	return newIssuer(t, false)
 }
 
 // NewTLSIssuer is NewIssuer over https, with httptest's self-signed
 // certificate for 127.0.0.1 (see Server.Certificate).
 func NewTLSIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	return newIssuer(t, httptest.NewTLSServer)
+	return newIssuer(t, true)
 }
 
-func newIssuer(t testing.TB, start func(http.Handler) *httptest.Server) *Issuer {
+func newIssuer(t testing.TB, useTLS bool) *Issuer {
 	iss := &Issuer{t: t, Key: NewRSAKey(t, "key-1", 0)}
 	iss.mux = http.NewServeMux()
 	iss.mux.HandleFunc("/.well-known/openid-configuration", iss.serveDiscovery)
 	iss.mux.HandleFunc("/.well-known/jwks.json", iss.serveJWKS)
-	iss.Server = start(iss.mux)
+	iss.Server = httptest.NewUnstartedServer(iss.mux)
+	// Clients that refuse the test certificate are expected; keep quiet.
+	iss.Server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if useTLS {
+		iss.Server.StartTLS()
+	} else {
+		iss.Server.Start()
+	}
 	iss.URL = iss.Server.URL + "/"
 	iss.Publish(iss.Key)
 	t.Cleanup(iss.Server.Close)

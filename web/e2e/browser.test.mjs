@@ -1,0 +1,206 @@
+// Browser end to end: the SPA (vite build + vite preview on :5173), the API
+// with its development issuer (`api -dev`), and headless Chromium logging in
+// as alice and bob on the issuer's login page.
+//
+//   node --test e2e/browser.test.mjs
+//
+// Environment: API_BIN=<path> uses that API binary instead of building
+// ./cmd/api; CHROMIUM=<path> another browser than /usr/bin/chromium.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { apiEnv, buildApi, freePort, start, tempDir, waitFor, webDir, withLogs } from './helpers.mjs';
+
+const SPA = 'http://localhost:5173'; // registered with the dev issuer and allowed by the API's CORS
+const AUDIENCE = 'http://localhost:8080/api'; // the dev issuer's default API audience
+// The README's screenshot is rewritten only on request (UPDATE_SCREENSHOT=1),
+// so running the tests leaves the working tree clean.
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT
+  ? path.join(webDir, 'docs', 'screenshot.png')
+  : path.join(webDir, 'test-output', 'screenshot.png');
+const FAILURES = path.join(webDir, 'test-output');
+
+let tmp, api, vite, browser, page;
+let issuerUrl, apiUrl;
+const consoleLog = []; // the page's console and errors, shown on failure
+
+before(async () => {
+  tmp = await tempDir('spaapi-browser-');
+  const bin = process.env.API_BIN || buildApi(tmp);
+
+  const apiPort = await freePort();
+  const issuerPort = await freePort();
+  apiUrl = `http://localhost:${apiPort}`;
+  issuerUrl = `http://localhost:${issuerPort}`;
+  const devDir = path.join(tmp, 'dev'); // gets keys and a default config.json
+  await mkdir(devDir);
+  api = start('api', bin, ['-dev', '-dev-dir', devDir, '-addr', `127.0.0.1:${apiPort}`, '-dev-issuer-addr', `127.0.0.1:${issuerPort}`], {
+    env: apiEnv({}),
+  });
+
+  try {
+    await waitFor(`${apiUrl}/readyz`, api); // the API has the dev issuer's keys
+    const discovery = await (await fetch(`${issuerUrl}/.well-known/openid-configuration`)).json();
+    assert.equal(discovery.issuer, `${issuerUrl}/`, 'the dev issuer names itself http://localhost:PORT/');
+
+    // Build the SPA for these ports (process env wins over web/.env), then serve it.
+    const viteBin = path.join(webDir, 'node_modules', 'vite', 'bin', 'vite.js');
+    const dist = path.join(tmp, 'dist');
+    const build = spawnSync(process.execPath, [viteBin, 'build', '--outDir', dist, '--emptyOutDir'], {
+      cwd: webDir,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        VITE_AUTH0_DOMAIN: issuerUrl,
+        VITE_AUTH0_CLIENT_ID: 'dev-spa',
+        VITE_AUTH0_AUDIENCE: AUDIENCE,
+        VITE_API_URL: apiUrl,
+      },
+    });
+    if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}${build.stderr}`);
+    vite = start('vite', process.execPath, [viteBin, 'preview', '--outDir', dist, '--port', '5173', '--strictPort'], {
+      cwd: webDir,
+    });
+    await waitFor(`${SPA}/`, vite);
+
+    const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+    if (!existsSync(executablePath)) {
+      throw new Error(`no browser at ${executablePath}: apt-get install -y chromium (or set CHROMIUM)`);
+    }
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    page = await (await browser.newContext({ viewport: { width: 1000, height: 800 } })).newPage();
+    page.setDefaultTimeout(15000);
+    page.on('console', (m) => consoleLog.push(`[console.${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => consoleLog.push(`[pageerror] ${e.message}`));
+    page.on('requestfailed', (r) => consoleLog.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
+  } catch (e) {
+    throw withLogs(e, [api, vite]);
+  }
+});
+
+after(async () => {
+  await browser?.close();
+  await vite?.stop();
+  await api?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+// step is a test whose failure saves the page (test-output/) and shows the
+// processes' output and the browser console.
+function step(name, fn) {
+  test(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      if (page) {
+        const base = path.join(FAILURES, name.replace(/\W+/g, '-'));
+        await mkdir(FAILURES, { recursive: true });
+        await page.screenshot({ path: `${base}.png`, fullPage: true }).catch(() => {});
+        await writeFile(`${base}.html`, `<!-- ${page.url()} -->\n${await page.content().catch(() => '')}`);
+      }
+      const err = withLogs(e, [api, vite]);
+      err.message += `\n----- browser (at ${page?.url()}) -----\n${consoleLog.join('\n')}`;
+      throw err;
+    }
+  });
+}
+
+// call clicks one of the SPA's API buttons, waits for its answer and
+// returns the text of the result element.
+async function call(testid, apiPath) {
+  await page.getByTestId(testid).click();
+  await page.waitForFunction((prefix) => {
+    const el = document.querySelector('[data-testid="result"]');
+    return el && el.dataset.status !== 'pending' && el.textContent.startsWith(prefix);
+  }, `GET ${apiPath} → `);
+  return page.getByTestId('result').textContent();
+}
+
+// login clicks Log in, picks user on the issuer's page and waits to be back.
+async function login(user) {
+  await page.getByTestId('login').click();
+  await page.waitForURL((u) => u.origin === issuerUrl && u.pathname === '/authorize');
+  await page.getByTestId(`login-user-${user}`).click();
+  await page.waitForURL((u) => u.origin === SPA);
+  await page.getByTestId('user').waitFor();
+}
+
+step('the SPA loads logged out and calls the public endpoint', async () => {
+  await page.goto(SPA);
+  await page.getByTestId('login').waitFor();
+  assert.equal(await page.getByTestId('user').count(), 0);
+  assert.match(await call('call-public', '/api/public'), /→ 200 OK[\s\S]*Hello from a public endpoint/);
+});
+
+step('alice logs in and gets 200 from every endpoint', async () => {
+  await login('alice');
+  const user = await page.getByTestId('user').textContent();
+  assert.match(user, /Alice Example/);
+  assert.match(user, /alice@example\.com/);
+  assert.match(user, /dev\|alice/);
+
+  assert.match(await call('call-public', '/api/public'), /→ 200 /);
+  assert.match(await call('call-private', '/api/private'), /→ 200 /);
+  assert.match(await call('call-scoped', '/api/private-scoped'), /→ 200 [\s\S]*read:messages/);
+  const me = await call('call-me', '/api/me');
+  assert.match(me, /→ 200 /);
+  assert.match(me, /"subject": "dev\|alice"/);
+
+  await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+});
+
+step('a reload keeps alice logged in (silent authentication in a hidden iframe)', async () => {
+  // The token cache is in memory, so after a reload the SDK asks the issuer
+  // again: /authorize with prompt=none, answered by a web_message page.
+  const silent = page.waitForRequest((r) => {
+    const u = new URL(r.url());
+    return (
+      u.origin === issuerUrl &&
+      u.pathname === '/authorize' &&
+      u.searchParams.get('prompt') === 'none' &&
+      u.searchParams.get('response_mode') === 'web_message'
+    );
+  });
+  await page.reload();
+  await silent;
+  assert.match(await page.getByTestId('user').textContent(), /Alice Example/);
+  assert.match(await call('call-scoped', '/api/private-scoped'), /→ 200 /);
+});
+
+step('alice logs out, also at the issuer', async () => {
+  await page.getByTestId('logout').click();
+  await page.waitForURL((u) => u.origin === SPA);
+  await page.getByTestId('login').waitFor();
+  assert.equal(await page.getByTestId('user').count(), 0);
+  // The issuer's session is gone too: silent authentication now fails.
+  assert.match(await call('call-private', '/api/private'), /→ no access token: login_required/);
+});
+
+step('bob logs in: /api/private 200, /api/private-scoped 403 insufficient_scope', async () => {
+  await login('bob');
+  const user = await page.getByTestId('user').textContent();
+  assert.match(user, /Bob Example/);
+  assert.match(user, /dev\|bob/);
+
+  assert.match(await call('call-private', '/api/private'), /→ 200 /);
+  const scoped = await call('call-scoped', '/api/private-scoped');
+  assert.match(scoped, /→ 403 insufficient_scope/);
+  assert.match(scoped, /WWW-Authenticate: .*error="insufficient_scope"/);
+});
