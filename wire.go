@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
@@ -19,22 +20,27 @@ import (
 )
 
 // services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewRouter)
+var services = wire.NewSet(
+	app.NewAuth, app.NewMessages, app.NewHealth,
+	httpapi.NewMetrics, httpapi.NewRouter,
+)
 
 // NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. cleanup stops its background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger) (http.Handler, func(), error) {
+// against the configured issuer. Metrics go to reg. cleanup stops the
+// background key fetching.
+func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
 		auth0.New,
 		wire.Bind(new(ports.TokenVerifier), new(*auth0.Verifier)),
 		wire.Bind(new(ports.Readiness), new(*auth0.Verifier)),
+		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
 	)
 	return nil, nil, nil
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger) http.Handler {
-	wire.Build(services)
-	return nil
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
+	return nil, nil
 }

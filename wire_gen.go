@@ -13,6 +13,7 @@ import (
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 )
@@ -20,31 +21,41 @@ import (
 // Injectors from wire.go:
 
 // NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. cleanup stops its background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger) (http.Handler, func(), error) {
-	verifier, cleanup, err := auth0.New(ctx, auth, log)
+// against the configured issuer. Metrics go to reg. cleanup stops the
+// background key fetching.
+func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+	verifier, cleanup, err := auth0.New(ctx, auth, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
 	appAuth := app.NewAuth(verifier)
 	messages := app.NewMessages()
 	health := app.NewHealth(verifier)
-	handler := httpapi.NewRouter(web, appAuth, messages, health, log)
+	metrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	handler := httpapi.NewRouter(web, appAuth, messages, health, log, metrics)
 	return handler, func() {
 		cleanup()
 	}, nil
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger) http.Handler {
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	auth := app.NewAuth(verifier)
 	messages := app.NewMessages()
 	health := app.NewHealth(readiness)
-	handler := httpapi.NewRouter(web, auth, messages, health, log)
-	return handler
+	metrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
+	return handler, nil
 }
 
 // wire.go:
 
 // services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewRouter)
+var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewMetrics, httpapi.NewRouter)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/example/spaapi"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/fake"
@@ -42,7 +44,7 @@ func TestNewAPI(t *testing.T) {
 	iss := auth0test.NewIssuer(t)
 	h, cleanup, err := spaapi.NewAPI(context.Background(),
 		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second},
-		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet)
+		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
 	}
@@ -84,7 +86,7 @@ func TestNewAPI(t *testing.T) {
 }
 
 func TestNewAPIRefusesBadConfig(t *testing.T) {
-	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, quiet)
+	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err == nil {
 		t.Fatal("NewAPI accepted an http issuer on a public host")
 	}
@@ -94,7 +96,11 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
-	srv := httptest.NewServer(spaapi.NewTestAPI(v, v, httpapi.Config{}, quiet))
+	h, err := spaapi.NewTestAPI(v, v, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	if code, _ := get(t, srv.URL+"/api/private-scoped", "tok"); code != 200 {
 		t.Errorf("fake token: got %d, want 200", code)

@@ -10,13 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/spaapi/adapters/auth0"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/auth0/auth0test"
 )
 
+// The benchmarks compare, in one run, full verification against the raw
+// RSA signature check it cannot avoid, and cache hits against both:
+//
+//	go test -run '^$' -bench . -benchmem ./adapters/auth0/
+
 // BenchmarkRawRSAVerify is the reference: one RS256 signature check with
-// crypto/rsa on the same key and token the verifier benchmarks use.
+// crypto/rsa (SHA-256 of the signing input, then PKCS #1 v1.5) on the same
+// key and the same token the verifier benchmarks use.
 func BenchmarkRawRSAVerify(b *testing.B) {
 	iss := auth0test.NewIssuer(b)
 	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
@@ -32,32 +39,68 @@ func BenchmarkRawRSAVerify(b *testing.B) {
 	}
 }
 
-// BenchmarkVerify is a full verification of a valid token.
+// BenchmarkVerify is the verifier on a valid token: a cache miss (cache
+// off) and a cache hit.
 func BenchmarkVerify(b *testing.B) {
 	iss := auth0test.NewIssuer(b)
-	v, cleanup, err := newBenchVerifier(iss)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cleanup()
 	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := v.Verify(ctx, tok); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		cache int
+	}{{"miss", 0}, {"hit", auth0.DefaultCacheSize}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := benchVerifier(b, iss, bc.cache)
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
-func newBenchVerifier(iss *auth0test.Issuer) (*auth0.Verifier, func(), error) {
-	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}}, quiet)
-	if err != nil {
-		return nil, nil, err
+// BenchmarkVerifyHostile is the verifier refusing tokens (with the cache
+// on, as in production: refusals are never cached).
+func BenchmarkVerifyHostile(b *testing.B) {
+	iss := auth0test.NewIssuer(b)
+	expired := iss.Claims("auth0|bench")
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	h := auth0test.Header(iss.Key)
+	h["kid"] = "no-such-key"
+	for _, bc := range []struct{ name, tok string }{
+		{"bad_signature", iss.Token(iss.Claims("auth0|bench")) + "xx"},
+		{"expired", iss.Token(expired)},
+		{"unknown_kid", auth0test.Sign(b, iss.Key, h, iss.Claims("auth0|bench"))},
+		{"garbage", "invalidToken abc"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := benchVerifier(b, iss, auth0.DefaultCacheSize)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, bc.tok); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
 	}
+}
+
+func benchVerifier(b *testing.B, iss *auth0test.Issuer, cache int) *auth0.Verifier {
+	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
+		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second, CacheSize: cache,
+	}, quiet, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cleanup)
 	for v.Ready(context.Background()) != nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	return v, cleanup, nil
+	return v
 }

@@ -27,6 +27,11 @@ type Config struct {
 	Algorithms []string
 	// ClockTolerance is the leeway for "exp", "nbf" and "iat".
 	ClockTolerance time.Duration
+	// CacheSize bounds the verified-token cache in entries; 0 disables it.
+	CacheSize int
+	// CacheTTL is the longest an entry is trusted (default 5m); never past
+	// the token's own exp.
+	CacheTTL time.Duration
 
 	// The rest tune key fetching; zero values mean the defaults.
 
@@ -58,6 +63,8 @@ const (
 	DefaultUnknownKeyCooldown = 5 * time.Second
 	DefaultMaxWait            = 3 * time.Second
 	DefaultRetryMax           = 10 * time.Second
+	DefaultCacheSize          = 10_000
+	DefaultCacheTTL           = 5 * time.Minute
 	// MaxDocumentBytes caps discovery and JWKS responses.
 	MaxDocumentBytes = 1 << 20
 	// MaxTokenBytes caps a token before any parsing.
@@ -161,6 +168,10 @@ func (c *Config) validate() error {
 	if c.ClockTolerance < 0 {
 		return errors.New("clock tolerance: must not be negative")
 	}
+	if c.CacheSize < 0 {
+		return errors.New("cache size: must not be negative")
+	}
+	setDefault(&c.CacheTTL, DefaultCacheTTL)
 	setDefault(&c.FetchTimeout, DefaultFetchTimeout)
 	setDefault(&c.RefreshInterval, DefaultRefreshInterval)
 	setDefault(&c.UnknownKeyCooldown, DefaultUnknownKeyCooldown)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // minRSABits is the smallest RSA modulus accepted from a JWKS (RFC 7518 §3.3).
@@ -45,6 +46,12 @@ type keySource struct {
 	loaded   atomic.Bool
 	loadedAt atomic.Int64           // unix nanoseconds of the last good fetch
 	issuer   atomic.Pointer[string] // the "iss" tokens must carry
+
+	// removed, if set, is told the kids that left the key set.
+	removed func(kids map[string]bool)
+
+	fetches   *prometheus.CounterVec // by result
+	keysCount atomic.Int64
 
 	// Owned by the run goroutine.
 	jwksURI string   // configured, or found by discovery
@@ -161,6 +168,13 @@ func (s *keySource) fetch(ctx context.Context) error {
 	s.mu.Unlock()
 
 	err := s.load(ctx)
+	if s.fetches != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		s.fetches.WithLabelValues(result).Inc()
+	}
 
 	s.mu.Lock()
 	s.inflight = nil
@@ -208,11 +222,22 @@ func (s *keySource) load(ctx context.Context) error {
 	s.loadedAt.Store(s.cfg.Now().UnixNano())
 	s.loaded.Store(true)
 
+	s.keysCount.Store(int64(len(keys)))
+
 	kids := make([]string, len(keys))
 	for i, k := range keys {
 		kids[i] = k.Marshal().KID
 	}
 	if !slices.Equal(kids, s.kids) {
+		gone := map[string]bool{}
+		for _, kid := range s.kids {
+			if !slices.Contains(kids, kid) {
+				gone[kid] = true
+			}
+		}
+		if len(gone) > 0 && s.removed != nil {
+			s.removed(gone)
+		}
 		s.kids = kids
 		s.log.Info("auth0: signing keys loaded", "jwks_uri", s.jwksURI, "kids", kids, "skipped", skipped)
 	}

@@ -8,16 +8,19 @@ package auth0
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports"
@@ -34,29 +37,40 @@ type Verifier struct {
 	keys   *keySource
 	kf     keyfunc.Keyfunc
 	parser atomic.Pointer[issuerParser]
+	cache  *tokenCache // nil when disabled
 }
 
-// issuerParser is a golang-jwt parser set up for one expected issuer.
+// issuerParser is a golang-jwt parser set up for one expected issuer. gen
+// numbers the configurations, so cached verifications made under an
+// earlier one are not trusted.
 type issuerParser struct {
 	issuer string
 	parser *jwt.Parser
+	gen    uint64
 }
 
 // New returns a verifier for cfg and starts fetching the issuer's keys in
 // the background; it does not wait for them, so it succeeds while the
 // issuer is unreachable. The fetching stops when ctx ends or cleanup is
-// called. A bad cfg is an error naming the field.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, func(), error) {
+// called. A bad cfg is an error naming the field. The verifier's metrics
+// (key fetches, key set, cache) are registered with reg.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Verifier, func(), error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
-	v := &Verifier{cfg: cfg}
+	v := &Verifier{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheTTL)}
 	v.keys = newKeySource(&v.cfg, log)
+	if v.cache != nil {
+		v.keys.removed = v.cache.dropKeys
+	}
 	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: v.keys})
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
 	v.kf = kf
+	if err := v.register(reg); err != nil {
+		return nil, nil, fmt.Errorf("auth0: metrics: %w", err)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	go v.keys.run(ctx)
@@ -80,19 +94,41 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	if len(rawToken) > MaxTokenBytes {
 		return domain.Principal{}, domain.InvalidToken(domain.ReasonTooLarge, nil)
 	}
+	ip := v.currentParser()
+	var key [32]byte
+	if v.cache != nil {
+		// Hash the string's bytes in place: SHA-256 only reads them.
+		key = sha256.Sum256(unsafe.Slice(unsafe.StringData(rawToken), len(rawToken)))
+		if p, ok := v.cache.get(key, v.cfg.Now(), ip.gen); ok {
+			return p, nil
+		}
+	}
 	if err := checkCompact(rawToken); err != nil {
 		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, err)
 	}
 	claims := jwt.MapClaims{}
-	tok, err := v.currentParser().ParseWithClaims(rawToken, claims, v.keyfunc(ctx))
+	tok, err := ip.parser.ParseWithClaims(rawToken, claims, v.keyfunc(ctx))
 	if err != nil {
 		return domain.Principal{}, v.refusal(tok, err)
 	}
 	p, err := principal(claims)
 	if err != nil {
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonClaimType, err)
+		return domain.Principal{}, err
+	}
+	if v.cache != nil {
+		v.remember(key, tok, claims, p)
 	}
 	return p, nil
+}
+
+// remember caches a verified token until its exp (plus leeway).
+func (v *Verifier) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal) {
+	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(v.cfg.ClockTolerance), gen: v.parser.Load().gen}
+	e.kid, _ = tok.Header["kid"].(string)
+	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
+		e.notBefore = nbf.Add(-v.cfg.ClockTolerance)
+	}
+	v.cache.put(key, e, v.cfg.Now())
 }
 
 // checkCompact checks the JWS compact form cheaply, before any decoding:
@@ -115,10 +151,11 @@ func checkCompact(s string) error {
 
 // currentParser returns a parser for the expected issuer, which discovery
 // may refine (trailing slash) after start-up.
-func (v *Verifier) currentParser() *jwt.Parser {
+func (v *Verifier) currentParser() *issuerParser {
 	iss := *v.keys.issuer.Load()
-	if p := v.parser.Load(); p != nil && p.issuer == iss {
-		return p.parser
+	old := v.parser.Load()
+	if old != nil && old.issuer == iss {
+		return old
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods(v.cfg.Algorithms),
@@ -130,8 +167,12 @@ func (v *Verifier) currentParser() *jwt.Parser {
 		jwt.WithTimeFunc(v.cfg.Now),
 		jwt.WithStrictDecoding(),
 	)
-	v.parser.Store(&issuerParser{issuer: iss, parser: p})
-	return p
+	ip := &issuerParser{issuer: iss, parser: p}
+	if old != nil {
+		ip.gen = old.gen + 1
+	}
+	v.parser.Store(ip)
+	return ip
 }
 
 // Header errors, found by keyfunc before any key is used.
@@ -249,8 +290,20 @@ func (v *Verifier) algorithmAllowed(alg any) bool {
 }
 
 // principal maps verified claims to a domain.Principal, refusing claims of
-// the wrong JSON type. Claim names are matched exactly ("EXP" is not "exp").
+// the wrong JSON type and tokens without a subject (RFC 9068 §2.2). Claim
+// names are matched exactly ("EXP" is not "exp"). Errors are *TokenError.
 func principal(c jwt.MapClaims) (domain.Principal, error) {
+	p, err := mapClaims(c)
+	if err != nil {
+		return p, domain.InvalidToken(domain.ReasonClaimType, err)
+	}
+	if p.Subject == "" {
+		return p, domain.InvalidToken(domain.ReasonMissingClaim, errors.New(`"sub" missing or empty`))
+	}
+	return p, nil
+}
+
+func mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 	var p domain.Principal
 	var err error
 	if p.Subject, err = stringClaim(c, "sub"); err != nil {

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/domain"
@@ -53,7 +55,7 @@ func start(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 
 func startNoWait(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 	t.Helper()
-	v, cleanup, err := auth0.New(context.Background(), cfg, quiet)
+	v, cleanup, err := auth0.New(context.Background(), cfg, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -200,7 +202,7 @@ func (b *syncBuffer) String() string {
 func startLogged(t *testing.T, cfg auth0.Config) (*auth0.Verifier, *syncBuffer) {
 	t.Helper()
 	buf := &syncBuffer{}
-	v, cleanup, err := auth0.New(context.Background(), cfg, slog.New(slog.NewTextHandler(buf, nil)))
+	v, cleanup, err := auth0.New(context.Background(), cfg, slog.New(slog.NewTextHandler(buf, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -407,6 +409,9 @@ func TestHostileTokens(t *testing.T) {
 		{"aud a number", withClaims(func(c map[string]any) { c["aud"] = 1 }), domain.ReasonMissingClaim},
 		{"aud array with a number", withClaims(func(c map[string]any) { c["aud"] = []any{auth0test.Audience, 1} }), domain.ReasonClaimType},
 		{"sub a number", withClaims(func(c map[string]any) { c["sub"] = 42 }), domain.ReasonClaimType},
+		{"sub missing (RFC 9068)", withClaims(func(c map[string]any) { delete(c, "sub") }), domain.ReasonMissingClaim},
+		{"sub empty", withClaims(func(c map[string]any) { c["sub"] = "" }), domain.ReasonMissingClaim},
+		{"sub only as SUB", withClaims(func(c map[string]any) { c["SUB"] = c["sub"]; delete(c, "sub") }), domain.ReasonMissingClaim},
 		{"scope an array", withClaims(func(c map[string]any) { c["scope"] = []string{"read:messages"} }), domain.ReasonClaimType},
 		{"permissions a string", withClaims(func(c map[string]any) { c["permissions"] = "read:messages" }), domain.ReasonClaimType},
 		{"permissions with a number", withClaims(func(c map[string]any) { c["permissions"] = []any{"read:messages", 1} }), domain.ReasonClaimType},
@@ -815,7 +820,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
 			tc.mod(&c)
-			_, _, err := auth0.New(context.Background(), c, quiet)
+			_, _, err := auth0.New(context.Background(), c, quiet, prometheus.NewRegistry())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error mentioning %q", err, tc.want)
 			}
@@ -825,7 +830,7 @@ func TestConfigErrors(t *testing.T) {
 		for _, u := range []string{"http://localhost:4000/", "http://127.0.0.1:4000/", "http://[::1]:4000/"} {
 			c := ok
 			c.IssuerBaseURL = u
-			_, cleanup, err := auth0.New(context.Background(), c, quiet)
+			_, cleanup, err := auth0.New(context.Background(), c, quiet, prometheus.NewRegistry())
 			if err != nil {
 				t.Errorf("%s: got %v, want nil", u, err)
 				continue

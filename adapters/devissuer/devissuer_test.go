@@ -22,6 +22,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/devissuer"
 )
@@ -77,7 +79,7 @@ func (e *env) api() *auth0.Verifier {
 	if e.verifier == nil {
 		v, cleanup, err := auth0.New(context.Background(), auth0.Config{
 			IssuerBaseURL: e.issuer, Audiences: []string{devissuer.DefaultAudience}, ClockTolerance: 5 * time.Second, Now: e.clock.Now,
-		}, quiet)
+		}, quiet, prometheus.NewRegistry())
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -32,7 +32,7 @@ func bearerToken(r *http.Request) (string, error) {
 	if token == "" {
 		return "", domain.ErrUnauthenticated
 	}
-	if r.URL.Query().Has("access_token") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return "", &requestError{"access token given in both the Authorization header and the query string"}
 	}
 	if !isB64Token(token) {
@@ -41,18 +41,20 @@ func bearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
+// b64tokenChar marks the characters of RFC 6750's b64token before the "=" padding.
+var b64tokenChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/") {
+		t[c] = true
+	}
+	return t
+}()
+
 // isB64Token reports whether s matches RFC 6750's
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
 	i := 0
-	for i < len(s) {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			i++
-			continue
-		}
-		break
+	for i < len(s) && b64tokenChar[s[i]] {
+		i++
 	}
 	if i == 0 {
 		return false

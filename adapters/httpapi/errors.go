@@ -101,10 +101,19 @@ func quotable(s string) string {
 	}, s)
 }
 
+// Constant header values, shared to save an allocation per response. Only
+// ever assigned whole, never appended to.
+var (
+	jsonType = []string{"application/json; charset=utf-8"}
+	nosniff  = []string{"nosniff"}
+	noStore  = []string{"no-store"}
+)
+
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

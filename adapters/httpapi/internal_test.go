@@ -8,13 +8,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestRecoverPanics(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	h := chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
-		withRequestID, logRequests(log), cors([]string{"http://localhost:3000"}), recoverPanics(log))
+		withRequestID, logRequests(log, testMetrics(t)), cors([]string{"http://localhost:3000"}), recoverPanics(log))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Origin", "http://localhost:3000")
 	rec := httptest.NewRecorder()
@@ -35,6 +37,15 @@ func TestRecoverPanics(t *testing.T) {
 	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), `"status":500`) {
 		t.Errorf("panic not logged: %s", logs.String())
 	}
+}
+
+func testMetrics(t *testing.T) *Metrics {
+	t.Helper()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestIsB64Token(t *testing.T) {

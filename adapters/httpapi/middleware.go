@@ -21,17 +21,16 @@ import (
 
 type ctxKey int
 
-const (
-	principalKey ctxKey = iota
-	infoKey
-)
+const infoKey ctxKey = 0
 
 // requireAuth lets a request through only with a valid access token, and
 // gives handlers its principal (principalFrom).
 func requireAuth(auth *app.Auth) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cache-Control", "no-store")
+			w.Header()["Cache-Control"] = noStore
+			info := infoFrom(r.Context())
+			info.setProtected()
 			token, err := bearerToken(r)
 			var p domain.Principal
 			if err == nil {
@@ -41,8 +40,8 @@ func requireAuth(auth *app.Auth) mux.MiddlewareFunc {
 				writeError(w, r, err)
 				return
 			}
-			infoFrom(r.Context()).setSubject(p.Subject)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+			info.setPrincipal(p)
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -61,19 +60,22 @@ func allow(auth *app.Auth, policy domain.Policy, next http.Handler) http.Handler
 // principalFrom returns the principal requireAuth stored. Handlers behind
 // requireAuth always have one.
 func principalFrom(ctx context.Context) domain.Principal {
-	p, _ := ctx.Value(principalKey).(domain.Principal)
-	return p
+	info := infoFrom(ctx)
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	return info.principal
 }
 
 // requestInfo collects what the request log line reports. Middleware and
 // handlers fill it in as the request passes through them.
 type requestInfo struct {
-	mu      sync.Mutex
-	id      string
-	route   string
-	subject string
-	reason  string
-	err     error
+	mu        sync.Mutex
+	id        string
+	route     string
+	protected bool             // passed through requireAuth
+	principal domain.Principal // set by requireAuth
+	reason    string
+	err       error
 }
 
 // infoFrom returns the request's info, or a throwaway one outside logRequests.
@@ -84,10 +86,11 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{}
 }
 
-func (i *requestInfo) setRoute(s string)   { i.mu.Lock(); i.route = s; i.mu.Unlock() }
-func (i *requestInfo) setSubject(s string) { i.mu.Lock(); i.subject = s; i.mu.Unlock() }
-func (i *requestInfo) setReason(s string)  { i.mu.Lock(); i.reason = s; i.mu.Unlock() }
-func (i *requestInfo) setError(err error)  { i.mu.Lock(); i.err = err; i.mu.Unlock() }
+func (i *requestInfo) setRoute(s string)               { i.mu.Lock(); i.route = s; i.mu.Unlock() }
+func (i *requestInfo) setProtected()                   { i.mu.Lock(); i.protected = true; i.mu.Unlock() }
+func (i *requestInfo) setPrincipal(p domain.Principal) { i.mu.Lock(); i.principal = p; i.mu.Unlock() }
+func (i *requestInfo) setReason(s string)              { i.mu.Lock(); i.reason = s; i.mu.Unlock() }
+func (i *requestInfo) setError(err error)              { i.mu.Lock(); i.err = err; i.mu.Unlock() }
 
 // recordRoute notes the matched route's template (not the raw path) for the log.
 func recordRoute(next http.Handler) http.Handler {
@@ -155,8 +158,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // logRequests writes one JSON log line per request: method, route template,
 // status, duration, request ID, and the subject or the refusal reason.
-// Never the token, the Authorization header or the raw path.
-func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
+// Never the token, the Authorization header or the raw path. It also
+// records the request's metrics.
+func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -165,18 +169,20 @@ func logRequests(log *slog.Logger) func(http.Handler) http.Handler {
 			if rec.status == 0 {
 				rec.status = http.StatusOK
 			}
+			took := time.Since(start)
 			info := infoFrom(r.Context())
 			info.mu.Lock()
 			defer info.mu.Unlock()
+			metrics.observe(info.route, r.Method, rec.status, took, info.protected, info.reason)
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("route", info.route),
 				slog.Int("status", rec.status),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 				slog.String("request_id", info.id),
 			}
-			if info.subject != "" {
-				attrs = append(attrs, slog.String("subject", info.subject))
+			if info.principal.Subject != "" {
+				attrs = append(attrs, slog.String("subject", info.principal.Subject))
 			}
 			if info.reason != "" {
 				attrs = append(attrs, slog.String("reason", info.reason))

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
@@ -35,6 +37,7 @@ type fixture struct {
 	handler http.Handler
 	fake    *fake.Verifier
 	logs    *lockedBuffer
+	reg     *prometheus.Registry
 }
 
 type lockedBuffer struct {
@@ -67,9 +70,14 @@ func newFixture(t *testing.T) *fixture {
 	v.Refuse(tokExpired, domain.InvalidToken(domain.ReasonExpired, errors.New("token is expired")))
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	reg := prometheus.NewRegistry()
+	metrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v), app.NewMessages(), app.NewHealth(v), log)
-	return &fixture{handler: h, fake: v, logs: logs}
+		app.NewAuth(v), app.NewMessages(), app.NewHealth(v), log, metrics)
+	return &fixture{handler: h, fake: v, logs: logs, reg: reg}
 }
 
 // do sends a request through the whole router.

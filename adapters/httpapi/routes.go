@@ -21,7 +21,7 @@ type Config struct {
 }
 
 // NewRouter returns the whole API. Every route and who may call it is here.
-func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger) http.Handler {
+func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger, metrics *Metrics) http.Handler {
 	r := mux.NewRouter()
 	r.Use(recordRoute)
 
@@ -51,7 +51,7 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	// The first listed is the outermost.
 	return chain(r,
 		withRequestID,
-		logRequests(log),
+		logRequests(log, metrics),
 		cors(cfg.AllowedOrigins),
 		recoverPanics(log),
 	)

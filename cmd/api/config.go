@@ -16,9 +16,10 @@ import (
 
 // config is everything run needs, parsed and checked.
 type config struct {
-	auth auth0.Config
-	web  httpapi.Config
-	addr string
+	auth        auth0.Config
+	web         httpapi.Config
+	addr        string
+	metricsAddr string // "" when metrics are off
 	// dev is set with -dev: run the development issuer too. auth's issuer
 	// and audience are then filled in from it.
 	dev *devSettings
@@ -60,6 +61,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "allowed-origins", envs: []string{"ALLOWED_ORIGINS"}, usage: "browser origins allowed by CORS, comma-separated (default " + defaultOrigins + ")"},
 		{flag: "addr", envs: []string{"ADDR"}, usage: "listen address, e.g. :8080 or 127.0.0.1:8080 (wins over PORT)"},
 		{flag: "port", envs: []string{"PORT"}, usage: "listen port (default 8080)"},
+		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
+		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
+		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 	}
 	for _, s := range settings {
 		s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
@@ -181,7 +185,54 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.addr, err = listenAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
+	if c.auth.CacheSize, c.auth.CacheTTL, err = cacheSettings(get); err != nil {
+		return config{}, err
+	}
+	if c.metricsAddr, err = metricsAddr(get); err != nil {
+		return config{}, err
+	}
 	return c, nil
+}
+
+// cacheSettings resolves TOKEN_CACHE_SIZE and TOKEN_CACHE_TTL.
+func cacheSettings(get getter) (int, time.Duration, error) {
+	size, ttl := auth0.DefaultCacheSize, auth0.DefaultCacheTTL
+	v, name, err := get("token-cache-size")
+	if err != nil {
+		return 0, 0, err
+	}
+	if v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 0 || size > 10_000_000 {
+			return 0, 0, fmt.Errorf("%s: %q is not a number of entries from 0 (off) to 10000000", name, v)
+		}
+	}
+	v, name, err = get("token-cache-ttl")
+	if err != nil {
+		return 0, 0, err
+	}
+	if v != "" {
+		if ttl, err = time.ParseDuration(v); err != nil || ttl <= 0 || ttl > 24*time.Hour {
+			return 0, 0, fmt.Errorf("%s: %q is not a duration like 5m (at most 24h)", name, v)
+		}
+	}
+	return size, ttl, nil
+}
+
+// metricsAddr resolves METRICS_ADDR: "" means metrics are off.
+func metricsAddr(get getter) (string, error) {
+	v, name, err := get("metrics-addr")
+	switch {
+	case err != nil:
+		return "", err
+	case v == "":
+		return "127.0.0.1:9090", nil
+	case v == "off":
+		return "", nil
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
+		return "", fmt.Errorf("%s: %q is not a listen address like 127.0.0.1:9090 (or off)", name, v)
+	}
+	return v, nil
 }
 
 type getter func(name string) (value, from string, err error)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -121,6 +122,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	scope := fs.String("scope", "", `space-separated scopes, e.g. "read:messages"`)
 	ttl := fs.Duration("ttl", time.Hour, fmt.Sprintf("lifetime, at most %v", devissuer.MaxTokenTTL))
 	client := fs.String("client", devissuer.DefaultSPAClient, "client_id / azp claim")
+	count := fs.Int("count", 1, "print this many tokens, one per line, each for a distinct subject (<sub>-1, <sub>-2, ...) when above 1; for load tests")
 	dir, addr := devFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: api token [flags]\n\nPrints an access token from the development issuer that `api -dev` trusts,\nsigned with its key on disk; the server need not be running.\n\n")
@@ -153,14 +155,24 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	case ok:
 		subject = u.Subject
 	}
-	scopes := strings.Fields(*scope)
-	tok, _, err := m.AccessToken(devissuer.Grant{Subject: subject, ClientID: *client, Scopes: scopes,
-		Permissions: append([]string{}, scopes...), TTL: *ttl})
-	if err != nil {
-		return fmt.Errorf("-ttl: %w", err)
+	if *count < 1 || *count > 1_000_000 {
+		return fmt.Errorf("-count: %d is not between 1 and 1000000", *count)
 	}
-	_, err = fmt.Fprintln(stdout, tok)
-	return err
+	scopes := strings.Fields(*scope)
+	out := bufio.NewWriter(stdout)
+	for i := range *count {
+		sub := subject
+		if *count > 1 {
+			sub = fmt.Sprintf("%s-%d", subject, i+1)
+		}
+		tok, _, err := m.AccessToken(devissuer.Grant{Subject: sub, ClientID: *client, Scopes: scopes,
+			Permissions: append([]string{}, scopes...), TTL: *ttl})
+		if err != nil {
+			return fmt.Errorf("-ttl: %w", err)
+		}
+		fmt.Fprintln(out, tok)
+	}
+	return out.Flush()
 }
 
 // runRotate gives the development issuer a new signing key.

@@ -20,6 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/example/spaapi"
 	"github.com/example/spaapi/adapters/httpapi"
 )
@@ -66,11 +69,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopIssuer()
 	}
 
-	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -102,4 +115,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics on its own address, so that it is not
+// public when the API is.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen: %w (set METRICS_ADDR to another address, or off)", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", httpapi.MetricsHandler(reg))
+	srv := httpapi.NewServer(addr, mux, log)
+	go srv.Serve(ln)
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

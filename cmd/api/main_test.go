@@ -108,17 +108,51 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, nil, env(map[string]string{
-			"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0",
+			"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
 		}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
 
-	if resp, body := call(t, base+"/api/private", iss.Token(iss.Claims("auth0|alice"))); resp.StatusCode != 200 {
-		t.Errorf("valid token: got %d %s", resp.StatusCode, body)
+	tok := iss.Token(iss.Claims("auth0|alice"))
+	for range 3 {
+		if resp, body := call(t, base+"/api/private", tok); resp.StatusCode != 200 {
+			t.Errorf("valid token: got %d %s", resp.StatusCode, body)
+		}
 	}
 	if resp, _ := call(t, base+"/api/private", ""); resp.StatusCode != 401 {
 		t.Errorf("no token: got %d", resp.StatusCode)
+	}
+	if resp, _ := call(t, base+"/api/private", tok+"xx"); resp.StatusCode != 401 {
+		t.Errorf("bad signature: got %d", resp.StatusCode)
+	}
+
+	// /metrics is served on its own address, with every outcome by reason.
+	metricsURL := "http://" + logs.waitFor(t, `"msg":"metrics listening"`)["addr"].(string) + "/metrics"
+	if resp, _ := call(t, base+"/metrics", ""); resp.StatusCode != 404 {
+		t.Errorf("/metrics on the API address: got %d, want 404", resp.StatusCode)
+	}
+	_, metrics := call(t, metricsURL, "")
+	for _, want := range []string{
+		`auth_outcomes_total{outcome="ok"} 3`,
+		`auth_outcomes_total{outcome="missing"} 1`,
+		`auth_outcomes_total{outcome="bad_signature"} 1`,
+		`auth_outcomes_total{outcome="expired"} 0`,
+		`http_requests_total{method="GET",route="/api/private",status="200"} 3`,
+		`http_request_duration_seconds_count{method="GET",route="/api/private",status="401"} 2`,
+		`jwks_fetches_total{result="ok"} 1`,
+		`jwks_keys 1`,
+		`token_cache_hits_total 2`,
+		`token_cache_misses_total 2`,
+		`token_cache_entries 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !regexp.MustCompile(`jwks_age_seconds \d`).MatchString(metrics) {
+		t.Errorf("/metrics lacks a finite jwks_age_seconds")
 	}
 
 	cancel()
@@ -167,7 +201,7 @@ func binary(t *testing.T) string {
 func startBinary(t *testing.T, env ...string) (*exec.Cmd, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary(t))
-	cmd.Env = env
+	cmd.Env = append(env, "METRICS_ADDR=127.0.0.1:0")
 	logs := &logBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -280,7 +314,7 @@ func TestDevModeAndTokenCommand(t *testing.T) {
 	logs := &logBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0"},
+		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"},
 			env(map[string]string{}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)

@@ -1,0 +1,105 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/app"
+)
+
+// The full router (middleware, routing, the auth0 verifier with its cache,
+// JSON logs to io.Discard, metrics), driven in-process:
+//
+//	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
+
+func benchRouter(b *testing.B, iss *auth0test.Issuer) http.Handler {
+	b.Helper()
+	reg := prometheus.NewRegistry()
+	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
+		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second,
+		CacheSize: auth0.DefaultCacheSize, CacheTTL: auth0.DefaultCacheTTL,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cleanup)
+	for v.Ready(context.Background()) != nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	m, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
+		app.NewAuth(v), app.NewMessages(), app.NewHealth(v), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+}
+
+func serve(b *testing.B, h http.Handler, path, token string, want int) {
+	req := httptest.NewRequest("GET", path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s: got %d, want %d", path, rec.Code, want)
+	}
+}
+
+var (
+	distinctOnce   sync.Once
+	distinctIssuer *auth0test.Issuer
+	distinct       []string
+)
+
+// distinctTokens returns 10,000 valid tokens for different subjects.
+func distinctTokens(b *testing.B) (*auth0test.Issuer, []string) {
+	distinctOnce.Do(func() {
+		distinctIssuer = auth0test.NewIssuer(&testing.T{})
+		for i := range 10_000 {
+			distinct = append(distinct, distinctIssuer.Token(distinctIssuer.Claims(fmt.Sprintf("auth0|user-%d", i))))
+		}
+	})
+	return distinctIssuer, distinct
+}
+
+func BenchmarkRouter(b *testing.B) {
+	iss := auth0test.NewIssuer(b)
+	h := benchRouter(b, iss)
+	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
+
+	b.Run("public", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, h, "/api/public", "", 200)
+		}
+	})
+	b.Run("private_repeated_token", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			serve(b, h, "/api/private", tok, 200)
+		}
+	})
+	b.Run("private_10000_distinct_tokens", func(b *testing.B) {
+		iss, toks := distinctTokens(b)
+		h := benchRouter(b, iss)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			serve(b, h, "/api/private", toks[i%len(toks)], 200)
+			i++
+		}
+	})
+}
