@@ -97,7 +97,13 @@ func LoadConfig(dir string) (Config, string, error) {
 			return Config{}, path, err
 		}
 		b, _ = json.MarshalIndent(DefaultConfig(), "", "  ")
-		if err := writeFile(path, append(b, '\n')); err != nil {
+		b = append(b, '\n')
+		if err := createFile(path, b); errors.Is(err, os.ErrExist) {
+			// Another process (api token, say) created it first: use theirs.
+			if b, err = os.ReadFile(path); err != nil {
+				return Config{}, path, err
+			}
+		} else if err != nil {
 			return Config{}, path, err
 		}
 	} else if err != nil {
@@ -197,8 +203,21 @@ func plainName(s string) bool {
 	return s != ""
 }
 
-// writeFile writes b to path with mode 0600, atomically.
+// createFile writes b to a new file at path with mode 0600, atomically,
+// failing with os.ErrExist if path exists: of two processes creating it at
+// once, one wins and the other reads the winner's file.
+func createFile(path string, b []byte) error {
+	return writeTemp(path, b, func(tmp string) error { return os.Link(tmp, path) })
+}
+
+// writeFile writes b to path with mode 0600, atomically, replacing it.
 func writeFile(path string, b []byte) error {
+	return writeTemp(path, b, func(tmp string) error { return os.Rename(tmp, path) })
+}
+
+// writeTemp writes b to a temporary file next to path and hands it to
+// place, which moves or links it into place.
+func writeTemp(path string, b []byte, place func(tmp string) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -215,7 +234,7 @@ func writeFile(path string, b []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return place(tmp.Name())
 }
 
 // IssuerURL is the issuer identifier for a listen address: always

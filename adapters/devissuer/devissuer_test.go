@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -619,6 +620,42 @@ func TestConfigFile(t *testing.T) {
 		os.WriteFile(path, []byte(content), 0o600)
 		if _, _, err := devissuer.LoadConfig(dir); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: got %v, want an error naming %s", name, err, path)
+		}
+	}
+}
+
+// Two processes starting on a fresh directory (the server and api token)
+// must publish and sign with the same first key from the start: a key one
+// of them published must never be replaced by the other's.
+func TestFirstRunRace(t *testing.T) {
+	for range 20 {
+		dir := t.TempDir()
+		seen := make(chan string, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := devissuer.LoadConfig(dir); err != nil {
+					t.Error(err)
+				}
+				k, err := devissuer.OpenKeys(dir, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				jwks, _ := k.JWKS()
+				seen <- string(jwks)
+			}()
+		}
+		wg.Wait()
+		close(seen)
+		k, _ := devissuer.OpenKeys(dir, nil)
+		final, _ := k.JWKS()
+		for s := range seen {
+			if s != string(final) {
+				t.Fatalf("a process published a key that was then replaced:\n%s\n%s", s, final)
+			}
 		}
 	}
 }

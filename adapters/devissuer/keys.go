@@ -61,8 +61,18 @@ func OpenKeys(dir string, now func() time.Time) (*Keys, error) {
 		if err != nil {
 			return nil, err
 		}
-		k.keys = []*signingKey{key}
-		if err := k.save(); err != nil {
+		b, err := k.encode([]*signingKey{key})
+		if err != nil {
+			return nil, err
+		}
+		switch err := createFile(k.path, b); {
+		case errors.Is(err, os.ErrExist):
+			// Another process (the server, or api token) created the first
+			// key at the same moment: use that one, so both agree.
+		case err != nil:
+			return nil, err
+		}
+		if err := k.reload(); err != nil {
 			return nil, err
 		}
 	}
@@ -113,10 +123,14 @@ func (k *Keys) reload() error {
 	return nil
 }
 
-func (k *Keys) save() error {
-	b, err := json.MarshalIndent(struct {
+func (k *Keys) encode(keys []*signingKey) ([]byte, error) {
+	return json.MarshalIndent(struct {
 		Keys []*signingKey `json:"keys"`
-	}{k.keys}, "", "  ")
+	}{keys}, "", "  ")
+}
+
+func (k *Keys) save() error {
+	b, err := k.encode(k.keys)
 	if err != nil {
 		return err
 	}
