@@ -15,6 +15,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 )
@@ -22,6 +23,7 @@ import (
 // services are the use cases and the router, whatever verifies tokens.
 var services = wire.NewSet(
 	app.NewAuth, app.NewMessages, app.NewHealth,
+	memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)),
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 

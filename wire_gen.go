@@ -10,6 +10,7 @@ import (
 	"context"
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 	"github.com/google/wire"
@@ -29,14 +30,15 @@ func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slo
 		return nil, nil, err
 	}
 	appAuth := app.NewAuth(verifier)
-	messages := app.NewMessages()
+	messages := memory.NewMessages()
+	appMessages := app.NewMessages(messages)
 	health := app.NewHealth(verifier)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	handler := httpapi.NewRouter(web, appAuth, messages, health, log, metrics)
+	handler := httpapi.NewRouter(web, appAuth, appMessages, health, log, metrics)
 	return handler, func() {
 		cleanup()
 	}, nil
@@ -45,17 +47,18 @@ func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slo
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
 func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	auth := app.NewAuth(verifier)
-	messages := app.NewMessages()
+	messages := memory.NewMessages()
+	appMessages := app.NewMessages(messages)
 	health := app.NewHealth(readiness)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, appMessages, health, log, metrics)
 	return handler, nil
 }
 
 // wire.go:
 
 // services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewMetrics, httpapi.NewRouter)
+var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)), httpapi.NewMetrics, httpapi.NewRouter)

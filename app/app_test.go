@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/example/spaapi/adapters/fake"
+	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
 )
@@ -53,7 +54,7 @@ func TestAuthorize(t *testing.T) {
 
 func TestMe(t *testing.T) {
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
-	got := app.NewMessages().Me(context.Background(), domain.Principal{Subject: "s", ExpiresAt: exp})
+	got := app.NewMessages(memory.NewMessages()).Me(context.Background(), domain.Principal{Subject: "s", ExpiresAt: exp})
 	if got.Subject != "s" || !got.ExpiresAt.Equal(exp) || got.ExpiresAt.Location() != time.UTC {
 		t.Errorf("got %+v", got)
 	}
@@ -71,5 +72,46 @@ func TestHealth(t *testing.T) {
 	v.SetReady(false)
 	if err := h.Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
 		t.Errorf("got %v, want ErrUnavailable", err)
+	}
+}
+
+func TestMessagesService(t *testing.T) {
+	ctx := context.Background()
+	store := fake.NewMessages()
+	m := app.NewMessages(store)
+	alice := domain.Principal{Subject: "auth0|alice"}
+	bob := domain.Principal{Subject: "auth0|bob"}
+	mod := domain.Principal{Subject: "auth0|mod", Permissions: []string{"delete:messages"}}
+
+	first, err := m.Post(ctx, alice, "hello")
+	if err != nil || first.Author != "auth0|alice" || first.ID == "" {
+		t.Fatalf("Post: %+v, %v", first, err)
+	}
+	second, _ := m.Post(ctx, bob, "hi")
+	if first.ID == second.ID {
+		t.Errorf("two messages share id %s", first.ID)
+	}
+	if _, err := m.Post(ctx, alice, ""); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Errorf("empty text: got %v, want ErrInvalidInput", err)
+	}
+	list, err := m.List(ctx, bob)
+	if err != nil || len(list) != 2 || list[0].ID != second.ID {
+		t.Errorf("List: %+v, %v", list, err)
+	}
+	if err := m.Delete(ctx, bob, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
+		t.Errorf("bob deleting alice's: got %v, want ErrInsufficientScope", err)
+	}
+	if err := m.Delete(ctx, alice, first.ID); err != nil {
+		t.Errorf("alice deleting hers: %v", err)
+	}
+	if err := m.Delete(ctx, mod, second.ID); err != nil {
+		t.Errorf("moderator deleting bob's: %v", err)
+	}
+	if err := m.Delete(ctx, alice, "nope"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("unknown id: got %v, want ErrNotFound", err)
+	}
+	store.Fail(errors.New("down"))
+	if _, err := m.List(ctx, alice); err == nil || errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("store failure: got %v", err)
 	}
 }

@@ -2,9 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 // Message is what the quickstart endpoints answer.
@@ -12,11 +16,17 @@ type Message struct {
 	Message string `json:"message"`
 }
 
-// Messages are the Auth0 API quickstart's three messages.
-type Messages struct{}
+// Messages serves the Auth0 API quickstart's three messages, and the
+// messages callers post, read and delete.
+type Messages struct {
+	store ports.MessageStore
+	now   func() time.Time
+}
 
-// NewMessages returns the message service.
-func NewMessages() *Messages { return &Messages{} }
+// NewMessages returns the message service, keeping messages in store.
+func NewMessages(store ports.MessageStore) *Messages {
+	return &Messages{store: store, now: time.Now}
+}
 
 // Public is for everyone.
 func (*Messages) Public(context.Context) Message {
@@ -61,4 +71,47 @@ func (*Messages) Me(_ context.Context, p domain.Principal) Profile {
 		ClientID:    p.ClientID,
 		ExpiresAt:   p.ExpiresAt.UTC(),
 	}
+}
+
+// List returns every message, newest first. The route's policy decides
+// who may read them.
+func (m *Messages) List(ctx context.Context, _ domain.Principal) ([]domain.Message, error) {
+	msgs, err := m.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// Post stores text as a message by the caller, who is its author.
+// Invalid text is a *domain.InputError.
+func (m *Messages) Post(ctx context.Context, p domain.Principal, text string) (domain.Message, error) {
+	msg, err := domain.NewMessage(newID(), p.Subject, text, m.now())
+	if err != nil {
+		return domain.Message{}, err
+	}
+	if err := m.store.Add(ctx, msg); err != nil {
+		return domain.Message{}, fmt.Errorf("storing a message: %w", err)
+	}
+	return msg, nil
+}
+
+// Delete removes message id if the domain lets the caller: its author, or
+// a caller with delete:messages. Unknown ids wrap domain.ErrNotFound.
+func (m *Messages) Delete(ctx context.Context, p domain.Principal, id string) error {
+	msg, err := m.store.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := domain.CanDelete(p, msg); err != nil {
+		return err
+	}
+	return m.store.Delete(ctx, id)
+}
+
+// newID returns a random message ID.
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

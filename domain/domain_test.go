@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/spaapi/domain"
 )
@@ -99,6 +100,161 @@ func TestEveryReasonHasADescription(t *testing.T) {
 	} {
 		if d := r.Description(); d == "invalid token" || d == "" {
 			t.Errorf("reason %q has no description of its own", r)
+		}
+	}
+}
+
+func TestCombinators(t *testing.T) {
+	admin := domain.Principal{
+		Subject: "auth0|admin", Scopes: []string{"read:messages"}, Permissions: []string{"delete:messages"},
+		Roles: []string{"admin", "editor"},
+		Claims: map[string]any{
+			"org_id": "acme", "https://example.com/plan": "pro", "amr": []any{"pwd", "mfa"},
+			"realm_access": map[string]any{"roles": []any{"admin"}}, "level": 3.0,
+		},
+	}
+	guest := domain.Principal{Subject: "auth0|guest", Claims: map[string]any{"org_id": "other"}}
+	isAdminSubject := func(p domain.Principal) bool { return p.Subject == "auth0|admin" }
+
+	type want int
+	const (
+		allow  want = iota
+		scope       // *ScopeError
+		denied      // *DeniedError
+	)
+	for _, tc := range []struct {
+		name   string
+		policy domain.Policy
+		p      domain.Principal
+		want   want
+	}{
+		{"all permissions, held", domain.AllPermissions("delete:messages"), admin, allow},
+		{"all permissions, a scope is not a permission", domain.AllPermissions("read:messages"), admin, scope},
+		{"any permission, none held", domain.AnyPermission("a", "b"), guest, scope},
+		{"any role, held", domain.AnyRole("viewer", "editor"), admin, allow},
+		{"any role, not held", domain.AnyRole("admin"), guest, denied},
+		{"all roles, held", domain.AllRoles("admin", "editor"), admin, allow},
+		{"all roles, one missing", domain.AllRoles("admin", "owner"), admin, denied},
+		{"claim equals", domain.ClaimEquals("org_id", "acme"), admin, allow},
+		{"claim equals, other value", domain.ClaimEquals("org_id", "acme"), guest, denied},
+		{"claim equals, absent", domain.ClaimEquals("tenant", "acme"), admin, denied},
+		{"claim equals, a number is not a string", domain.ClaimEquals("level", "3"), admin, denied},
+		{"claim equals, namespaced name with dots", domain.ClaimEquals("https://example.com/plan", "pro"), admin, allow},
+		{"claim includes, array", domain.ClaimIncludes("amr", "mfa"), admin, allow},
+		{"claim includes, nested path", domain.ClaimIncludes("realm_access.roles", "admin"), admin, allow},
+		{"claim includes, string", domain.ClaimIncludes("org_id", "acme"), admin, allow},
+		{"claim includes, missing element", domain.ClaimIncludes("amr", "hwk"), admin, denied},
+		{"require, true", domain.Require("the admin subject", isAdminSubject), admin, allow},
+		{"require, false", domain.Require("the admin subject", isAdminSubject), guest, denied},
+		{"and, all allow", domain.And(domain.AllScopes("read:messages"), domain.AnyRole("admin")), admin, allow},
+		{"and, first refuses", domain.And(domain.AllScopes("write:messages"), domain.AnyRole("admin")), admin, scope},
+		{"and, second refuses", domain.And(domain.AllScopes("read:messages"), domain.AnyRole("owner")), admin, denied},
+		{"and of nothing", domain.And(), guest, allow},
+		{"or, second allows", domain.Or(domain.AnyRole("owner"), domain.AllPermissions("delete:messages")), admin, allow},
+		{"or of scopes, none held", domain.Or(domain.AllScopes("a"), domain.AnyScope("b", "c")), guest, scope},
+		{"or of scope and role, none held", domain.Or(domain.AllScopes("a"), domain.AnyRole("admin")), guest, denied},
+		{"or of nothing", domain.Or(), admin, denied},
+		{"nested", domain.Or(domain.And(domain.AnyRole("admin"), domain.ClaimEquals("org_id", "acme")), domain.AllPermissions("root")), admin, allow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.policy.Check(tc.p)
+			var se *domain.ScopeError
+			var de *domain.DeniedError
+			switch {
+			case tc.want == allow && err != nil:
+				t.Errorf("got %v, want allowed", err)
+			case tc.want == scope && !errors.As(err, &se):
+				t.Errorf("got %v (%T), want a *ScopeError", err, err)
+			case tc.want == denied && !errors.As(err, &de):
+				t.Errorf("got %v (%T), want a *DeniedError", err, err)
+			case tc.want != allow && !errors.Is(err, domain.ErrForbidden):
+				t.Errorf("got %v, want it to wrap ErrForbidden", err)
+			}
+		})
+	}
+}
+
+func TestRefusalTexts(t *testing.T) {
+	guest := domain.Principal{Subject: "auth0|guest"}
+	for _, tc := range []struct {
+		policy domain.Policy
+		want   string
+	}{
+		{domain.AllScopes("read:messages"), "insufficient scope: read:messages required"},
+		{domain.AnyScope("a", "b"), "insufficient scope: one of a, b required"},
+		{domain.AllPermissions("delete:messages"), "insufficient permission: delete:messages required"},
+		{domain.AnyRole("admin", "editor"), "requires one of the roles admin, editor"},
+		{domain.ClaimEquals("org_id", "acme"), "requires claim org_id to be acme"},
+		{domain.Or(domain.AllScopes("a"), domain.AnyScope("b")), "insufficient scope: one of a, b required"},
+		{domain.Or(domain.AllScopes("a"), domain.AnyRole("admin")), "insufficient scope: a required, or requires one of the roles admin"},
+	} {
+		if got := domain.Describe(tc.policy.Check(guest)); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestNewMessage(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		author, text string
+		problem      string
+	}{
+		{"auth0|a", "hello", ""},
+		{"auth0|a", strings.Repeat("é", 500), ""},
+		{"auth0|a", "line one\n\tline two", ""},
+		{"", "hello", "author: is required"},
+		{"auth0|a", "", "text: is required"},
+		{"auth0|a", " \n ", "text: is required"},
+		{"auth0|a", strings.Repeat("a", 501), "text: is longer than 500 characters"},
+		{"auth0|a", "bell\a", "text: contains control characters"},
+		{"auth0|a", "bad \xff utf-8", "text: is not valid UTF-8"},
+	} {
+		m, err := domain.NewMessage("id1", tc.author, tc.text, now)
+		if tc.problem == "" {
+			if err != nil || m.Text != tc.text || m.Author != tc.author || m.ID != "id1" {
+				t.Errorf("%q: got %+v, %v", tc.text, m, err)
+			}
+			continue
+		}
+		var ie *domain.InputError
+		if !errors.As(err, &ie) || !errors.Is(err, domain.ErrInvalidInput) || ie.Error() != tc.problem {
+			t.Errorf("%q: got %v, want %q", tc.text, err, tc.problem)
+		}
+	}
+}
+
+func TestCanDelete(t *testing.T) {
+	m := domain.Message{ID: "1", Author: "auth0|alice"}
+	for _, tc := range []struct {
+		name string
+		p    domain.Principal
+		ok   bool
+	}{
+		{"the author", domain.Principal{Subject: "auth0|alice"}, true},
+		{"someone else", domain.Principal{Subject: "auth0|bob"}, false},
+		{"someone else with the scope", domain.Principal{Subject: "auth0|bob", Scopes: []string{"delete:messages"}}, true},
+		{"someone else with the permission", domain.Principal{Subject: "auth0|bob", Permissions: []string{"delete:messages"}}, true},
+		{"no subject", domain.Principal{}, false},
+	} {
+		err := domain.CanDelete(tc.p, m)
+		var se *domain.ScopeError
+		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &se) || se.Scopes[0] != "delete:messages")) {
+			t.Errorf("%s: got %v", tc.name, err)
+		}
+	}
+}
+
+func TestLookupClaim(t *testing.T) {
+	claims := map[string]any{"a.b": 1.0, "a": map[string]any{"b": 2.0, "c": map[string]any{"d": "deep"}}, "s": "x"}
+	for path, want := range map[string]any{"a.b": 1.0, "a.c.d": "deep", "s": "x"} {
+		if got, ok := domain.LookupClaim(claims, path); !ok || got != want {
+			t.Errorf("%s: got %v %v, want %v", path, got, ok, want)
+		}
+	}
+	for _, path := range []string{"x", "a.x", "s.t", "a.c.d.e"} {
+		if got, ok := domain.LookupClaim(claims, path); ok {
+			t.Errorf("%s: got %v, want absent", path, got)
 		}
 	}
 }

@@ -27,6 +27,9 @@ var (
 	ErrUnavailable = errors.New("temporarily unavailable")
 	// ErrNotFound: the thing asked for does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrInvalidInput: a request's content breaks a rule of the domain. The
+	// error is an *InputError naming the field.
+	ErrInvalidInput = errors.New("invalid input")
 )
 
 // Reason says why a token was refused. Reasons are stable, machine-readable
@@ -105,21 +108,59 @@ func (e *TokenError) Unwrap() []error {
 	return []error{ErrInvalidToken, e.Cause}
 }
 
-// ScopeError is a caller without the scopes a policy requires. It wraps
-// ErrInsufficientScope and ErrForbidden.
+// ScopeError is a caller without the scopes (or permissions) a policy
+// requires. It wraps ErrInsufficientScope and ErrForbidden.
 type ScopeError struct {
-	// Scopes lists the scopes the policy asks for.
+	// Scopes lists the scopes (or permissions) the policy asks for.
 	Scopes []string
 	// Any is true when one of Scopes is enough, false when all are needed.
 	Any bool
+	// Permissions is true when Scopes are Auth0 RBAC permissions.
+	Permissions bool
+	// Description, if set, replaces the generated client-facing text.
+	Description string
 }
 
-func (e *ScopeError) Error() string {
-	if e.Any {
-		return "insufficient scope: one of " + strings.Join(e.Scopes, " ") + " required"
+func (e *ScopeError) Error() string { return e.Describe() }
+
+// Describe returns the client-safe text of e.
+func (e *ScopeError) Describe() string {
+	if e.Description != "" {
+		return e.Description
 	}
-	return "insufficient scope: " + strings.Join(e.Scopes, " ") + " required"
+	what := "scope"
+	if e.Permissions {
+		what = "permission"
+	}
+	if e.Any && len(e.Scopes) > 1 {
+		return "insufficient " + what + ": one of " + strings.Join(e.Scopes, ", ") + " required"
+	}
+	return "insufficient " + what + ": " + strings.Join(e.Scopes, ", ") + " required"
 }
 
 // Unwrap lets errors.Is find ErrInsufficientScope and ErrForbidden.
 func (e *ScopeError) Unwrap() []error { return []error{ErrInsufficientScope, ErrForbidden} }
+
+// DeniedError is a caller a policy refuses for a reason other than scopes:
+// a role, a claim, a custom rule. It wraps ErrForbidden. Reason is fixed
+// text from the policy's definition, safe to show to the caller.
+type DeniedError struct {
+	Reason string
+}
+
+func (e *DeniedError) Error() string { return "forbidden: " + e.Reason }
+
+// Unwrap lets errors.Is find ErrForbidden.
+func (e *DeniedError) Unwrap() error { return ErrForbidden }
+
+// InputError is content that breaks a domain rule. It wraps
+// ErrInvalidInput; Field and Problem are safe to show to the caller.
+type InputError struct {
+	Field   string
+	Problem string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
+
+// Unwrap lets errors.Is find ErrInvalidInput.
+func (e *InputError) Unwrap() error { return ErrInvalidInput }

@@ -5,6 +5,7 @@ package domain
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type Principal struct {
 	Scopes []string
 	// Permissions is Auth0's RBAC "permissions" claim, when present.
 	Permissions []string
+	// Roles are the caller's roles or groups, from the provider's claim
+	// for them (a namespaced claim on Auth0, realm_access.roles on
+	// Keycloak, groups on Okta, cognito:groups, Entra's roles).
+	Roles []string
 	// ClientID is the OAuth client the token was issued to ("client_id",
 	// or Auth0's "azp").
 	ClientID string
@@ -41,4 +46,40 @@ type Principal struct {
 // Scopes are compared exactly: "read:messages" is not "Read:Messages".
 func (p Principal) HasScope(s string) bool {
 	return slices.Contains(p.Scopes, s)
+}
+
+// HasPermission reports whether the principal holds permission s.
+func (p Principal) HasPermission(s string) bool {
+	return slices.Contains(p.Permissions, s)
+}
+
+// HasRole reports whether the principal has role r.
+func (p Principal) HasRole(r string) bool {
+	return slices.Contains(p.Roles, r)
+}
+
+// Claim returns the token claim at path: a top-level claim name (which may
+// contain dots, as Auth0's namespaced "https://example.com/roles" does), or
+// else a dot-separated path into nested objects, as Keycloak's
+// "realm_access.roles".
+func (p Principal) Claim(path string) (any, bool) {
+	return LookupClaim(p.Claims, path)
+}
+
+// LookupClaim finds path in claims as Principal.Claim does.
+func LookupClaim(claims map[string]any, path string) (any, bool) {
+	if v, ok := claims[path]; ok {
+		return v, true
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }

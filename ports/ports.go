@@ -36,3 +36,21 @@ type Readiness interface {
 	// domain.ErrUnavailable that says what is missing.
 	Ready(ctx context.Context) error
 }
+
+// MessageStore keeps messages.
+//
+// Implementations: adapters/memory (in process, bounded) and adapters/fake
+// (in process, failing on demand, for tests). Both pass the contract suite
+// in ports/messagestest.
+type MessageStore interface {
+	// Add stores m, whose ID is new.
+	Add(ctx context.Context, m domain.Message) error
+	// List returns the messages, newest first.
+	List(ctx context.Context) ([]domain.Message, error)
+	// Get returns the message with id, or an error wrapping
+	// domain.ErrNotFound.
+	Get(ctx context.Context, id string) (domain.Message, error)
+	// Delete removes the message with id, or returns an error wrapping
+	// domain.ErrNotFound.
+	Delete(ctx context.Context, id string) error
+}

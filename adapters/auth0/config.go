@@ -14,12 +14,33 @@ import (
 // Config says which tokens the verifier accepts. cmd/api builds it from the
 // environment; tests build it directly.
 type Config struct {
+	// Provider is the identity provider whose token shape to expect:
+	// ProviderAuth0 (the default), ProviderOIDC, ProviderCognito,
+	// ProviderEntra, ProviderStatic or ProviderHS256. See provider.go.
+	Provider string
 	// IssuerBaseURL is the issuer, e.g. "https://TENANT.auth0.com/". It is
 	// the base for discovery and, unless discovery returns the same URL
 	// with or without a trailing slash, the exact "iss" tokens must carry.
+	// (Cognito and Entra derive it from their settings instead.)
 	IssuerBaseURL string
+	// Issuers, when set, replaces IssuerBaseURL with several issuers of the
+	// same provider: a token's "iss" picks one, and only that issuer's keys
+	// may verify it.
+	Issuers []string
 	// Audiences: a token's "aud" must contain at least one of them.
+	// (Cognito access tokens have no "aud": see Cognito.ClientIDs.)
 	Audiences []string
+	// RolesClaims are where roles are: claim names, or dot paths into
+	// nested objects ("realm_access.roles"). Cognito adds cognito:groups
+	// and Entra adds roles on their own.
+	RolesClaims []string
+	// Cognito and Entra are those providers' settings.
+	Cognito CognitoConfig
+	Entra   EntraConfig
+	// KeyFile is the static provider's PEM, JWK or JWKS file.
+	KeyFile string
+	// Secret is the hs256 provider's shared secret, at least 32 bytes.
+	Secret []byte
 	// JWKSURI, when set, is where keys come from; discovery is skipped and
 	// IssuerBaseURL is used as the "iss" exactly as given.
 	JWKSURI string
@@ -141,29 +162,20 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Check reports what is wrong with c, if anything, as New would: one error
+// whose text starts with the setting ("issuer: ...", "cognito user pool
+// id: ...").
+func (c Config) Check() error { return c.validate() }
+
 // validate checks c and fills in defaults.
 func (c *Config) validate() error {
-	if err := CheckIssuerURL(c.IssuerBaseURL); err != nil {
-		return fmt.Errorf("issuer: %w", err)
-	}
-	if len(c.Audiences) == 0 {
-		return errors.New("audience: at least one is required")
-	}
-	for _, a := range c.Audiences {
-		if strings.TrimSpace(a) == "" {
-			return errors.New("audience: empty value")
-		}
+	if err := c.validateProvider(); err != nil {
+		return err
 	}
 	if c.JWKSURI != "" {
 		if _, err := CheckURL(c.JWKSURI); err != nil {
 			return fmt.Errorf("jwks uri: %w", err)
 		}
-	}
-	if len(c.Algorithms) == 0 {
-		c.Algorithms = []string{"RS256"}
-	}
-	if _, err := ParseAlgorithms(strings.Join(c.Algorithms, ",")); err != nil {
-		return fmt.Errorf("algorithms: %w", err)
 	}
 	if c.ClockTolerance < 0 {
 		return errors.New("clock tolerance: must not be negative")

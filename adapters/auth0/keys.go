@@ -22,19 +22,22 @@ import (
 // minRSABits is the smallest RSA modulus accepted from a JWKS (RFC 7518 §3.3).
 const minRSABits = 2048
 
-// keySource holds the issuer's current signing keys and is the
+// keySource holds one issuer's current signing keys and is the
 // jwkset.Storage that keyfunc reads.
 //
-// One goroutine (run) fetches: at start, every RefreshInterval, with
-// back-off after failures, and when a request asks for it because a token
-// names an unknown key. Requests never fetch themselves; they ask and wait
-// at most MaxWait. A failed fetch, or a JWKS with no usable key, leaves the
-// last good keys in place.
+// For a remote issuer one goroutine (run) fetches: at start, every
+// RefreshInterval, with back-off after failures, and when a request asks
+// for it because a token names an unknown key. Requests never fetch
+// themselves; they ask and wait at most MaxWait. A failed fetch, or a JWKS
+// with no usable key, leaves the last good keys in place. A fixed source
+// (the static provider) holds the keys it was given and never fetches.
 type keySource struct {
 	*jwkset.MemoryJWKSet // the last good keys
 
-	cfg *Config
-	log *slog.Logger
+	cfg   *Config
+	log   *slog.Logger
+	base  string // the issuer URL discovery starts from
+	fixed bool   // keys given at start; never fetched
 
 	kick    chan struct{} // asks run for a fetch now
 	stopped chan struct{} // closed when run returns
@@ -53,22 +56,41 @@ type keySource struct {
 	fetches   *prometheus.CounterVec // by result
 	keysCount atomic.Int64
 
+	jwksConfigured bool // jwksURI was given, not discovered
+
 	// Owned by the run goroutine.
 	jwksURI string   // configured, or found by discovery
 	kids    []string // of the current key set, to log changes
 }
 
-func newKeySource(cfg *Config, log *slog.Logger) *keySource {
+// newKeySource returns the source of issuer's keys: from jwksURI, or from
+// the JWKS its discovery document names when jwksURI is "". Call run to
+// start fetching.
+func newKeySource(cfg *Config, log *slog.Logger, issuer, jwksURI string) *keySource {
 	s := &keySource{
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
 		cfg:          cfg,
 		log:          log,
+		base:         issuer,
 		kick:         make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
-		jwksURI:      cfg.JWKSURI,
+		jwksURI:      jwksURI,
+
+		jwksConfigured: jwksURI != "",
 	}
-	iss := cfg.IssuerBaseURL
-	s.issuer.Store(&iss)
+	s.issuer.Store(&issuer)
+	return s
+}
+
+// newFixedKeySource returns a source holding keys for issuer, forever.
+func newFixedKeySource(cfg *Config, log *slog.Logger, issuer string, keys []jwkset.JWK) *keySource {
+	s := newKeySource(cfg, log, issuer, "")
+	s.fixed = true
+	_ = s.KeyReplaceAll(context.Background(), keys)
+	s.keysCount.Store(int64(len(keys)))
+	s.loadedAt.Store(cfg.Now().UnixNano())
+	s.loaded.Store(true)
+	close(s.stopped)
 	return s
 }
 
@@ -96,6 +118,9 @@ func (s *keySource) ready(ctx context.Context) bool {
 // to end. It returns false without waiting when the last fetch started less
 // than UnknownKeyCooldown ago, and false when ctx or MaxWait ends first.
 func (s *keySource) refresh(ctx context.Context) bool {
+	if s.fixed {
+		return false
+	}
 	s.mu.Lock()
 	ch := s.inflight
 	if ch == nil {
@@ -187,7 +212,7 @@ func (s *keySource) fetch(ctx context.Context) error {
 // usable keys, makes it current.
 func (s *keySource) load(ctx context.Context) error {
 	if s.jwksURI == "" {
-		md, err := discover(ctx, s.cfg.HTTPClient, s.cfg.IssuerBaseURL)
+		md, err := discover(ctx, s.cfg.HTTPClient, s.base)
 		if err != nil {
 			return err
 		}
@@ -198,7 +223,7 @@ func (s *keySource) load(ctx context.Context) error {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := getJSON(ctx, s.cfg.HTTPClient, s.jwksURI, &doc); err != nil {
-		if s.cfg.JWKSURI == "" {
+		if !s.jwksConfigured {
 			s.jwksURI = "" // discover again next time: the JWKS may have moved
 		}
 		return fmt.Errorf("jwks: %w", err)
@@ -206,7 +231,7 @@ func (s *keySource) load(ctx context.Context) error {
 	var keys []jwkset.JWK
 	var skipped []string
 	for i, raw := range doc.Keys {
-		k, err := s.parseKey(raw)
+		k, err := parseKey(raw, s.cfg.Algorithms)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("key %d: %v", i, err))
 			continue
@@ -246,8 +271,8 @@ func (s *keySource) load(ctx context.Context) error {
 
 // parseKey turns one JWKS entry into a verification key, or says why the
 // entry is ignored: symmetric or unknown key types, keys not for signatures,
-// RSA keys under 2048 bits, and keys no allowed algorithm can use.
-func (s *keySource) parseKey(raw json.RawMessage) (jwkset.JWK, error) {
+// RSA keys under 2048 bits, and keys none of algs can use.
+func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 	var m jwkset.JWKMarshal
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return jwkset.JWK{}, fmt.Errorf("not a JWK: %w", err)
@@ -270,7 +295,7 @@ func (s *keySource) parseKey(raw json.RawMessage) (jwkset.JWK, error) {
 			return jwkset.JWK{}, fmt.Errorf("kid %q: key_ops %v include encryption", m.KID, m.KEYOPS)
 		}
 	}
-	if m.ALG != "" && !slices.Contains(s.cfg.Algorithms, string(m.ALG)) {
+	if m.ALG != "" && !slices.Contains(algs, string(m.ALG)) {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: alg %q is not an allowed algorithm", m.KID, m.ALG)
 	}
 	// Certificates are not used: keys come from the JWKS itself. Dropping
@@ -283,7 +308,7 @@ func (s *keySource) parseKey(raw json.RawMessage) (jwkset.JWK, error) {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: %w", m.KID, err)
 	}
 	usable := false
-	for _, alg := range s.cfg.Algorithms {
+	for _, alg := range algs {
 		if m.ALG != "" && string(m.ALG) != alg {
 			continue
 		}
@@ -293,7 +318,7 @@ func (s *keySource) parseKey(raw json.RawMessage) (jwkset.JWK, error) {
 		}
 	}
 	if !usable {
-		return jwkset.JWK{}, fmt.Errorf("kid %q: no allowed algorithm %v can use this %s key (RSA keys need %d bits)", m.KID, s.cfg.Algorithms, m.KTY, minRSABits)
+		return jwkset.JWK{}, fmt.Errorf("kid %q: no allowed algorithm %v can use this %s key (RSA keys need %d bits)", m.KID, algs, m.KTY, minRSABits)
 	}
 	return k, nil
 }
@@ -319,6 +344,9 @@ func keyFits(alg string, key any) bool {
 		}
 	case ed25519.PublicKey:
 		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize
+	case []byte: // the hs256 provider's shared secret
+		size := map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}[alg]
+		return size > 0 && len(k) >= size
 	}
 	return false
 }

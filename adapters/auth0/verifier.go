@@ -1,25 +1,23 @@
-// Package auth0 verifies JWT access tokens issued by Auth0 or any OpenID
-// Connect provider, with keys from the issuer's JWKS. It implements
-// ports.TokenVerifier with golang-jwt (parsing, signatures, registered
-// claims) and keyfunc/jwkset (key lookup), and adds what they leave out:
-// a size cap, strict header rules (typ, crit), key hygiene, rate-limited
-// refresh on unknown kids and last-good-keys on fetch failure.
+// Package auth0 verifies JWT access tokens: from Auth0, any OpenID Connect
+// issuer, Amazon Cognito or Microsoft Entra ID with keys from the issuer's
+// JWKS, or with keys from a file or a shared secret (provider.go). It
+// implements ports.TokenVerifier with golang-jwt (parsing, signatures,
+// registered claims) and keyfunc/jwkset (key lookup), and adds what they
+// leave out: a size cap, strict header rules (typ, crit), key hygiene,
+// rate-limited refresh on unknown kids, last-good-keys on fetch failure,
+// a verified-token cache and, with several issuers, issuer-bound keys.
 package auth0
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync/atomic"
-	"unsafe"
 
-	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/domain"
@@ -31,62 +29,80 @@ var (
 	_ ports.Readiness     = (*Verifier)(nil)
 )
 
-// Verifier checks access tokens against one issuer.
+// Verifier checks access tokens against the configured issuers.
 type Verifier struct {
-	cfg    Config
-	keys   *keySource
-	kf     keyfunc.Keyfunc
-	parser atomic.Pointer[issuerParser]
-	cache  *tokenCache // nil when disabled
+	cfg     Config
+	issuers []*issuer
 }
 
-// issuerParser is a golang-jwt parser set up for one expected issuer. gen
-// numbers the configurations, so cached verifications made under an
-// earlier one are not trusted.
-type issuerParser struct {
-	issuer string
-	parser *jwt.Parser
-	gen    uint64
-}
-
-// New returns a verifier for cfg and starts fetching the issuer's keys in
-// the background; it does not wait for them, so it succeeds while the
+// New returns a verifier for cfg and starts fetching the issuers' keys in
+// the background; it does not wait for them, so it succeeds while an
 // issuer is unreachable. The fetching stops when ctx ends or cleanup is
-// called. A bad cfg is an error naming the field. The verifier's metrics
-// (key fetches, key set, cache) are registered with reg.
+// called. A bad cfg is an error naming the setting. The verifier's metrics
+// (key fetches, key sets, cache) are registered with reg.
 func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Verifier, func(), error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
-	v := &Verifier{cfg: cfg, cache: newTokenCache(cfg.CacheSize, cfg.CacheTTL)}
-	v.keys = newKeySource(&v.cfg, log)
-	if v.cache != nil {
-		v.keys.removed = v.cache.dropKeys
-	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: v.keys})
+	specs, err := cfg.specs()
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
-	v.kf = kf
-	if err := v.register(reg); err != nil {
-		return nil, nil, fmt.Errorf("auth0: metrics: %w", err)
-	}
+	v := &Verifier{cfg: cfg}
+	fetches := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jwks_fetches_total",
+		Help: "Fetches of the issuers' discovery documents and JWKS, by result (ok, error).",
+	}, []string{"result"})
 
 	ctx, cancel := context.WithCancel(ctx)
-	go v.keys.run(ctx)
+	for _, spec := range specs {
+		iss := &issuer{cfg: &v.cfg, spec: spec, cache: newTokenCache(cfg.CacheSize, cfg.CacheTTL)}
+		switch cfg.Provider {
+		case ProviderHS256:
+			iss.secret = cfg.Secret
+			iss.keys = newFixedKeySource(&v.cfg, log, spec.issuer, nil)
+		case ProviderStatic:
+			keys, err := LoadKeyFile(cfg.KeyFile, cfg.Algorithms)
+			if err != nil {
+				cancel()
+				return nil, nil, fmt.Errorf("auth0: key file: %w", err)
+			}
+			iss.keys = newFixedKeySource(&v.cfg, log, spec.issuer, keys)
+		default:
+			iss.keys = newKeySource(&v.cfg, log, spec.issuer, spec.jwksURI)
+			iss.keys.fetches = fetches
+			go iss.keys.run(ctx)
+		}
+		if iss.cache != nil {
+			iss.keys.removed = iss.cache.dropKeys
+		}
+		if iss.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: iss.keys}); err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("auth0: %w", err)
+		}
+		v.issuers = append(v.issuers, iss)
+	}
 	cleanup := func() {
 		cancel()
-		<-v.keys.stopped
+		for _, iss := range v.issuers {
+			<-iss.keys.stopped
+		}
+	}
+	if err := v.register(reg, fetches); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("auth0: metrics: %w", err)
 	}
 	return v, cleanup, nil
 }
 
-// Ready returns nil once signing keys have been loaded.
+// Ready returns nil once every issuer's signing keys have been loaded.
 func (v *Verifier) Ready(context.Context) error {
-	if v.keys.loaded.Load() {
-		return nil
+	for _, iss := range v.issuers {
+		if !iss.keys.loaded.Load() {
+			return fmt.Errorf("auth0: %w: signing keys of %s not loaded yet", domain.ErrUnavailable, iss.spec.issuer)
+		}
 	}
-	return fmt.Errorf("auth0: %w: signing keys not loaded yet", domain.ErrUnavailable)
+	return nil
 }
 
 // Verify implements ports.TokenVerifier.
@@ -94,41 +110,47 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	if len(rawToken) > MaxTokenBytes {
 		return domain.Principal{}, domain.InvalidToken(domain.ReasonTooLarge, nil)
 	}
-	ip := v.currentParser()
-	var key [32]byte
-	if v.cache != nil {
-		// Hash the string's bytes in place: SHA-256 only reads them.
-		key = sha256.Sum256(unsafe.Slice(unsafe.StringData(rawToken), len(rawToken)))
-		if p, ok := v.cache.get(key, v.cfg.Now(), ip.gen); ok {
-			return p, nil
-		}
+	if len(v.issuers) == 1 {
+		return v.issuers[0].verify(ctx, rawToken)
 	}
-	if err := checkCompact(rawToken); err != nil {
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, err)
-	}
-	claims := jwt.MapClaims{}
-	tok, err := ip.parser.ParseWithClaims(rawToken, claims, v.keyfunc(ctx))
-	if err != nil {
-		return domain.Principal{}, v.refusal(tok, err)
-	}
-	p, err := principal(claims)
+	// Several issuers: the token's (unverified) "iss" picks one, and only
+	// that issuer's keys may verify it. An unknown issuer is refused here,
+	// before any key is looked up or fetched.
+	name, err := peekIssuer(rawToken)
 	if err != nil {
 		return domain.Principal{}, err
 	}
-	if v.cache != nil {
-		v.remember(key, tok, claims, p)
+	for _, iss := range v.issuers {
+		if iss.accepts(name) {
+			return iss.verify(ctx, rawToken)
+		}
 	}
-	return p, nil
+	return domain.Principal{}, domain.InvalidToken(domain.ReasonIssuer, errors.New("no configured issuer has this name"))
 }
 
-// remember caches a verified token until its exp (plus leeway).
-func (v *Verifier) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal) {
-	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(v.cfg.ClockTolerance), gen: v.parser.Load().gen}
-	e.kid, _ = tok.Header["kid"].(string)
-	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
-		e.notBefore = nbf.Add(-v.cfg.ClockTolerance)
+// peekIssuer reads a token's "iss" without verifying anything.
+func peekIssuer(raw string) (string, error) {
+	if err := checkCompact(raw); err != nil {
+		return "", domain.InvalidToken(domain.ReasonMalformed, err)
 	}
-	v.cache.put(key, e, v.cfg.Now())
+	payload := strings.Split(raw, ".")[1]
+	b, err := base64.RawURLEncoding.Strict().DecodeString(payload)
+	if err != nil {
+		return "", domain.InvalidToken(domain.ReasonMalformed, err)
+	}
+	var claims map[string]json.RawMessage // exact names: "ISS" is not "iss"
+	if err := json.Unmarshal(b, &claims); err != nil {
+		return "", domain.InvalidToken(domain.ReasonMalformed, err)
+	}
+	iss, ok := claims["iss"]
+	if !ok {
+		return "", domain.InvalidToken(domain.ReasonMissingClaim, errors.New(`"iss" missing`))
+	}
+	var name string
+	if err := json.Unmarshal(iss, &name); err != nil {
+		return "", domain.InvalidToken(domain.ReasonClaimType, errors.New(`"iss" is not a string`))
+	}
+	return name, nil
 }
 
 // checkCompact checks the JWS compact form cheaply, before any decoding:
@@ -147,241 +169,4 @@ func checkCompact(s string) error {
 		return errors.New("empty segment")
 	}
 	return nil
-}
-
-// currentParser returns a parser for the expected issuer, which discovery
-// may refine (trailing slash) after start-up.
-func (v *Verifier) currentParser() *issuerParser {
-	iss := *v.keys.issuer.Load()
-	old := v.parser.Load()
-	if old != nil && old.issuer == iss {
-		return old
-	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods(v.cfg.Algorithms),
-		jwt.WithIssuer(iss),
-		jwt.WithAudience(v.cfg.Audiences...),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(v.cfg.ClockTolerance),
-		jwt.WithTimeFunc(v.cfg.Now),
-		jwt.WithStrictDecoding(),
-	)
-	ip := &issuerParser{issuer: iss, parser: p}
-	if old != nil {
-		ip.gen = old.gen + 1
-	}
-	v.parser.Store(ip)
-	return ip
-}
-
-// Header errors, found by keyfunc before any key is used.
-var (
-	errCritical    = errors.New(`"crit" header parameter present`)
-	errType        = errors.New(`"typ" header is not an access token type`)
-	errHeader      = errors.New("header parameter of the wrong type")
-	errUnavailable = fmt.Errorf("%w: signing keys not loaded", domain.ErrUnavailable)
-	errNoKey       = errors.New("no key of the JWKS fits the token's algorithm")
-)
-
-// keyfunc checks the header, then finds the verification key: by kid
-// through keyfunc (refreshing on an unknown kid), or every fitting key when
-// the token has no kid. Keys come only from the JWKS; jku, x5u, x5c and jwk
-// headers are never read.
-func (v *Verifier) keyfunc(ctx context.Context) jwt.Keyfunc {
-	return func(t *jwt.Token) (any, error) {
-		if err := checkHeader(t.Header); err != nil {
-			return nil, err
-		}
-		if !v.keys.ready(ctx) {
-			return nil, errUnavailable
-		}
-		key, err := v.kf.KeyfuncCtx(ctx)(t)
-		if err != nil {
-			return nil, err
-		}
-		alg := t.Method.Alg()
-		if set, ok := key.(jwt.VerificationKeySet); ok {
-			var fit []jwt.VerificationKey
-			for _, k := range set.Keys {
-				if keyFits(alg, k) {
-					fit = append(fit, k)
-				}
-			}
-			if len(fit) == 0 {
-				return nil, errNoKey
-			}
-			return jwt.VerificationKeySet{Keys: fit}, nil
-		}
-		if !keyFits(alg, key) {
-			return nil, errNoKey
-		}
-		return key, nil
-	}
-}
-
-// checkHeader applies the header rules golang-jwt leaves to us.
-func checkHeader(h map[string]any) error {
-	// RFC 7515 §4.1.11: a critical extension we do not understand makes the
-	// JWS invalid, and we understand none.
-	if _, ok := h["crit"]; ok {
-		return errCritical
-	}
-	// RFC 8725 §3.11 and RFC 9068 §4: refuse explicitly typed non-access tokens.
-	if typ, ok := h["typ"]; ok {
-		s, isString := typ.(string)
-		if !isString {
-			return errHeader
-		}
-		s = strings.TrimPrefix(strings.ToLower(s), "application/")
-		if s != "at+jwt" && s != "jwt" {
-			return errType
-		}
-	}
-	if kid, ok := h["kid"]; ok {
-		if _, isString := kid.(string); !isString {
-			return errHeader
-		}
-	}
-	return nil
-}
-
-// refusal turns a golang-jwt error into a domain error with a reason.
-func (v *Verifier) refusal(tok *jwt.Token, err error) error {
-	reason := domain.ReasonMalformed
-	switch {
-	case errors.Is(err, domain.ErrUnavailable):
-		return fmt.Errorf("auth0: %w", errUnavailable)
-	case errors.Is(err, errCritical):
-		reason = domain.ReasonCritical
-	case errors.Is(err, errType):
-		reason = domain.ReasonType
-	case errors.Is(err, errHeader), errors.Is(err, jwt.ErrTokenMalformed):
-		reason = domain.ReasonMalformed
-	case tok != nil && !v.algorithmAllowed(tok.Header["alg"]):
-		reason = domain.ReasonAlgorithm
-	case errors.Is(err, jwkset.ErrKeyNotFound), errors.Is(err, errNoKey), errors.Is(err, keyfunc.ErrKeyfunc):
-		reason = domain.ReasonUnknownKey
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		reason = domain.ReasonSignature
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		reason = domain.ReasonUnknownKey
-	case errors.Is(err, jwt.ErrInvalidType):
-		reason = domain.ReasonClaimType
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		reason = domain.ReasonMissingClaim
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		reason = domain.ReasonIssuer
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		reason = domain.ReasonAudience
-	case errors.Is(err, jwt.ErrTokenExpired):
-		reason = domain.ReasonExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		reason = domain.ReasonNotYetValid
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		reason = domain.ReasonIssuedInFuture
-	}
-	return domain.InvalidToken(reason, err)
-}
-
-func (v *Verifier) algorithmAllowed(alg any) bool {
-	s, ok := alg.(string)
-	return ok && slices.Contains(v.cfg.Algorithms, s)
-}
-
-// principal maps verified claims to a domain.Principal, refusing claims of
-// the wrong JSON type and tokens without a subject (RFC 9068 §2.2). Claim
-// names are matched exactly ("EXP" is not "exp"). Errors are *TokenError.
-func principal(c jwt.MapClaims) (domain.Principal, error) {
-	p, err := mapClaims(c)
-	if err != nil {
-		return p, domain.InvalidToken(domain.ReasonClaimType, err)
-	}
-	if p.Subject == "" {
-		return p, domain.InvalidToken(domain.ReasonMissingClaim, errors.New(`"sub" missing or empty`))
-	}
-	return p, nil
-}
-
-func mapClaims(c jwt.MapClaims) (domain.Principal, error) {
-	var p domain.Principal
-	var err error
-	if p.Subject, err = stringClaim(c, "sub"); err != nil {
-		return p, err
-	}
-	if p.Issuer, err = stringClaim(c, "iss"); err != nil {
-		return p, err
-	}
-	aud, err := c.GetAudience()
-	if err != nil {
-		return p, err
-	}
-	p.Audiences = []string(aud)
-	scope, err := stringClaim(c, "scope")
-	if err != nil {
-		return p, err
-	}
-	p.Scopes = strings.Fields(scope)
-	if p.Permissions, err = stringsClaim(c, "permissions"); err != nil {
-		return p, err
-	}
-	azp, err := stringClaim(c, "azp")
-	if err != nil {
-		return p, err
-	}
-	if p.ClientID, err = stringClaim(c, "client_id"); err != nil {
-		return p, err
-	}
-	if p.ClientID == "" {
-		p.ClientID = azp
-	}
-	if _, err = stringClaim(c, "jti"); err != nil {
-		return p, err
-	}
-	exp, err := c.GetExpirationTime()
-	if err != nil || exp == nil {
-		return p, errors.New(`"exp" missing or not a number`)
-	}
-	p.ExpiresAt = exp.Time
-	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
-		p.IssuedAt = iat.Time
-	}
-	p.Claims = c
-	return p, nil
-}
-
-// stringClaim returns claim name, "" if absent, or an error if it is not a
-// JSON string.
-func stringClaim(c jwt.MapClaims, name string) (string, error) {
-	v, ok := c[name]
-	if !ok {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("%q is not a string", name)
-	}
-	return s, nil
-}
-
-// stringsClaim returns claim name as a list of strings, nil if absent, or
-// an error if it is not a JSON array of strings.
-func stringsClaim(c jwt.MapClaims, name string) ([]string, error) {
-	v, ok := c[name]
-	if !ok {
-		return nil, nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%q is not an array", name)
-	}
-	out := make([]string, 0, len(arr))
-	for _, e := range arr {
-		s, ok := e.(string)
-		if !ok {
-			return nil, fmt.Errorf("%q has a non-string element", name)
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
+	"github.com/example/spaapi/ports/messagestest"
 	"github.com/example/spaapi/ports/verifiertest"
 )
 
@@ -60,5 +62,22 @@ func TestNotReady(t *testing.T) {
 	v.SetReady(true)
 	if p, err := v.Verify(ctx, "tok"); err != nil || p.Subject != "s" {
 		t.Errorf("Verify after SetReady(true): got %+v, %v; want subject s", p, err)
+	}
+}
+
+func TestMessagesContract(t *testing.T) {
+	messagestest.Run(t, func(*testing.T) ports.MessageStore { return fake.NewMessages() })
+}
+
+func TestMessagesFail(t *testing.T) {
+	m := fake.NewMessages()
+	boom := errors.New("disk on fire")
+	m.Fail(boom)
+	if _, err := m.List(context.Background()); !errors.Is(err, boom) {
+		t.Errorf("List: got %v, want the injected error", err)
+	}
+	m.Fail(nil)
+	if _, err := m.List(context.Background()); err != nil {
+		t.Errorf("List after Fail(nil): %v", err)
 	}
 }

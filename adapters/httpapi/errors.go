@@ -3,6 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -27,6 +30,16 @@ func (e *requestError) Unwrap() error { return domain.ErrInvalidRequest }
 
 var errMethodNotAllowed = errors.New("method not allowed")
 
+// bodyError is a request body this adapter cannot read: status and a
+// fixed description.
+type bodyError struct {
+	status      int
+	code        string
+	description string
+}
+
+func (e *bodyError) Error() string { return "request body: " + e.description }
+
 // writeError is the one place errors become answers. Descriptions are fixed
 // texts: library error text and token contents never reach the client.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -34,6 +47,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		tokenErr *domain.TokenError
 		scopeErr *domain.ScopeError
 		reqErr   *requestError
+		bodyErr  *bodyError
+		inputErr *domain.InputError
+		denied   *domain.DeniedError
 		h        = w.Header()
 	)
 	info := infoFrom(r.Context())
@@ -54,15 +70,19 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusUnauthorized, errorBody{"invalid_token", desc})
 	case errors.As(err, &scopeErr):
 		info.setReason("insufficient_scope")
-		desc := "insufficient scope"
-		if scopeErr.Any {
-			desc = "one of the listed scopes is required"
-		}
+		desc := scopeErr.Describe()
 		h.Set("WWW-Authenticate", challenge("insufficient_scope", desc, strings.Join(scopeErr.Scopes, " ")))
 		encode(w, http.StatusForbidden, errorBody{"insufficient_scope", desc})
+	case errors.As(err, &denied):
+		info.setReason("forbidden")
+		encode(w, http.StatusForbidden, errorBody{"forbidden", denied.Reason})
 	case errors.Is(err, domain.ErrForbidden):
 		info.setReason("forbidden")
 		encode(w, http.StatusForbidden, errorBody{"forbidden", "not allowed"})
+	case errors.As(err, &bodyErr):
+		encode(w, bodyErr.status, errorBody{bodyErr.code, bodyErr.description})
+	case errors.As(err, &inputErr):
+		encode(w, http.StatusBadRequest, errorBody{"invalid_input", inputErr.Error()})
 	case errors.Is(err, domain.ErrUnavailable):
 		info.setReason("unavailable")
 		h.Set("Retry-After", "5")
@@ -108,6 +128,48 @@ var (
 	nosniff  = []string{"nosniff"}
 	noStore  = []string{"no-store"}
 )
+
+// maxBody caps request bodies.
+const maxBody = 16 << 10
+
+// decode reads a JSON object from r's body into v: Content-Type
+// application/json, at most maxBody bytes, no unknown fields, nothing after
+// the object. Errors are *bodyError, ready for writeError.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		return &bodyError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return &bodyError{http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", maxBody)}
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("%.40s: wrong JSON type", typeErr.Field))}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("unknown field %.42s", field))}
+		}
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body is not a JSON object"}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body has data after the JSON object"}
+	}
+	return nil
+}
+
+// printable drops control characters from text that echoes the client.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
 
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {

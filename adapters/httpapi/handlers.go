@@ -36,6 +36,53 @@ func handleMe(m *app.Messages) http.Handler {
 	})
 }
 
+func handleListMessages(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msgs, err := m.List(r.Context(), principalFrom(r.Context()))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, map[string]any{"messages": msgs})
+	})
+}
+
+// newMessage is the body of POST /api/messages.
+type newMessage struct {
+	Text *string `json:"text"`
+}
+
+func handlePostMessage(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body newMessage
+		if err := decode(w, r, &body); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if body.Text == nil {
+			writeError(w, r, &domain.InputError{Field: "text", Problem: "is required"})
+			return
+		}
+		msg, err := m.Post(r.Context(), principalFrom(r.Context()), *body.Text)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/api/messages/"+msg.ID)
+		encode(w, http.StatusCreated, msg)
+	})
+}
+
+func handleDeleteMessage(m *app.Messages) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Delete(r.Context(), principalFrom(r.Context()), mux.Vars(r)["id"]); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 type status struct {
 	Status string `json:"status"`
 }

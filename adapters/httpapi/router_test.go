@@ -36,6 +36,7 @@ const (
 type fixture struct {
 	handler http.Handler
 	fake    *fake.Verifier
+	store   *fake.Messages
 	logs    *lockedBuffer
 	reg     *prometheus.Registry
 }
@@ -75,9 +76,10 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := fake.NewMessages()
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v), app.NewMessages(), app.NewHealth(v), log, metrics)
-	return &fixture{handler: h, fake: v, logs: logs, reg: reg}
+		app.NewAuth(v), app.NewMessages(store), app.NewHealth(v), log, metrics)
+	return &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}
 }
 
 // do sends a request through the whole router.
@@ -164,7 +166,7 @@ func TestAnswers(t *testing.T) {
 		{"upper-case scheme, several spaces", "GET", "/api/private", auth("BEARER   " + tokReader), 200, "", ""},
 		{"scoped with the scope", "GET", "/api/private-scoped", auth("Bearer " + tokReader), 200, "", ""},
 		{"scoped without the scope", "GET", "/api/private-scoped", auth("Bearer " + tokNoScope), 403,
-			`Bearer realm="api", error="insufficient_scope", error_description="insufficient scope", scope="read:messages"`, "insufficient_scope"},
+			`Bearer realm="api", error="insufficient_scope", error_description="insufficient scope: read:messages required", scope="read:messages"`, "insufficient_scope"},
 		{"scoped without a token", "GET", "/api/private-scoped", nil, 401, `Bearer realm="api"`, "unauthorized"},
 		{"me", "GET", "/api/me", auth("Bearer " + tokNoScope), 200, "", ""},
 		{"me without a token", "GET", "/api/me", nil, 401, `Bearer realm="api"`, "unauthorized"},

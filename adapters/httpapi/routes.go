@@ -44,6 +44,12 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(get...)
 	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(get...)
 
+	r.Handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages))).Methods(get...)
+	r.Handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages))).Methods(http.MethodPost)
+	// Who may delete depends on the message: its author, or a caller with
+	// delete:messages. The domain decides (domain.CanDelete).
+	r.Handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages))).Methods(http.MethodDelete)
+
 	r.NotFoundHandler = handleNotFound()
 	r.MethodNotAllowedHandler = handleMethodNotAllowed(r)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -64,9 +65,23 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
+		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: auth0 (default), oidc, cognito, entra, static or hs256"},
+		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (default roles; none for auth0)"},
+		{flag: "cognito-user-pool-id", envs: []string{"COGNITO_USER_POOL_ID"}, usage: "cognito: the user pool, e.g. eu-west-1_AbCdEf123"},
+		{flag: "cognito-region", envs: []string{"COGNITO_REGION"}, usage: "cognito: the pool's region (optional; must match the pool ID)"},
+		{flag: "cognito-client-ids", envs: []string{"COGNITO_CLIENT_IDS"}, usage: "cognito: app client IDs whose access tokens are accepted, comma-separated"},
+		{flag: "cognito-endpoint", envs: []string{"COGNITO_ENDPOINT"}, usage: "cognito: replaces https://cognito-idp.REGION.amazonaws.com"},
+		{flag: "entra-tenant-id", envs: []string{"ENTRA_TENANT_ID"}, usage: "entra: the directory (tenant) ID"},
+		{flag: "entra-client-id", envs: []string{"ENTRA_CLIENT_ID"}, usage: "entra: the API's application (client) ID"},
+		{flag: "entra-authority", envs: []string{"ENTRA_AUTHORITY"}, usage: "entra: replaces https://login.microsoftonline.com"},
+		{flag: "key-file", envs: []string{"KEY_FILE"}, usage: "static: the PEM, JWK or JWKS file holding the verification keys"},
+		{flag: "hs256-secret-file", envs: []string{"HS256_SECRET_FILE"}, usage: "hs256: file holding the shared secret"},
+		{envs: []string{"HS256_SECRET"}, usage: "hs256: the shared secret (environment only, never a flag)"},
 	}
 	for _, s := range settings {
-		s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
+		if s.flag != "" {
+			s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
+		}
 	}
 	dev := fs.Bool("dev", false, "also run the development issuer on loopback and trust only it (never in production)")
 	devDir, devAddr := devFlags(fs)
@@ -87,13 +102,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	// get returns a setting's value and the name to use in errors.
+	// get returns a setting's value (by flag name, or by variable for the
+	// environment-only ones) and the name to use in errors.
 	get := func(name string) (string, string, error) {
 		for _, s := range settings {
-			if s.flag != name {
+			if s.flag != name && (s.flag != "" || s.envs[0] != name) {
 				continue
 			}
-			if set[name] {
+			if s.flag != "" && set[name] {
 				return strings.TrimSpace(*s.value), "-" + name, nil
 			}
 			value, from := "", s.envs[0]
@@ -118,41 +134,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		if c.dev, err = devConfig(get, *devDir, *devAddr, getenv); err != nil {
 			return config{}, err
 		}
-	} else if c.auth.IssuerBaseURL, err = issuer(get); err != nil {
+	}
+	if err := identity(get, &c.auth, c.dev != nil, os.ReadFile); err != nil {
 		return config{}, err
-	}
-
-	aud, name, err := get("audience")
-	if err != nil {
-		return config{}, err
-	}
-	if aud == "" && c.dev == nil {
-		return config{}, fmt.Errorf("%s is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com", name)
-	}
-	if aud != "" {
-		if c.auth.Audiences, err = list(aud); err != nil {
-			return config{}, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-
-	if v, name, err := get("jwks-uri"); err != nil {
-		return config{}, err
-	} else if v != "" {
-		if _, err := auth0.CheckURL(v); err != nil {
-			return config{}, fmt.Errorf("%s: %w", name, err)
-		}
-		c.auth.JWKSURI = v
-	}
-
-	algs, name, err := get("token-signing-alg")
-	if err != nil {
-		return config{}, err
-	}
-	if algs == "" {
-		algs = "RS256"
-	}
-	if c.auth.Algorithms, err = auth0.ParseAlgorithms(algs); err != nil {
-		return config{}, fmt.Errorf("%s: %w", name, err)
 	}
 
 	tol, name, err := get("clock-tolerance")

@@ -1,7 +1,13 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -132,4 +138,91 @@ func TestConfigValues(t *testing.T) {
 			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
 		}
 	})
+}
+
+func TestProviderConfig(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+
+	t.Run("valid", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			env   map[string]string
+			check func(c config) bool
+		}{
+			{"oidc with roles", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://id.example.com/realms/demo", "AUDIENCE": "demo-api", "ROLES_CLAIM": "realm_access.roles, groups"},
+				func(c config) bool {
+					return c.auth.Provider == "oidc" && slices.Equal(c.auth.RolesClaims, []string{"realm_access.roles", "groups"})
+				}},
+			{"several issuers", map[string]string{"ISSUER_BASE_URL": "https://a.auth0.com/,https://b.auth0.com/", "AUDIENCE": "api"},
+				func(c config) bool {
+					return slices.Equal(c.auth.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && c.auth.IssuerBaseURL == ""
+				}},
+			{"cognito", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c1,c2"},
+				func(c config) bool {
+					return c.auth.Cognito.UserPoolID == "eu-west-1_AbC123" && slices.Equal(c.auth.Cognito.ClientIDs, []string{"c1", "c2"})
+				}},
+			{"entra", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "ENTRA_CLIENT_ID": "6e74172b-be56-4843-9ff4-e66a39bb12e3"},
+				func(c config) bool { return c.auth.Entra.TenantID != "" && len(c.auth.Audiences) == 0 }},
+			{"static", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "internal-idp", "AUDIENCE": "api", "KEY_FILE": keyFile},
+				func(c config) bool { return c.auth.KeyFile == keyFile && c.auth.IssuerBaseURL == "internal-idp" }},
+			{"hs256 from a file", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET_FILE": secretFile},
+				func(c config) bool {
+					return string(c.auth.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(c.auth.Algorithms, []string{"HS256"})
+				}},
+			{"hs256 from the environment", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET": strings.Repeat("s", 64), "TOKEN_SIGNING_ALG": "HS512"},
+				func(c config) bool {
+					return len(c.auth.Secret) == 64 && slices.Equal(c.auth.Algorithms, []string{"HS512"})
+				}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c, err := loadConfig(nil, env(tc.env), io.Discard)
+				if err != nil {
+					t.Fatalf("got %v", err)
+				}
+				if !tc.check(c) {
+					t.Errorf("unexpected config %+v", c.auth)
+				}
+			})
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown provider", map[string]string{"AUTH_PROVIDER": "okta", "ISSUER_BASE_URL": "https://x/", "AUDIENCE": "a"}, nil, "AUTH_PROVIDER: "},
+		{"cognito pool malformed", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "AbC123", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_USER_POOL_ID: "},
+		{"cognito region mismatch", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_REGION": "us-east-1", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_REGION: "},
+		{"cognito without clients", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123"}, nil, "COGNITO_CLIENT_IDS: "},
+		{"cognito with an audience", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c", "AUDIENCE": "a"}, nil, "AUDIENCE is set, but Cognito access tokens have no aud"},
+		{"cognito with an issuer", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c", "ISSUER_BASE_URL": "https://x/"}, nil, "ISSUER_BASE_URL is set, but AUTH_PROVIDER=cognito"},
+		{"entra tenant by name", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "contoso.onmicrosoft.com", "ENTRA_CLIENT_ID": "6e74172b-be56-4843-9ff4-e66a39bb12e3"}, nil, "ENTRA_TENANT_ID: "},
+		{"entra without client", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47"}, nil, "ENTRA_CLIENT_ID: "},
+		{"entra setting with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "ENTRA_TENANT_ID": "x"}, nil, "ENTRA_TENANT_ID is set, but AUTH_PROVIDER is auth0"},
+		{"static without key file", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "i", "AUDIENCE": "a"}, nil, "KEY_FILE: "},
+		{"static key file missing", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "KEY_FILE": "/nope.pem"}, nil, "KEY_FILE: "},
+		{"static without issuer", map[string]string{"AUTH_PROVIDER": "static", "AUDIENCE": "a", "KEY_FILE": keyFile}, nil, "ISSUER_BASE_URL is required for AUTH_PROVIDER=static"},
+		{"hs256 short secret", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": "short"}, nil, "HS256_SECRET: "},
+		{"hs256 two secrets", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "HS256_SECRET_FILE": secretFile}, nil, "HS256_SECRET and HS256_SECRET_FILE are both set"},
+		{"hs256 secret file missing", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET_FILE": "/nope"}, nil, "HS256_SECRET_FILE: "},
+		{"hs256 with RS256", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "TOKEN_SIGNING_ALG": "RS256"}, nil, "TOKEN_SIGNING_ALG: "},
+		{"secret with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32)}, nil, "HS256_SECRET is set, but AUTH_PROVIDER is auth0"},
+		{"several issuers with a domain", map[string]string{"ISSUER_BASE_URL": "https://a/,https://b/", "AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}, nil, "AUTH0_DOMAIN is set, but it names one Auth0 issuer"},
+		{"several issuers, one bad", map[string]string{"ISSUER_BASE_URL": "https://a.example/,http://b.example/", "AUDIENCE": "a"}, nil, "ISSUER_BASE_URL: "},
+		{"dev with another provider", map[string]string{"AUTH_PROVIDER": "oidc", "HOME": "/tmp"}, []string{"-dev"}, "AUTH_PROVIDER is oidc, but -dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, env(tc.env), io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("got %v, want one line starting %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -121,8 +121,9 @@ type Issuer struct {
 	// Key signs tokens unless another key is given.
 	Key *Key
 
-	t   testing.TB
-	mux *http.ServeMux
+	t    testing.TB
+	mux  *http.ServeMux
+	path string
 
 	mu        sync.Mutex
 	jwks      []byte // served at /.well-known/jwks.json
@@ -138,21 +139,31 @@ type Issuer struct {
 // key (kid "key-1"). It stops when the test ends.
 func NewIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	return newIssuer(t, false)
+	return newIssuer(t, false, "")
+}
+
+// NewIssuerAt is NewIssuer for an issuer at a path, as Cognito
+// (/REGION_POOL), Entra (/TENANT/v2.0), Keycloak (/realms/NAME) and Okta
+// (/oauth2/default) have: its URL is the server's plus path, without a
+// trailing slash, and discovery and keys live below it.
+func NewIssuerAt(t testing.TB, path string) *Issuer {
+	t.Helper()
+	return newIssuer(t, false, path)
 }
 
 // NewTLSIssuer is NewIssuer over https, with httptest's self-signed
 // certificate for 127.0.0.1 (see Server.Certificate).
 func NewTLSIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	return newIssuer(t, true)
+	return newIssuer(t, true, "")
 }
 
-func newIssuer(t testing.TB, useTLS bool) *Issuer {
+func newIssuer(t testing.TB, useTLS bool, path string) *Issuer {
 	iss := &Issuer{t: t, Key: NewRSAKey(t, "key-1", 0)}
 	iss.mux = http.NewServeMux()
-	iss.mux.HandleFunc("/.well-known/openid-configuration", iss.serveDiscovery)
-	iss.mux.HandleFunc("/.well-known/jwks.json", iss.serveJWKS)
+	iss.path = path
+	iss.mux.HandleFunc(path+"/.well-known/openid-configuration", iss.serveDiscovery)
+	iss.mux.HandleFunc(path+"/.well-known/jwks.json", iss.serveJWKS)
 	iss.Server = httptest.NewUnstartedServer(iss.mux)
 	// Clients that refuse the test certificate are expected; keep quiet.
 	iss.Server.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -162,6 +173,9 @@ func newIssuer(t testing.TB, useTLS bool) *Issuer {
 		iss.Server.Start()
 	}
 	iss.URL = iss.Server.URL + "/"
+	if path != "" {
+		iss.URL = iss.Server.URL + path
+	}
 	iss.Publish(iss.Key)
 	t.Cleanup(iss.Server.Close)
 	return iss
@@ -171,7 +185,7 @@ func newIssuer(t testing.TB, useTLS bool) *Issuer {
 func (i *Issuer) Handle(pattern string, h http.HandlerFunc) { i.mux.HandleFunc(pattern, h) }
 
 // JWKSURL is where the issuer serves its keys.
-func (i *Issuer) JWKSURL() string { return i.Server.URL + "/.well-known/jwks.json" }
+func (i *Issuer) JWKSURL() string { return i.Server.URL + i.path + "/.well-known/jwks.json" }
 
 func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	i.DiscoveryHits.Add(1)
