@@ -55,8 +55,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}, []string{"result"})
 
 	ctx, cancel := context.WithCancel(ctx)
+	cacheSize := cfg.CacheSize // shared by the issuers, so the bound holds in all
+	if cacheSize > 0 {
+		cacheSize = max(1, cacheSize/len(specs))
+	}
 	for _, spec := range specs {
-		iss := &issuer{cfg: &v.cfg, spec: spec, cache: newTokenCache(cfg.CacheSize, cfg.CacheTTL)}
+		iss := &issuer{cfg: &v.cfg, spec: spec, cache: newTokenCache(cacheSize, cfg.CacheTTL)}
 		switch cfg.Provider {
 		case ProviderHS256:
 			iss.secret = cfg.Secret
