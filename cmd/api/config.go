@@ -21,6 +21,9 @@ type config struct {
 	web         httpapi.Config
 	addr        string
 	metricsAddr string // "" when metrics are off
+	// metricsDefault: metricsAddr is the default, not asked for, so a busy
+	// port there only costs the metrics, not the start-up.
+	metricsDefault bool
 	// dev is set with -dev: run the development issuer too. auth's issuer
 	// and audience are then filled in from it.
 	dev *devSettings
@@ -174,6 +177,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.metricsAddr, err = metricsAddr(get); err != nil {
 		return config{}, err
+	}
+	if v, _, _ := get("metrics-addr"); v == "" {
+		c.metricsDefault = true
 	}
 	return c, nil
 }

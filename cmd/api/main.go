@@ -79,10 +79,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if cfg.metricsAddr != "" {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, reg, log)
-		if err != nil {
+		switch {
+		case err != nil && cfg.metricsDefault:
+			log.Warn("no /metrics: the default address is taken; set METRICS_ADDR", "error", err)
+		case err != nil:
 			return err
+		default:
+			defer stopMetrics()
 		}
-		defer stopMetrics()
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)

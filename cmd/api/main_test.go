@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -409,6 +410,52 @@ func TestDevModeRefusals(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) && !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
+		})
+	}
+}
+
+func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
+	iss := auth0test.NewIssuer(t)
+	for _, tc := range []struct {
+		name, metrics string
+		starts        bool
+	}{
+		{"default address taken: the API runs without metrics", "", true},
+		{"chosen address taken: start-up stops", "127.0.0.1:%s", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Take the default metrics address; if something else already
+			// holds it, it is just as taken.
+			if busy, err := net.Listen("tcp", "127.0.0.1:9090"); err == nil {
+				defer busy.Close()
+			}
+			e := map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0"}
+			if tc.metrics != "" {
+				e["METRICS_ADDR"] = "127.0.0.1:9090"
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			logs := &logBuffer{}
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, env(e), io.Discard, logs) }()
+			if !tc.starts {
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
+						t.Errorf("got %v, want an error naming METRICS_ADDR", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("run did not stop")
+				}
+				return
+			}
+			base := logs.baseURL(t)
+			if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
+				t.Errorf("/api/public: got %d", resp.StatusCode)
+			}
+			logs.waitFor(t, "no /metrics")
+			cancel()
+			<-done
 		})
 	}
 }
