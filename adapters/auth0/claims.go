@@ -11,8 +11,12 @@ import (
 )
 
 // principal maps verified claims to a domain.Principal, refusing claims of
-// the wrong JSON type and tokens without a subject (RFC 9068 §2.2). Claim
-// names are matched exactly ("EXP" is not "exp"). Errors are *TokenError.
+// the wrong JSON type. Claim names are matched exactly ("EXP" is not
+// "exp"). Errors are *TokenError.
+//
+// "sub" may be absent: RFC 9068 §2.2 requires it, but machine tokens of
+// some issuers (oauth2-mock-server's client_credentials tokens, for one)
+// have none; if present it must be a non-empty string.
 //
 // The mapping covers every provider: scopes from "scope" (a string) or
 // "scp" (Entra's string, Okta's array); Auth0's "permissions"; the client
@@ -23,8 +27,8 @@ func principal(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) 
 	if err != nil {
 		return p, domain.InvalidToken(domain.ReasonClaimType, err)
 	}
-	if p.Subject == "" {
-		return p, domain.InvalidToken(domain.ReasonMissingClaim, errors.New(`"sub" missing or empty`))
+	if _, present := c["sub"]; present && p.Subject == "" {
+		return p, domain.InvalidToken(domain.ReasonClaimType, errors.New(`"sub" is empty`))
 	}
 	return p, nil
 }
