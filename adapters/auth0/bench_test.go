@@ -92,15 +92,9 @@ func BenchmarkVerifyHostile(b *testing.B) {
 }
 
 func benchVerifier(b *testing.B, iss *auth0test.Issuer, cache int) *auth0.Verifier {
-	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
+	v := newVerifier(b, auth0.Config{
 		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second, CacheSize: cache,
 	}, quiet, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(cleanup)
-	for v.Ready(context.Background()) != nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitReady(b, v)
 	return v
 }

@@ -23,11 +23,7 @@ func cached(t *testing.T, iss *auth0test.Issuer, size int, ttl time.Duration) (*
 	cfg := newConfig(iss)
 	cfg.Now, cfg.CacheSize, cfg.CacheTTL = clk.Now, size, ttl
 	reg := prometheus.NewRegistry()
-	v, cleanup, err := auth0.New(context.Background(), cfg, quiet, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
+	v := newVerifier(t, cfg, quiet, reg)
 	waitReady(t, v)
 	return v, clk, reg
 }

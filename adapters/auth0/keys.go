@@ -22,6 +22,10 @@ import (
 // minRSABits is the smallest RSA modulus accepted from a JWKS (RFC 7518 §3.3).
 const minRSABits = 2048
 
+// hmacKeySize is the least shared-secret length for each HMAC algorithm:
+// the hash size (RFC 7518 §3.2).
+var hmacKeySize = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
 // keySource holds one issuer's current signing keys and is the
 // jwkset.Storage that keyfunc reads.
 //
@@ -345,7 +349,7 @@ func keyFits(alg string, key any) bool {
 	case ed25519.PublicKey:
 		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize
 	case []byte: // the hs256 provider's shared secret
-		size := map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}[alg]
+		size := hmacKeySize[alg]
 		return size > 0 && len(k) >= size
 	}
 	return false

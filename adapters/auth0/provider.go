@@ -99,7 +99,7 @@ func ParseHMACAlgorithms(list string) ([]string, error) {
 	var algs []string
 	for a := range strings.SplitSeq(list, ",") {
 		a = strings.TrimSpace(a)
-		if a != "HS256" && a != "HS384" && a != "HS512" {
+		if hmacKeySize[a] == 0 {
 			return nil, fmt.Errorf("%q: the hs256 provider verifies only HS256, HS384 and HS512 (case-sensitive)", a)
 		}
 		if !slices.Contains(algs, a) {
@@ -112,9 +112,9 @@ func ParseHMACAlgorithms(list string) ([]string, error) {
 // CheckSecret checks an hs256 secret is long enough for algs (RFC 7518
 // §3.2: at least the hash size, 32 bytes for HS256).
 func CheckSecret(secret []byte, algs []string) error {
-	need := 32
+	need := hmacKeySize["HS256"]
 	for _, a := range algs {
-		need = max(need, map[string]int{"HS384": 48, "HS512": 64}[a])
+		need = max(need, hmacKeySize[a])
 	}
 	if len(secret) < need {
 		return fmt.Errorf("is %d bytes; %v needs at least %d random bytes", len(secret), algs, need)

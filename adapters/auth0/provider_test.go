@@ -36,16 +36,11 @@ const (
 	entraCaller   = "f3a8c0e1-9c6b-4c4a-8c8f-2f2b8e8f2a11"
 )
 
+// startCfg is start with the usual clock tolerance.
 func startCfg(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 	t.Helper()
 	cfg.ClockTolerance = 5 * time.Second
-	v, cleanup, err := auth0.New(context.Background(), cfg, quiet, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(cleanup)
-	waitReady(t, v)
-	return v
+	return start(t, cfg)
 }
 
 func lifetime(c map[string]any, ttl time.Duration) map[string]any {
@@ -485,6 +480,18 @@ func TestMultipleIssuers(t *testing.T) {
 	a.Publish(a.Key, a2)
 	if _, err := v.Verify(ctx, auth0test.Sign(t, a2, auth0test.Header(a2), claimsB)); reasonOf(t, err) != domain.ReasonUnknownKey {
 		t.Errorf("b's claims signed by a key only a has: got %v, want unknown_key", err)
+	}
+
+	// Garbage is malformed before any issuer is picked.
+	for _, garbage := range []string{"", "invalidToken abc", "a.b", "a.!!!.c", b64("[1]") + "." + b64("[1]") + ".c2ln",
+		b64(`{"alg":"RS256"}`) + "." + b64(`{"iss":"https://nobody.example/"}`), // two segments
+	} {
+		if _, err := v.Verify(ctx, garbage); reasonOf(t, err) != domain.ReasonMalformed {
+			t.Errorf("%q with several issuers: got %v, want malformed", garbage, err)
+		}
+	}
+	if _, err := v.Verify(ctx, "e30."+b64(`{"iss":7}`)+".c2ln"); reasonOf(t, err) != domain.ReasonClaimType {
+		t.Errorf("iss a number with several issuers: got %v, want bad_claim", err)
 	}
 
 	// An unknown issuer is refused before any network fetch.

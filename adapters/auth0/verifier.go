@@ -132,12 +132,14 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	return domain.Principal{}, domain.InvalidToken(domain.ReasonIssuer, errors.New("no configured issuer has this name"))
 }
 
-// peekIssuer reads a token's "iss" without verifying anything.
+// peekIssuer reads a token's "iss" without verifying anything. It decodes
+// only the payload; the issuer's verify checks the whole compact form.
 func peekIssuer(raw string) (string, error) {
-	if err := checkCompact(raw); err != nil {
-		return "", domain.InvalidToken(domain.ReasonMalformed, err)
+	_, rest, _ := strings.Cut(raw, ".")
+	payload, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", domain.InvalidToken(domain.ReasonMalformed, errors.New("not three dot-separated segments"))
 	}
-	payload := strings.Split(raw, ".")[1]
 	b, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	if err != nil {
 		return "", domain.InvalidToken(domain.ReasonMalformed, err)

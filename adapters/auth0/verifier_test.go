@@ -55,7 +55,14 @@ func start(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 
 func startNoWait(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 	t.Helper()
-	v, cleanup, err := auth0.New(context.Background(), cfg, quiet, prometheus.NewRegistry())
+	return newVerifier(t, cfg, quiet, prometheus.NewRegistry())
+}
+
+// newVerifier builds a verifier that stops when the test ends; it does not
+// wait for keys.
+func newVerifier(t testing.TB, cfg auth0.Config, log *slog.Logger, reg *prometheus.Registry) *auth0.Verifier {
+	t.Helper()
+	v, cleanup, err := auth0.New(context.Background(), cfg, log, reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -63,7 +70,7 @@ func startNoWait(t *testing.T, cfg auth0.Config) *auth0.Verifier {
 	return v
 }
 
-func waitReady(t *testing.T, v *auth0.Verifier) {
+func waitReady(t testing.TB, v *auth0.Verifier) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for v.Ready(context.Background()) != nil {
@@ -202,12 +209,7 @@ func (b *syncBuffer) String() string {
 func startLogged(t *testing.T, cfg auth0.Config) (*auth0.Verifier, *syncBuffer) {
 	t.Helper()
 	buf := &syncBuffer{}
-	v, cleanup, err := auth0.New(context.Background(), cfg, slog.New(slog.NewTextHandler(buf, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(cleanup)
-	return v, buf
+	return newVerifier(t, cfg, slog.New(slog.NewTextHandler(buf, nil)), prometheus.NewRegistry()), buf
 }
 
 // waitLog waits until the log contains want.
@@ -719,6 +721,28 @@ func TestSlowJWKSDoesNotHoldRequests(t *testing.T) {
 	// A bound, not a speed check: requests wait at most MaxWait for a fetch.
 	if waited := time.Since(began); waited > auth0.DefaultMaxWait+2*time.Second {
 		t.Errorf("request waited %v for a hanging JWKS; MaxWait is %v", waited, auth0.DefaultMaxWait)
+	}
+}
+
+func TestFetchTimesOut(t *testing.T) {
+	iss := auth0test.NewIssuer(t)
+	release := make(chan struct{})
+	defer close(release)
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	cfg := newConfig(iss)
+	cfg.JWKSURI = hanging.URL + "/jwks.json"
+	cfg.FetchTimeout = 300 * time.Millisecond
+	v, log := startLogged(t, cfg)
+	// The client gives up on its own: the JWKS never answers.
+	waitLog(t, log, "Client.Timeout exceeded")
+	if v.Ready(context.Background()) == nil {
+		t.Errorf("ready without keys")
 	}
 }
 

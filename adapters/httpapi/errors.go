@@ -55,36 +55,36 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	switch {
 	case errors.As(err, &reqErr):
-		info.setReason("invalid_request")
+		info.reason = "invalid_request"
 		h.Set("WWW-Authenticate", challenge("invalid_request", reqErr.description, ""))
 		encode(w, http.StatusBadRequest, errorBody{"invalid_request", reqErr.description})
 	case errors.Is(err, domain.ErrUnauthenticated):
 		// RFC 6750 §3.1: no error code when the request had no credentials.
-		info.setReason("missing")
+		info.reason = "missing"
 		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
 		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", "bearer token required"})
 	case errors.As(err, &tokenErr):
-		info.setReason(string(tokenErr.Reason))
+		info.reason = string(tokenErr.Reason)
 		desc := tokenErr.Reason.Description()
 		h.Set("WWW-Authenticate", challenge("invalid_token", desc, ""))
 		encode(w, http.StatusUnauthorized, errorBody{"invalid_token", desc})
 	case errors.As(err, &scopeErr):
-		info.setReason("insufficient_scope")
+		info.reason = "insufficient_scope"
 		desc := scopeErr.Describe()
 		h.Set("WWW-Authenticate", challenge("insufficient_scope", desc, strings.Join(scopeErr.Scopes, " ")))
 		encode(w, http.StatusForbidden, errorBody{"insufficient_scope", desc})
 	case errors.As(err, &denied):
-		info.setReason("forbidden")
+		info.reason = "forbidden"
 		encode(w, http.StatusForbidden, errorBody{"forbidden", denied.Reason})
 	case errors.Is(err, domain.ErrForbidden):
-		info.setReason("forbidden")
+		info.reason = "forbidden"
 		encode(w, http.StatusForbidden, errorBody{"forbidden", "not allowed"})
 	case errors.As(err, &bodyErr):
 		encode(w, bodyErr.status, errorBody{bodyErr.code, bodyErr.description})
 	case errors.As(err, &inputErr):
 		encode(w, http.StatusBadRequest, errorBody{"invalid_input", inputErr.Error()})
 	case errors.Is(err, domain.ErrUnavailable):
-		info.setReason("unavailable")
+		info.reason = "unavailable"
 		h.Set("Retry-After", "5")
 		encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "token signing keys are not available yet; retry shortly"})
 	case errors.Is(err, domain.ErrNotFound):
@@ -92,7 +92,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errMethodNotAllowed):
 		encode(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "method not allowed on this resource"})
 	default:
-		info.setError(err)
+		info.err = err
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -30,7 +29,7 @@ func requireAuth(auth *app.Auth) mux.MiddlewareFunc {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = noStore
 			info := infoFrom(r.Context())
-			info.setProtected()
+			info.protected = true
 			token, err := bearerToken(r)
 			var p domain.Principal
 			if err == nil {
@@ -40,7 +39,7 @@ func requireAuth(auth *app.Auth) mux.MiddlewareFunc {
 				writeError(w, r, err)
 				return
 			}
-			info.setPrincipal(p)
+			info.principal = p
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -60,16 +59,13 @@ func allow(auth *app.Auth, policy domain.Policy, next http.Handler) http.Handler
 // principalFrom returns the principal requireAuth stored. Handlers behind
 // requireAuth always have one.
 func principalFrom(ctx context.Context) domain.Principal {
-	info := infoFrom(ctx)
-	info.mu.Lock()
-	defer info.mu.Unlock()
-	return info.principal
+	return infoFrom(ctx).principal
 }
 
 // requestInfo collects what the request log line reports. Middleware and
-// handlers fill it in as the request passes through them.
+// handlers fill it in as the request passes through them, all on the
+// request's own goroutine, so it needs no lock.
 type requestInfo struct {
-	mu        sync.Mutex
 	id        string
 	route     string
 	protected bool             // passed through requireAuth
@@ -86,18 +82,12 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{}
 }
 
-func (i *requestInfo) setRoute(s string)               { i.mu.Lock(); i.route = s; i.mu.Unlock() }
-func (i *requestInfo) setProtected()                   { i.mu.Lock(); i.protected = true; i.mu.Unlock() }
-func (i *requestInfo) setPrincipal(p domain.Principal) { i.mu.Lock(); i.principal = p; i.mu.Unlock() }
-func (i *requestInfo) setReason(s string)              { i.mu.Lock(); i.reason = s; i.mu.Unlock() }
-func (i *requestInfo) setError(err error)              { i.mu.Lock(); i.err = err; i.mu.Unlock() }
-
 // recordRoute notes the matched route's template (not the raw path) for the log.
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if route := mux.CurrentRoute(r); route != nil {
 			if tpl, err := route.GetPathTemplate(); err == nil {
-				infoFrom(r.Context()).setRoute(tpl)
+				infoFrom(r.Context()).route = tpl
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -171,8 +161,6 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			}
 			took := time.Since(start)
 			info := infoFrom(r.Context())
-			info.mu.Lock()
-			defer info.mu.Unlock()
 			metrics.observe(info.route, r.Method, rec.status, took, info.protected, info.reason)
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),

@@ -72,6 +72,20 @@ func devLocation(dir, addr string, getenv func(string) string) (*devSettings, er
 	return &devSettings{dir: dir, issuerAddr: addr}, nil
 }
 
+// parseDevCommand adds the dev directory flags to fs, parses args and
+// locates the development issuer. A nil location with a nil error means
+// -h was asked for and answered.
+func parseDevCommand(fs *flag.FlagSet, args []string, getenv func(string) string) (*devSettings, error) {
+	dir, addr := devFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return devLocation(*dir, *addr, getenv)
+}
+
 // startDevIssuer opens the issuer's listener, fills in cfg.auth so the API
 // trusts it (through the ordinary auth0 adapter), serves it until ctx ends
 // and prints the development banner.
@@ -123,19 +137,12 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	ttl := fs.Duration("ttl", time.Hour, fmt.Sprintf("lifetime, at most %v", devissuer.MaxTokenTTL))
 	client := fs.String("client", devissuer.DefaultSPAClient, "client_id / azp claim")
 	count := fs.Int("count", 1, "print this many tokens, one per line, each for a distinct subject (<sub>-1, <sub>-2, ...) when above 1; for load tests")
-	dir, addr := devFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: api token [flags]\n\nPrints an access token from the development issuer that `api -dev` trusts,\nsigned with its key on disk; the server need not be running.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	loc, err := devLocation(*dir, *addr, getenv)
-	if err != nil {
+	loc, err := parseDevCommand(fs, args, getenv)
+	if loc == nil {
 		return err
 	}
 	devCfg, _, err := devissuer.LoadConfig(loc.dir)
@@ -179,15 +186,8 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 func runRotate(args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api rotate-dev-keys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir, addr := devFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	loc, err := devLocation(*dir, *addr, getenv)
-	if err != nil {
+	loc, err := parseDevCommand(fs, args, getenv)
+	if loc == nil {
 		return err
 	}
 	keys, err := devissuer.OpenKeys(loc.dir, nil)

@@ -1,4 +1,6 @@
-package spaapi_test
+// These tests run the injectors of wire.go (the root package) as cmd/api
+// uses them: the production graph over real HTTP, and the test graph.
+package main_test
 
 import (
 	"context"
