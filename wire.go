@@ -15,7 +15,6 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
-	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 )
@@ -23,14 +22,13 @@ import (
 // services are the use cases and the router, whatever verifies tokens.
 var services = wire.NewSet(
 	app.NewAuth, app.NewMessages, app.NewHealth,
-	memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)),
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
 // NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. Metrics go to reg. cleanup stops the
-// background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// against the configured issuer; messages are kept in store, at most quota
+// per author. Metrics go to reg. cleanup stops the background key fetching.
+func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, store ports.MessageStore, quota app.MessageQuota, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
 		auth0.New,
 		wire.Bind(new(ports.TokenVerifier), new(*auth0.Verifier)),
@@ -41,8 +39,9 @@ func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slo
 	return nil, nil, nil
 }
 
-// NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
+// and any message store.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
 	return nil, nil
 }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
-	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 	"github.com/google/wire"
@@ -22,43 +21,42 @@ import (
 // Injectors from wire.go:
 
 // NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. Metrics go to reg. cleanup stops the
-// background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// against the configured issuer; messages are kept in store, at most quota
+// per author. Metrics go to reg. cleanup stops the background key fetching.
+func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, store ports.MessageStore, quota app.MessageQuota, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	verifier, cleanup, err := auth0.New(ctx, auth, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
 	appAuth := app.NewAuth(verifier)
-	messages := memory.NewMessages()
-	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(verifier)
+	messages := app.NewMessages(store, quota)
+	health := app.NewHealth(verifier, store)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	handler := httpapi.NewRouter(web, appAuth, appMessages, health, log, metrics)
+	handler := httpapi.NewRouter(web, appAuth, messages, health, log, metrics)
 	return handler, func() {
 		cleanup()
 	}, nil
 }
 
-// NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
+// and any message store.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	auth := app.NewAuth(verifier)
-	messages := memory.NewMessages()
-	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(readiness)
+	messages := app.NewMessages(store, quota)
+	health := app.NewHealth(readiness, store)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	handler := httpapi.NewRouter(web, auth, appMessages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
 	return handler, nil
 }
 
 // wire.go:
 
 // services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)), httpapi.NewMetrics, httpapi.NewRouter)
+var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewMetrics, httpapi.NewRouter)

@@ -44,7 +44,7 @@ func benchRouter(b *testing.B, iss *auth0test.Issuer) http.Handler {
 		b.Fatal(err)
 	}
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v), app.NewMessages(memory.NewMessages()), app.NewHealth(v), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+		app.NewAuth(v), app.NewMessages(memory.NewMessages(), app.DefaultMessageQuota), app.NewHealth(v, memory.NewMessages()), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {

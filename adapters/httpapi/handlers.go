@@ -38,13 +38,28 @@ func handleMe(m *app.Messages) http.Handler {
 
 func handleListMessages(m *app.Messages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msgs, err := m.List(r.Context(), principalFrom(r.Context()))
+		after, limit, err := pageParams(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, map[string]any{"messages": msgs})
+		page, err := m.List(r.Context(), principalFrom(r.Context()), after, limit)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		out := messageList{Messages: page.Messages, NextCursor: encodeCursor(page.Next)}
+		if out.Messages == nil {
+			out.Messages = []domain.Message{}
+		}
+		encode(w, http.StatusOK, out)
 	})
+}
+
+// messageList is the answer of GET /api/messages.
+type messageList struct {
+	Messages   []domain.Message `json:"messages"`
+	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
 // newMessage is the body of POST /api/messages.
@@ -59,7 +74,7 @@ func handlePostMessage(m *app.Messages) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		if body.Text == nil {
+		if body.Text == nil { // absent, or null
 			writeError(w, r, &domain.InputError{Field: "text", Problem: "is required"})
 			return
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/app"
 )
 
 // config is everything run needs, parsed and checked.
@@ -27,6 +28,10 @@ type config struct {
 	// dev is set with -dev: run the development issuer too. auth's issuer
 	// and audience are then filled in from it.
 	dev *devSettings
+	// store is where messages are kept (DATABASE_URL), quota how many
+	// each author may keep (MESSAGES_PER_USER).
+	store storeConfig
+	quota app.MessageQuota
 }
 
 // devSettings locate the development issuer.
@@ -80,6 +85,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "key-file", envs: []string{"KEY_FILE"}, usage: "static: the PEM, JWK or JWKS file holding the verification keys"},
 		{flag: "hs256-secret-file", envs: []string{"HS256_SECRET_FILE"}, usage: "hs256: file holding the shared secret"},
 		{envs: []string{"HS256_SECRET"}, usage: "hs256: the shared secret (environment only, never a flag)"},
+		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, postgres://… or memory: (environment only, never a flag)"},
+		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	for _, s := range settings {
 		if s.flag != "" {
@@ -180,6 +187,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if v, _, _ := get("metrics-addr"); v == "" {
 		c.metricsDefault = true
+	}
+	if c.store, err = databaseURL(get, getenv, c.dev); err != nil {
+		return config{}, err
+	}
+	if c.quota, err = messagesPerUser(get); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }

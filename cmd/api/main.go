@@ -71,7 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log, reg)
+	store, closeStore, err := openStore(ctx, cfg.store, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, store, cfg.quota, log, reg)
 	if err != nil {
 		return err
 	}
@@ -99,7 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"issuer", cfg.auth.IssuerBaseURL,
 		"audience", cfg.auth.Audiences,
 		"algorithms", cfg.auth.Algorithms,
-		"allowed_origins", cfg.web.AllowedOrigins)
+		"allowed_origins", cfg.web.AllowedOrigins,
+		"messages", cfg.store.display,
+		"messages_per_user", int(cfg.quota))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -202,7 +202,8 @@ func binary(t *testing.T) string {
 func startBinary(t *testing.T, env ...string) (*exec.Cmd, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary(t))
-	cmd.Env = append(env, "METRICS_ADDR=127.0.0.1:0")
+	// Later entries win: memory unless the test says otherwise.
+	cmd.Env = append(append([]string{"DATABASE_URL=memory:"}, env...), "METRICS_ADDR=127.0.0.1:0")
 	logs := &logBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

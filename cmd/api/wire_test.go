@@ -19,6 +19,8 @@ import (
 	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
 )
 
@@ -46,7 +48,7 @@ func TestNewAPI(t *testing.T) {
 	iss := auth0test.NewIssuer(t)
 	h, cleanup, err := spaapi.NewAPI(context.Background(),
 		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second},
-		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, prometheus.NewRegistry())
+		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, memory.NewMessages(), app.DefaultMessageQuota, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
 	}
@@ -88,7 +90,7 @@ func TestNewAPI(t *testing.T) {
 }
 
 func TestNewAPIRefusesBadConfig(t *testing.T) {
-	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, memory.NewMessages(), app.DefaultMessageQuota, quiet, prometheus.NewRegistry())
 	if err == nil {
 		t.Fatal("NewAPI accepted an http issuer on a public host")
 	}
@@ -98,7 +100,7 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
-	h, err := spaapi.NewTestAPI(v, v, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
