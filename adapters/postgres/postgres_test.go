@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -114,68 +113,6 @@ func TestRefusesANewerSchema(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections from addr to target while up; down
-// closes the listener and every connection, as a database going away.
-type proxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func (p *proxy) up(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			d, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, d)
-			p.mu.Unlock()
-			go func() { io.Copy(d, c); d.Close() }()
-			go func() { io.Copy(c, d); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func waitReady(t *testing.T, s *postgres.Store) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -200,9 +137,8 @@ func TestDatabaseDownAtStartAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{addr: freeAddr(t), target: u.Host}
-	t.Cleanup(p.down)
-	u.Host = p.addr
+	p := postgrestest.NewProxy(t, u.Host)
+	u.Host = p.Addr
 	password, _ := u.User.Password()
 
 	var logs bytes.Buffer
@@ -236,16 +172,16 @@ func TestDatabaseDownAtStartAndBack(t *testing.T) {
 	}
 	checkUnavailable("down at start")
 
-	p.up(t)
+	p.Up(t)
 	waitReady(t, s)
 	if err := s.Add(ctx, message(t, "a"), 10); err != nil {
 		t.Fatalf("Add once up: %v", err)
 	}
 
-	p.down()
+	p.Down()
 	checkUnavailable("gone later")
 
-	p.up(t)
+	p.Up(t)
 	waitReady(t, s)
 	if got, err := s.Get(ctx, "a"); err != nil || got.ID != "a" {
 		t.Errorf("after coming back: got %+v, %v", got, err)

@@ -77,7 +77,11 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 			return storeConfig{}, fmt.Errorf("DATABASE_URL: %s: needs a file path, e.g. %s:/var/lib/spaapi/messages.db", scheme, scheme)
 		}
 		if strings.ContainsAny(rest, "?#") || strings.HasPrefix(rest, ":") {
-			return storeConfig{}, fmt.Errorf("DATABASE_URL: %s: %q: a plain file path is needed (no ?, # or leading :)", scheme, rest)
+			hint := ""
+			if strings.HasPrefix(rest, ":memory:") {
+				hint = "; use memory: for a store in memory"
+			}
+			return storeConfig{}, fmt.Errorf("DATABASE_URL: %s: %q: a plain file path is needed (no ?, # or leading :)%s", scheme, rest, hint)
 		}
 		return sqliteConfig(rest)
 	case scheme == "postgres" || scheme == "postgresql":
