@@ -59,7 +59,9 @@ type MessageStore interface {
 	Add(ctx context.Context, m domain.Message, perAuthor int) error
 	// List returns at most limit (>= 1) messages, newest first in
 	// domain.MessageKey order, beginning with the first one after after
-	// (nil: with the newest). An empty result is not an error.
+	// (nil: with the newest). An empty result is not an error. The
+	// slice is the caller's to read but not to change: a store may hand
+	// the same one to later callers.
 	List(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error)
 	// Get returns the message with id, or an error wrapping
 	// domain.ErrNotFound.

@@ -48,18 +48,8 @@ func handleListMessages(m *app.Messages) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		out := messageList{Messages: page.Messages, NextCursor: encodeCursor(page.Next)}
-		if out.Messages == nil {
-			out.Messages = []domain.Message{}
-		}
-		encode(w, http.StatusOK, out)
+		writeMessageList(w, page.Messages, encodeCursor(page.Next))
 	})
-}
-
-// messageList is the answer of GET /api/messages.
-type messageList struct {
-	Messages   []domain.Message `json:"messages"`
-	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
 // newMessage is the body of POST /api/messages.

@@ -48,3 +48,7 @@ func TestRefusesBeyondItsSizeAndEvictsNothing(t *testing.T) {
 		t.Errorf("after a delete there is room again: %v", err)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	messagestest.Benchmark(b, func(*testing.B) ports.MessageStore { return memory.NewMessagesOfSize(1 << 30) })
+}

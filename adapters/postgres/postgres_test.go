@@ -222,3 +222,14 @@ func TestParseURLNeverRepeatsThePassword(t *testing.T) {
 		t.Errorf("good URL: got %q, %v", got, err)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	messagestest.Benchmark(b, func(b *testing.B) ports.MessageStore {
+		s, err := postgres.Open(context.Background(), postgrestest.URL(b), quiet)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		return s
+	})
+}

@@ -43,6 +43,8 @@ type Store struct {
 	read  *sql.DB // read-only connections, several at once under WAL
 
 	insert, remove, get, listFirst, listAfter *sql.Stmt
+
+	newest newestCache
 }
 
 // Open opens (creating it and its directory if need be) the database at
@@ -91,6 +93,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	s.read = read
 
+	if err := s.newest.open(ctx, read, path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		db   *sql.DB
@@ -119,6 +125,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	var errs []error
+	errs = append(errs, s.newest.close())
 	for _, db := range []*sql.DB{s.read, s.write} {
 		if db != nil {
 			errs = append(errs, db.Close())
@@ -141,11 +148,20 @@ func (s *Store) Add(ctx context.Context, m domain.Message, perAuthor int) error 
 	} else if n == 0 {
 		return &domain.QuotaError{Limit: perAuthor}
 	}
+	s.newest.wrote()
 	return nil
 }
 
-// List implements ports.MessageStore.
+// List implements ports.MessageStore. The newest page comes from a cache
+// while the database is unchanged (newest.go).
 func (s *Store) List(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
+	if after == nil {
+		return s.newest.get(ctx, limit, s.list)
+	}
+	return s.list(ctx, after, limit)
+}
+
+func (s *Store) list(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
 	var rows *sql.Rows
 	var err error
 	if after == nil {
@@ -194,6 +210,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	} else if n == 0 {
 		return fmt.Errorf("sqlite: message %q: %w", id, domain.ErrNotFound)
 	}
+	s.newest.wrote()
 	return nil
 }
 

@@ -171,3 +171,94 @@ func TestTwoOpenersOfOneFile(t *testing.T) {
 		t.Errorf("%d of %d concurrent posts through separate connections succeeded at 4/5, want 1", n, len(stores))
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	messagestest.Benchmark(b, func(b *testing.B) ports.MessageStore {
+		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "messages.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// The newest page is cached; every commit, by this store or another
+// connection to the file, is seen at once all the same.
+func TestNewestPageIsNeverStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	a, b := open(t, path), open(t, path)
+	ctx := context.Background()
+	newest := func(s *sqlite.Store) string {
+		t.Helper()
+		list, err := s.List(ctx, nil, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range list {
+			ids = append(ids, m.ID)
+		}
+		return strings.Join(ids, " ")
+	}
+	steps := []struct {
+		do   func()
+		want string
+	}{
+		{func() {}, ""},
+		{func() { post(t, a, "m1") }, "m1"},
+		{func() { post(t, b, "m2") }, "m2 m1"},
+		{func() { post(t, a, "m3") }, "m3 m2 m1"},
+		{func() { post(t, b, "m4") }, "m4 m3 m2"},
+		{func() {
+			if err := b.Delete(ctx, "m4"); err != nil {
+				t.Fatal(err)
+			}
+		}, "m3 m2 m1"},
+		{func() {
+			if err := a.Delete(ctx, "m3"); err != nil {
+				t.Fatal(err)
+			}
+		}, "m2 m1"},
+	}
+	for i, step := range steps {
+		step.do()
+		for name, s := range map[string]*sqlite.Store{"a": a, "b": b} {
+			for range 2 { // the second read comes from the cache
+				if got := newest(s); got != step.want {
+					t.Errorf("step %d, store %s: got %q, want %q", i, name, got, step.want)
+				}
+			}
+		}
+	}
+}
+
+// Another process writing the file (here: a connection of its own) is
+// seen within a fraction of a second.
+func TestNewestPageSeesOtherWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	s := open(t, path)
+	post(t, s, "m1")
+	if list, err := s.List(context.Background(), nil, 10); err != nil || len(list) != 1 {
+		t.Fatalf("got %v, %v", list, err)
+	}
+	db := raw(t, path)
+	if _, err := db.Exec(`INSERT INTO messages (id, author_issuer, author, text, created_at) VALUES ('m2', 'https://i.example/', 'bob', 'from elsewhere', ?)`,
+		time.Now().Add(time.Second).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		list, err := s.List(context.Background(), nil, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 2 && list[0].ID == "m2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another writer's message not listed after 2s: %v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
