@@ -36,8 +36,10 @@ func TestAuthenticate(t *testing.T) {
 		t.Errorf("unexpected adapter error: got %v, want ErrInvalidToken", err)
 	}
 	v.SetReady(false)
-	if _, err := a.Authenticate(ctx, "good"); !errors.Is(err, domain.ErrUnavailable) {
-		t.Errorf("not ready: got %v, want ErrUnavailable", err)
+	_, err := a.Authenticate(ctx, "good")
+	var ue *domain.UnavailableError
+	if !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &ue) || ue.What != "the token signing keys" {
+		t.Errorf("not ready: got %v, want an *UnavailableError naming the token signing keys", err)
 	}
 }
 

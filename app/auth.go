@@ -33,14 +33,14 @@ func (a *Auth) Authenticate(ctx context.Context, rawToken string) (domain.Princi
 	}
 	p, err := a.verifier.Verify(ctx, rawToken)
 	if err != nil {
-		var unavailable *domain.UnavailableError
 		switch {
 		case errors.Is(err, domain.ErrInvalidToken):
 			return domain.Principal{}, err
-		case errors.Is(err, domain.ErrUnavailable) && !errors.As(err, &unavailable):
-			// Say what is missing, for the 503 the caller gets.
-			return domain.Principal{}, &domain.UnavailableError{What: signingKeys, Cause: err}
 		case errors.Is(err, domain.ErrUnavailable):
+			// Say what is missing, for the 503 the caller gets.
+			if !errors.As(err, new(*domain.UnavailableError)) {
+				err = &domain.UnavailableError{What: signingKeys, Cause: err}
+			}
 			return domain.Principal{}, err
 		}
 		// An adapter broke its contract. Fail closed, keeping the cause for logs.
