@@ -394,3 +394,42 @@ func TestTwoInstancesOnOnePostgres(t *testing.T) {
 		t.Errorf("%d racing posts at 2/3 succeeded across two instances (%v), want 1", created, statuses)
 	}
 }
+
+// The attack of issue 9: with two issuers trusted, a token from the
+// second whose sub equals a user's sub at the first must not delete that
+// user's message.
+func TestBinaryOwnershipIsIssuerAndSubject(t *testing.T) {
+	one, two := auth0test.NewIssuer(t), auth0test.NewIssuer(t)
+	_, logs := startBinary(t, "ISSUER_BASE_URL="+one.URL+","+two.URL, "AUDIENCE="+auth0test.Audience, "ADDR=127.0.0.1:0")
+	base := logs.baseURL(t)
+	waitStatus(t, base+"/readyz", 200)
+	alice := one.Token(one.Claims("auth0|alice", "read:messages", "write:messages"))
+	impostor := two.Token(two.Claims("auth0|alice", "read:messages", "write:messages"))
+
+	id := mustPost(t, base, alice, "alice's, at issuer one")
+	msgs := listAll(t, base, impostor)
+	if len(msgs) != 1 || msgs[0].Author != "auth0|alice" || msgs[0].AuthorIssuer != one.URL {
+		t.Fatalf("listed: got %+v, want alice's message with author_issuer %s", msgs, one.URL)
+	}
+	req, err := http.NewRequest("DELETE", base+"/api/messages/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+impostor)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantChallenge := `Bearer realm="api", error="insufficient_scope", error_description="only the author, or a caller with delete:messages, may delete a message", scope="delete:messages"`
+	if resp.StatusCode != 403 || resp.Header.Get("WWW-Authenticate") != wantChallenge {
+		t.Errorf("the same sub from issuer two deleting: got %d %q %s, want 403 with %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, wantChallenge)
+	}
+	if !ids(listAll(t, base, alice))[id] {
+		t.Fatalf("the message is gone after the refused delete")
+	}
+	if status := deleteMessage(t, base, alice, id); status != 204 {
+		t.Errorf("alice at issuer one deleting hers: got %d, want 204", status)
+	}
+}
