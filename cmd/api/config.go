@@ -85,7 +85,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "key-file", envs: []string{"KEY_FILE"}, usage: "static: the PEM, JWK or JWKS file holding the verification keys"},
 		{flag: "hs256-secret-file", envs: []string{"HS256_SECRET_FILE"}, usage: "hs256: file holding the shared secret"},
 		{envs: []string{"HS256_SECRET"}, usage: "hs256: the shared secret (environment only, never a flag)"},
-		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, postgres://… or memory: (environment only, never a flag)"},
+		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	for _, s := range settings {
@@ -102,6 +102,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nEnvironment only (they may hold secrets, and flags show in ps):\n")
+		for _, s := range settings {
+			if s.flag == "" {
+				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.envs[0], s.usage)
+			}
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
