@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ type config struct {
 	auth        auth0.Config
 	web         httpapi.Config
 	addr        string
+	maxConns    int    // most connections the API holds open at once
 	metricsAddr string // "" when metrics are off
 	// metricsDefault: metricsAddr is the default, not asked for, so a busy
 	// port there only costs the metrics, not the start-up.
@@ -67,6 +69,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "port", envs: []string{"PORT"}, usage: "listen port (default 8080)"},
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
+		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default 3/4 of the open-file limit, at most 10000)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: auth0 (default), oidc, cognito, entra, static or hs256"},
 		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (default roles; none for auth0)"},
@@ -175,7 +178,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.auth.CacheSize, c.auth.CacheTTL, err = cacheSettings(get); err != nil {
 		return config{}, err
 	}
-	if c.metricsAddr, err = metricsAddr(get); err != nil {
+	if c.maxConns, err = maxConns(get, openFileLimit()); err != nil {
+		return config{}, err
+	}
+	if c.metricsAddr, err = metricsAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
 	if v, _, _ := get("metrics-addr"); v == "" {
@@ -208,8 +214,9 @@ func cacheSettings(get getter) (int, time.Duration, error) {
 	return size, ttl, nil
 }
 
-// metricsAddr resolves METRICS_ADDR: "" means metrics are off.
-func metricsAddr(get getter) (string, error) {
+// metricsAddr resolves METRICS_ADDR: "" means metrics are off. In
+// development mode it must be loopback, like everything else.
+func metricsAddr(get getter, dev bool) (string, error) {
 	v, name, err := get("metrics-addr")
 	switch {
 	case err != nil:
@@ -219,10 +226,59 @@ func metricsAddr(get getter) (string, error) {
 	case v == "off":
 		return "", nil
 	}
-	if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || !validPort(port) {
 		return "", fmt.Errorf("%s: %q is not a listen address like 127.0.0.1:9090 (or off)", name, v)
 	}
+	if dev {
+		ip, ok := loopbackIP(host)
+		if !ok {
+			return "", fmt.Errorf("%s: %q: with -dev /metrics listens on loopback only (e.g. 127.0.0.1:9090)", name, v)
+		}
+		return net.JoinHostPort(ip, port), nil
+	}
 	return v, nil
+}
+
+// Connection caps. Each open connection is a file descriptor: at the
+// process's open-file limit (RLIMIT_NOFILE) accept fails, and new clients
+// wait until they time out. So the API holds at most MAX_CONNS, by default
+// three quarters of that limit, leaving the rest for the other servers,
+// key fetches and files; and at most maxConnsDefaultCap, since each idle
+// connection also costs memory (about 10-20 KiB).
+const (
+	maxConnsDefaultCap = 10_000
+	// fileReserve is what MAX_CONNS must leave of the open-file limit.
+	fileReserve = 64
+	// metricsMaxConns and devIssuerMaxConns cap the other two servers:
+	// Prometheus scrapes with one connection, a browser opens six.
+	metricsMaxConns   = 16
+	devIssuerMaxConns = 64
+)
+
+// defaultMaxConns is MAX_CONNS's default for an open-file limit (0: unknown).
+func defaultMaxConns(nofile uint64) int {
+	if nofile == 0 {
+		return maxConnsDefaultCap
+	}
+	return int(max(1, min(nofile*3/4, maxConnsDefaultCap)))
+}
+
+// maxConns resolves MAX_CONNS against the open-file limit nofile.
+func maxConns(get getter, nofile uint64) (int, error) {
+	v, name, err := get("max-conns")
+	if err != nil || v == "" {
+		return defaultMaxConns(nofile), err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a positive number of connections", name, v)
+	}
+	if nofile > 0 && uint64(n) > nofile-min(nofile, fileReserve) {
+		return 0, fmt.Errorf("%s: %d does not fit the open-file limit of %d (each connection is a file; leave %d for the rest): lower it or raise the limit (ulimit -n)",
+			name, n, nofile, fileReserve)
+	}
+	return n, nil
 }
 
 type getter func(name string) (value, from string, err error)
@@ -283,8 +339,12 @@ func listenAddr(get getter, dev bool) (string, error) {
 		if err != nil || !validPort(port) {
 			return "", fmt.Errorf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", from, addr)
 		}
-		if dev && !loopbackHost(h) {
-			return "", fmt.Errorf("%s: %q: with -dev the API listens on loopback only (e.g. 127.0.0.1:8080)", from, addr)
+		if dev {
+			ip, ok := loopbackIP(h)
+			if !ok {
+				return "", fmt.Errorf("%s: %q: with -dev the API listens on loopback only (e.g. 127.0.0.1:8080)", from, addr)
+			}
+			return net.JoinHostPort(ip, port), nil
 		}
 		return addr, nil
 	}
@@ -301,10 +361,19 @@ func listenAddr(get getter, dev bool) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// loopbackHost reports whether a listen host is loopback only (not "",
-// which means every interface).
-func loopbackHost(h string) bool {
-	return h != "" && auth0.IsLoopback(h)
+// loopbackIP returns the IP to listen on for a host that must be loopback,
+// without asking DNS: a loopback IP as it is, and "localhost" or any name
+// under .localhost (RFC 6761) as 127.0.0.1. ok is false for anything else,
+// "" (every interface) included.
+func loopbackIP(host string) (ip string, ok bool) {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return "127.0.0.1", true
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return host, true
+	}
+	return "", false
 }
 
 func validPort(p string) bool {

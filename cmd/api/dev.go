@@ -66,10 +66,11 @@ func devLocation(dir, addr string, getenv func(string) string) (*devSettings, er
 	if err != nil || !validPort(port) {
 		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q is not a listen address like 127.0.0.1:8081", addr)
 	}
-	if !loopbackHost(host) {
+	ip, ok := loopbackIP(host)
+	if !ok {
 		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q: the development issuer listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
 	}
-	return &devSettings{dir: dir, issuerAddr: addr}, nil
+	return &devSettings{dir: dir, issuerAddr: net.JoinHostPort(ip, port)}, nil
 }
 
 // parseDevCommand adds the dev directory flags to fs, parses args and
@@ -110,14 +111,14 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 	cfg.auth.Audiences = []string{srv.Audience()}
 
 	hs := httpapi.NewServer(ln.Addr().String(), srv.Handler(), log)
-	go hs.Serve(ln)
+	go hs.Serve(httpapi.LimitConnections(hs, ln, devIssuerMaxConns, log))
 	fmt.Fprintf(stderr, `
   ==== DEVELOPMENT MODE: not for production, anyone can log in as anyone ====
   issuer     %s
   audience   %s
   users      %s
-  token      go run ./cmd/api token -scope read:messages
-  SPA        cd web && npm install && npm run dev   (http://localhost:5173)
+  token      go run github.com/example/spaapi/cmd/api token -scope read:messages
+  SPA        (cd web && npm install && npm run dev)   http://localhost:5173
   ============================================================================
 
 `, issuer, srv.Audience(), configPath)
@@ -144,6 +145,15 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	loc, err := parseDevCommand(fs, args, getenv)
 	if loc == nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		// "api token bob" would otherwise print the first user's token.
+		return fmt.Errorf("token: unexpected argument %q; flags only, e.g. api token -sub %s -scope read:messages", fs.Arg(0), fs.Arg(0))
+	}
+	subSet := false
+	fs.Visit(func(f *flag.Flag) { subSet = subSet || f.Name == "sub" })
+	if subSet && strings.TrimSpace(*sub) == "" {
+		return errors.New("token: -sub is empty; give a user id from config.json (e.g. alice or bob) or any subject, or leave -sub out for the first user")
 	}
 	devCfg, _, err := devissuer.LoadConfig(loc.dir)
 	if err != nil {
@@ -189,6 +199,9 @@ func runRotate(args []string, getenv func(string) string, stderr io.Writer) erro
 	loc, err := parseDevCommand(fs, args, getenv)
 	if loc == nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rotate-dev-keys: unexpected argument %q (see -h)", fs.Arg(0))
 	}
 	keys, err := devissuer.OpenKeys(loc.dir, nil)
 	if err != nil {

@@ -94,15 +94,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
 	}
 	srv := httpapi.NewServer(cfg.addr, handler, log)
+	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
+	if err := registerAll(reg, limited.Collectors()); err != nil {
+		ln.Close()
+		return err
+	}
 	log.Info("listening",
 		"addr", ln.Addr().String(),
+		"max_conns", cfg.maxConns,
 		"issuer", cfg.auth.IssuerBaseURL,
 		"audience", cfg.auth.Audiences,
 		"algorithms", cfg.auth.Algorithms,
 		"allowed_origins", cfg.web.AllowedOrigins)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	select {
 	case err := <-served:
 		return err
@@ -131,7 +137,16 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", httpapi.MetricsHandler(reg))
 	srv := httpapi.NewServer(addr, mux, log)
-	go srv.Serve(ln)
+	go srv.Serve(httpapi.LimitConnections(srv, ln, metricsMaxConns, log))
 	log.Info("metrics listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
+}
+
+func registerAll(reg prometheus.Registerer, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
