@@ -25,14 +25,14 @@ import (
 // against the configured issuer. Metrics go to reg. cleanup stops the
 // background key fetching.
 func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
-	verifier, cleanup, err := auth0.New(ctx, auth, log, reg)
+	v, cleanup, err := auth0.New(ctx, auth, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}
-	appAuth := app.NewAuth(verifier)
+	appAuth := app.NewAuth(v)
 	messages := memory.NewMessages()
 	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(verifier)
+	health := app.NewHealth(v)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		cleanup()

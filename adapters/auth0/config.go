@@ -3,12 +3,10 @@ package auth0
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/example/spaapi/adapters/jwtverify"
 )
 
 // Config says which tokens the verifier accepts. cmd/api builds it from the
@@ -77,90 +75,20 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Defaults for the tuning fields of Config.
+// Defaults, limits and checks of the engine, for cmd/api.
 const (
-	DefaultFetchTimeout       = 5 * time.Second
-	DefaultRefreshInterval    = 5 * time.Minute
-	DefaultUnknownKeyCooldown = 5 * time.Second
-	DefaultMaxWait            = 3 * time.Second
-	DefaultRetryMax           = 10 * time.Second
-	DefaultCacheSize          = 10_000
-	DefaultCacheTTL           = 5 * time.Minute
-	// MaxDocumentBytes caps discovery and JWKS responses.
-	MaxDocumentBytes = 1 << 20
-	// MaxTokenBytes caps a token before any parsing.
-	MaxTokenBytes = 32 << 10
+	DefaultUnknownKeyCooldown = jwtverify.DefaultUnknownKeyCooldown
+	DefaultMaxWait            = jwtverify.DefaultMaxWait
+	DefaultCacheSize          = jwtverify.DefaultCacheSize
+	DefaultCacheTTL           = jwtverify.DefaultCacheTTL
 )
 
-// asymmetricAlgorithms are the algorithms a JWKS of public keys can verify.
-var asymmetricAlgorithms = []string{
-	"RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512",
-	"EdDSA",
-}
-
-// ParseAlgorithms parses a comma-separated list of signing algorithms,
-// refusing "none", shared-secret (HS*) and unknown names.
-// Names are case-sensitive, as in RFC 7518.
-func ParseAlgorithms(list string) ([]string, error) {
-	var algs []string
-	for a := range strings.SplitSeq(list, ",") {
-		a = strings.TrimSpace(a)
-		switch {
-		case a == "":
-			return nil, errors.New("empty algorithm name in list")
-		case strings.EqualFold(a, "none"):
-			return nil, errors.New(`"none" means unsigned tokens and is never allowed`)
-		case strings.HasPrefix(strings.ToUpper(a), "HS"):
-			return nil, fmt.Errorf("%s is a shared-secret algorithm; keys from a JWKS are public keys, so use one of %s", a, strings.Join(asymmetricAlgorithms, ", "))
-		case !slices.Contains(asymmetricAlgorithms, a):
-			return nil, fmt.Errorf("unknown algorithm %q (names are case-sensitive); use one of %s", a, strings.Join(asymmetricAlgorithms, ", "))
-		}
-		if !slices.Contains(algs, a) {
-			algs = append(algs, a)
-		}
-	}
-	return algs, nil
-}
-
-// CheckURL checks that raw is an absolute http(s) URL without user info,
-// query or fragment, and that it uses https unless its host is loopback.
-func CheckURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", raw)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, fmt.Errorf("%q must not contain user info, a query or a fragment", raw)
-	}
-	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
-		return nil, fmt.Errorf("%q must use https (plain http is allowed only for localhost and loopback addresses)", raw)
-	}
-	return u, nil
-}
-
-// CheckIssuerURL checks an issuer URL as CheckURL does, and that it is the
-// issuer itself rather than its discovery document.
-func CheckIssuerURL(raw string) error {
-	u, err := CheckURL(raw)
-	if err != nil {
-		return err
-	}
-	if strings.Contains(u.Path, "/.well-known/") {
-		return fmt.Errorf("%q is a discovery document URL; give the issuer itself, e.g. %s://%s/", raw, u.Scheme, u.Host)
-	}
-	return nil
-}
-
-// IsLoopback reports whether host is "localhost" or a loopback IP address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+var (
+	ParseAlgorithms = jwtverify.ParseAlgorithms
+	CheckURL        = jwtverify.CheckURL
+	CheckIssuerURL  = jwtverify.CheckIssuerURL
+	IsLoopback      = jwtverify.IsLoopback
+)
 
 // Check reports what is wrong with c, if anything, as New would: one error
 // whose text starts with the setting ("issuer: ...", "cognito user pool
@@ -183,42 +111,14 @@ func (c *Config) validate() error {
 	if c.CacheSize < 0 {
 		return errors.New("cache size: must not be negative")
 	}
-	setDefault(&c.CacheTTL, DefaultCacheTTL)
-	setDefault(&c.FetchTimeout, DefaultFetchTimeout)
-	setDefault(&c.RefreshInterval, DefaultRefreshInterval)
-	setDefault(&c.UnknownKeyCooldown, DefaultUnknownKeyCooldown)
-	setDefault(&c.MaxWait, DefaultMaxWait)
-	setDefault(&c.RetryMax, DefaultRetryMax)
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = newHTTPClient(c.FetchTimeout)
-	}
 	return nil
 }
 
-func setDefault(d *time.Duration, def time.Duration) {
-	if *d <= 0 {
-		*d = def
-	}
-}
-
-// newHTTPClient returns the client for discovery and JWKS requests: a
-// timeout on the whole exchange, the system roots, and no redirect to plain
-// http except on loopback.
-func newHTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout:   timeout,
-		Transport: http.DefaultTransport.(*http.Transport).Clone(),
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			if req.URL.Scheme != "https" && !IsLoopback(req.URL.Hostname()) {
-				return fmt.Errorf("redirect to %s refused: https required", req.URL.Redacted())
-			}
-			return nil
-		},
+// options are the engine's options from c.
+func (c *Config) options() jwtverify.Options {
+	return jwtverify.Options{
+		Algorithms: c.Algorithms, ClockTolerance: c.ClockTolerance, CacheSize: c.CacheSize, CacheTTL: c.CacheTTL,
+		HTTPClient: c.HTTPClient, FetchTimeout: c.FetchTimeout, RefreshInterval: c.RefreshInterval,
+		UnknownKeyCooldown: c.UnknownKeyCooldown, MaxWait: c.MaxWait, RetryMax: c.RetryMax, Now: c.Now,
 	}
 }

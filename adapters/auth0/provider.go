@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/example/spaapi/adapters/jwtverify"
 
 	"github.com/example/spaapi/domain"
 )
@@ -99,7 +99,7 @@ func ParseHMACAlgorithms(list string) ([]string, error) {
 	var algs []string
 	for a := range strings.SplitSeq(list, ",") {
 		a = strings.TrimSpace(a)
-		if hmacKeySize[a] == 0 {
+		if jwtverify.MinSecretSize(a) == 0 {
 			return nil, fmt.Errorf("%q: the hs256 provider verifies only HS256, HS384 and HS512 (case-sensitive)", a)
 		}
 		if !slices.Contains(algs, a) {
@@ -112,9 +112,9 @@ func ParseHMACAlgorithms(list string) ([]string, error) {
 // CheckSecret checks an hs256 secret is long enough for algs (RFC 7518
 // §3.2: at least the hash size, 32 bytes for HS256).
 func CheckSecret(secret []byte, algs []string) error {
-	need := hmacKeySize["HS256"]
+	need := jwtverify.MinSecretSize("HS256")
 	for _, a := range algs {
-		need = max(need, hmacKeySize[a])
+		need = max(need, jwtverify.MinSecretSize(a))
 	}
 	if len(secret) < need {
 		return fmt.Errorf("is %d bytes; %v needs at least %d random bytes", len(secret), algs, need)
@@ -122,26 +122,14 @@ func CheckSecret(secret []byte, algs []string) error {
 	return nil
 }
 
-// issuerSpec is what verifying one issuer's tokens takes.
-type issuerSpec struct {
-	// issuer is the expected "iss", and the base for discovery.
-	issuer string
-	// alsoIssuers are more accepted "iss" values served by the same keys
-	// (Entra's v1 issuer).
-	alsoIssuers []string
-	// jwksURI, if set, skips discovery.
-	jwksURI string
-	// audiences a token's "aud" must contain one of; nil skips the check
-	// (Cognito, which checks client_id instead).
-	audiences []string
-	// rolesClaims say where roles are.
-	rolesClaims []string
-	// check applies provider-specific rules after the standard ones.
-	check func(c jwt.MapClaims) error
+// mapping is where every profile finds scopes, permissions and the client.
+func mapping(roles []string) jwtverify.Mapping {
+	return jwtverify.Mapping{Scope: "scope", ScopeList: "scp", Permissions: "permissions",
+		Clients: []string{"client_id", "azp", "appid", "cid"}, Roles: roles}
 }
 
-// specs returns one issuerSpec per issuer of the configured provider.
-func (c *Config) specs() ([]issuerSpec, error) {
+// issuers describes the configured provider's issuers to the engine.
+func (c *Config) issuers() ([]jwtverify.Issuer, error) {
 	switch c.Provider {
 	case ProviderAuth0, ProviderOIDC, ProviderStatic, ProviderHS256:
 		issuers := c.Issuers
@@ -152,9 +140,20 @@ func (c *Config) specs() ([]issuerSpec, error) {
 		if len(roles) == 0 && c.Provider != ProviderAuth0 {
 			roles = []string{"roles"}
 		}
-		var specs []issuerSpec
+		var specs []jwtverify.Issuer
 		for _, iss := range issuers {
-			specs = append(specs, issuerSpec{issuer: iss, jwksURI: c.JWKSURI, audiences: c.Audiences, rolesClaims: roles})
+			spec := jwtverify.Issuer{Name: iss, JWKSURI: c.JWKSURI, Audiences: c.Audiences, Claims: mapping(roles)}
+			switch c.Provider {
+			case ProviderHS256:
+				spec.Secret = c.Secret
+			case ProviderStatic:
+				keys, err := jwtverify.LoadKeyFile(c.KeyFile, c.Algorithms)
+				if err != nil {
+					return nil, fmt.Errorf("key file: %w", err)
+				}
+				spec.Keys = keys
+			}
+			specs = append(specs, spec)
 		}
 		return specs, nil
 
@@ -165,10 +164,10 @@ func (c *Config) specs() ([]issuerSpec, error) {
 			endpoint = "https://cognito-idp." + region + ".amazonaws.com"
 		}
 		clients := slices.Clone(c.Cognito.ClientIDs)
-		return []issuerSpec{{
-			issuer:      strings.TrimSuffix(endpoint, "/") + "/" + c.Cognito.UserPoolID,
-			rolesClaims: append([]string{"cognito:groups"}, c.RolesClaims...),
-			check: func(claims jwt.MapClaims) error {
+		return []jwtverify.Issuer{{
+			Name:   strings.TrimSuffix(endpoint, "/") + "/" + c.Cognito.UserPoolID,
+			Claims: mapping(append([]string{"cognito:groups"}, c.RolesClaims...)),
+			Check: func(claims map[string]any) error {
 				if use, _ := claims["token_use"].(string); use != "access" {
 					return domain.InvalidToken(domain.ReasonType, errors.New(`cognito: "token_use" is not "access"`))
 				}
@@ -192,12 +191,12 @@ func (c *Config) specs() ([]issuerSpec, error) {
 			audiences = []string{"api://" + c.Entra.ClientID}
 		}
 		audiences = append(slices.Clone(audiences), c.Entra.ClientID)
-		return []issuerSpec{{
-			issuer:      v2,
-			alsoIssuers: []string{v1},
-			audiences:   audiences,
-			rolesClaims: append([]string{"roles"}, c.RolesClaims...),
-			check: func(claims jwt.MapClaims) error {
+		return []jwtverify.Issuer{{
+			Name:      v2,
+			AlsoNames: []string{v1},
+			Audiences: audiences,
+			Claims:    mapping(append([]string{"roles"}, c.RolesClaims...)),
+			Check: func(claims map[string]any) error {
 				iss, _ := claims["iss"].(string)
 				ver, _ := claims["ver"].(string)
 				if ver != "" && (iss == v1) != (ver == "1.0") {
@@ -336,7 +335,7 @@ func (c *Config) validateProvider() error {
 		if c.KeyFile == "" {
 			return errors.New("key file: required (a PEM, JWK or JWKS file)")
 		}
-		if _, err := LoadKeyFile(c.KeyFile, c.Algorithms); err != nil {
+		if _, err := jwtverify.LoadKeyFile(c.KeyFile, c.Algorithms); err != nil {
 			return fmt.Errorf("key file: %w", err)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports/verifiertest"
 )
@@ -52,7 +52,7 @@ func lifetime(c map[string]any, ttl time.Duration) map[string]any {
 
 // keycloakClaims is a Keycloak access token with an audience mapper adding
 // the API ("demo-api") next to Keycloak's own "account".
-func keycloakClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
+func keycloakClaims(iss *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
 	return lifetime(map[string]any{
 		"iss": iss.URL, "sub": sub, "aud": []string{"demo-api", "account"}, "typ": "Bearer", "azp": "demo-spa",
 		"jti": "4f1d0b9e-8c2e-4bde-9a1f-0f2d7a6c9e11", "session_state": "b4e6", "sid": "b4e6",
@@ -64,7 +64,7 @@ func keycloakClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time
 }
 
 // oktaClaims is an Okta custom authorization server's access token.
-func oktaClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
+func oktaClaims(iss *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
 	scp := append([]string{}, scopes...)
 	return lifetime(map[string]any{
 		"ver": 1, "jti": "AT.kx2_b8xS4Qd2r4VqnvYdK0BlJ8Z5qS2QmB_F", "iss": iss.URL, "aud": "api://default",
@@ -74,7 +74,7 @@ func oktaClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Dur
 }
 
 // cognitoClaims is a Cognito user pool access token: no aud.
-func cognitoClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
+func cognitoClaims(iss *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
 	return lifetime(map[string]any{
 		"sub": sub, "cognito:groups": []string{"admins"}, "iss": iss.URL, "version": 2,
 		"client_id": cognitoClient, "origin_jti": "0e1f", "event_id": "5a6b", "token_use": "access",
@@ -83,7 +83,7 @@ func cognitoClaims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.
 }
 
 // entraV2Claims is an Entra ID v2.0 access token for the API (aud is its client ID).
-func entraV2Claims(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
+func entraV2Claims(iss *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
 	return lifetime(map[string]any{
 		"aud": entraClient, "iss": iss.URL, "nbf": time.Now().Add(-time.Minute).Unix(), "aio": "E2ZgYJ",
 		"azp": entraCaller, "azpacr": "0", "name": "Alice Example", "oid": "b9d6e7a1-0000-4c9e-8f6a-111111111111",
@@ -102,16 +102,16 @@ func entraV1Claims(sub string, scopes []string, ttl time.Duration) map[string]an
 	}, ttl)
 }
 
-func entraIssuer(t *testing.T) *auth0test.Issuer {
-	return auth0test.NewIssuerAt(t, "/"+entraTenant+"/v2.0")
+func entraIssuer(t *testing.T) *jwtverifytest.Issuer {
+	return jwtverifytest.NewIssuerAt(t, "/"+entraTenant+"/v2.0")
 }
 
-func entraConfig(iss *auth0test.Issuer) auth0.Config {
+func entraConfig(iss *jwtverifytest.Issuer) auth0.Config {
 	return auth0.Config{Provider: auth0.ProviderEntra, Entra: auth0.EntraConfig{
 		TenantID: entraTenant, ClientID: entraClient, Authority: iss.Server.URL}}
 }
 
-func cognitoConfig(iss *auth0test.Issuer) auth0.Config {
+func cognitoConfig(iss *jwtverifytest.Issuer) auth0.Config {
 	return auth0.Config{Provider: auth0.ProviderCognito, Cognito: auth0.CognitoConfig{
 		UserPoolID: cognitoPool, ClientIDs: []string{cognitoClient}, Endpoint: iss.Server.URL}}
 }
@@ -119,30 +119,30 @@ func cognitoConfig(iss *auth0test.Issuer) auth0.Config {
 // TestProviderContracts runs the TokenVerifier contract against every
 // provider with tokens shaped like that provider's.
 func TestProviderContracts(t *testing.T) {
-	type shape func(iss *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any
+	type shape func(iss *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any
 	for _, tc := range []struct {
 		name     string
 		path     string
-		cfg      func(iss *auth0test.Issuer) auth0.Config
+		cfg      func(iss *jwtverifytest.Issuer) auth0.Config
 		claims   shape
 		audience string
-		issuer   func(iss *auth0test.Issuer) string
+		issuer   func(iss *jwtverifytest.Issuer) string
 	}{
-		{"oidc keycloak", "/realms/demo", func(iss *auth0test.Issuer) auth0.Config {
+		{"oidc keycloak", "/realms/demo", func(iss *jwtverifytest.Issuer) auth0.Config {
 			return auth0.Config{Provider: auth0.ProviderOIDC, IssuerBaseURL: iss.URL, Audiences: []string{"demo-api"}}
 		}, keycloakClaims, "demo-api", nil},
-		{"oidc okta", "/oauth2/default", func(iss *auth0test.Issuer) auth0.Config {
+		{"oidc okta", "/oauth2/default", func(iss *jwtverifytest.Issuer) auth0.Config {
 			return auth0.Config{Provider: auth0.ProviderOIDC, IssuerBaseURL: iss.URL, Audiences: []string{"api://default"}}
 		}, oktaClaims, "api://default", nil},
 		{"cognito", "/" + cognitoPool, cognitoConfig, cognitoClaims, "", nil},
 		{"entra v2", "/" + entraTenant + "/v2.0", entraConfig, entraV2Claims, entraClient, nil},
 		{"entra v1", "/" + entraTenant + "/v2.0", entraConfig,
-			func(_ *auth0test.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
+			func(_ *jwtverifytest.Issuer, sub string, scopes []string, ttl time.Duration) map[string]any {
 				return entraV1Claims(sub, scopes, ttl)
-			}, "api://" + entraClient, func(*auth0test.Issuer) string { return "https://sts.windows.net/" + entraTenant + "/" }},
+			}, "api://" + entraClient, func(*jwtverifytest.Issuer) string { return "https://sts.windows.net/" + entraTenant + "/" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			iss := auth0test.NewIssuerAt(t, tc.path)
+			iss := jwtverifytest.NewIssuerAt(t, tc.path)
 			v := startCfg(t, tc.cfg(iss))
 			want := iss.URL
 			if tc.issuer != nil {
@@ -151,23 +151,23 @@ func TestProviderContracts(t *testing.T) {
 			verifiertest.Run(t, verifiertest.Harness{
 				Verifier: v, Issuer: want, Audience: tc.audience,
 				Mint: func(t *testing.T, g verifiertest.Grant) string {
-					h := auth0test.Header(iss.Key)
+					h := jwtverifytest.Header(iss.Key)
 					h["typ"] = "JWT"
-					return auth0test.Sign(t, iss.Key, h, tc.claims(iss, g.Subject, g.Scopes, g.TTL))
+					return jwtverifytest.Sign(t, iss.Key, h, tc.claims(iss, g.Subject, g.Scopes, g.TTL))
 				},
 			})
 		})
 	}
 
 	t.Run("static", func(t *testing.T) {
-		key := auth0test.NewRSAKey(t, "file-key", 2)
+		key := jwtverifytest.NewRSAKey(t, "file-key", 2)
 		file := writeFile(t, "key.pem", pemPublic(t, key))
 		v := startCfg(t, auth0.Config{Provider: auth0.ProviderStatic, IssuerBaseURL: "https://idp.internal.example/",
 			Audiences: []string{"https://api.internal.example"}, KeyFile: file})
 		verifiertest.Run(t, verifiertest.Harness{
 			Verifier: v, Issuer: "https://idp.internal.example/", Audience: "https://api.internal.example",
 			Mint: func(t *testing.T, g verifiertest.Grant) string {
-				return auth0test.Sign(t, key, auth0test.Header(key), lifetime(map[string]any{
+				return jwtverifytest.Sign(t, key, jwtverifytest.Header(key), lifetime(map[string]any{
 					"iss": "https://idp.internal.example/", "aud": "https://api.internal.example",
 					"sub": g.Subject, "scope": strings.Join(g.Scopes, " "),
 				}, g.TTL))
@@ -199,14 +199,14 @@ func verifyOK(t *testing.T, v *auth0.Verifier, tok string) domain.Principal {
 	return p
 }
 
-func signJWT(t *testing.T, iss *auth0test.Issuer, c map[string]any) string {
-	h := auth0test.Header(iss.Key)
+func signJWT(t *testing.T, iss *jwtverifytest.Issuer, c map[string]any) string {
+	h := jwtverifytest.Header(iss.Key)
 	h["typ"] = "JWT"
-	return auth0test.Sign(t, iss.Key, h, c)
+	return jwtverifytest.Sign(t, iss.Key, h, c)
 }
 
 func TestKeycloak(t *testing.T) {
-	iss := auth0test.NewIssuerAt(t, "/realms/demo")
+	iss := jwtverifytest.NewIssuerAt(t, "/realms/demo")
 	v := startCfg(t, auth0.Config{Provider: auth0.ProviderOIDC, IssuerBaseURL: iss.URL, Audiences: []string{"demo-api"},
 		RolesClaims: []string{"realm_access.roles", "resource_access.demo-api.roles"}})
 	p := verifyOK(t, v, signJWT(t, iss, keycloakClaims(iss, "f:1234:alice", []string{"read:messages"}, time.Hour)))
@@ -234,7 +234,7 @@ func TestKeycloak(t *testing.T) {
 }
 
 func TestOkta(t *testing.T) {
-	iss := auth0test.NewIssuerAt(t, "/oauth2/default")
+	iss := jwtverifytest.NewIssuerAt(t, "/oauth2/default")
 	v := startCfg(t, auth0.Config{Provider: auth0.ProviderOIDC, IssuerBaseURL: iss.URL, Audiences: []string{"api://default"},
 		RolesClaims: []string{"groups"}})
 	p := verifyOK(t, v, signJWT(t, iss, oktaClaims(iss, "alice@example.com", []string{"read:messages", "openid"}, time.Hour)))
@@ -249,7 +249,7 @@ func TestOkta(t *testing.T) {
 }
 
 func TestCognito(t *testing.T) {
-	iss := auth0test.NewIssuerAt(t, "/"+cognitoPool)
+	iss := jwtverifytest.NewIssuerAt(t, "/"+cognitoPool)
 	v := startCfg(t, cognitoConfig(iss))
 	p := verifyOK(t, v, signJWT(t, iss, cognitoClaims(iss, "0f7a4b2c-1111-4e8e-9c3b-3d2c1b0a9f8e", []string{"read:messages"}, time.Hour)))
 	if !slices.Equal(p.Roles, []string{"admins"}) || p.ClientID != cognitoClient || len(p.Audiences) != 0 {
@@ -340,7 +340,7 @@ func TestEntra(t *testing.T) {
 }
 
 func TestAuth0RolesClaim(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	cfg := newConfig(iss)
 	cfg.RolesClaims = []string{"https://spaapi.example.com/roles"}
 	v := startCfg(t, cfg)
@@ -353,7 +353,7 @@ func TestAuth0RolesClaim(t *testing.T) {
 	}
 }
 
-func pemPublic(t *testing.T, k *auth0test.Key) []byte {
+func pemPublic(t *testing.T, k *jwtverifytest.Key) []byte {
 	der, err := x509.MarshalPKIXPublicKey(k.Public())
 	if err != nil {
 		t.Fatal(err)
@@ -370,8 +370,8 @@ func writeFile(t *testing.T, name string, b []byte) string {
 }
 
 func TestStaticKeyFiles(t *testing.T) {
-	key := auth0test.NewRSAKey(t, "file-key", 2)
-	ec := auth0test.NewECKey(t, "ec-file", "ES256")
+	key := jwtverifytest.NewRSAKey(t, "file-key", 2)
+	ec := jwtverifytest.NewECKey(t, "ec-file", "ES256")
 	claims := func() map[string]any {
 		return lifetime(map[string]any{"iss": "https://idp.internal.example/", "aud": "api", "sub": "svc"}, time.Hour)
 	}
@@ -384,7 +384,7 @@ func TestStaticKeyFiles(t *testing.T) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
-	jwks := func(keys ...*auth0test.Key) []byte {
+	jwks := func(keys ...*jwtverifytest.Key) []byte {
 		var raws []json.RawMessage
 		for _, k := range keys {
 			raws = append(raws, k.JWK(t))
@@ -399,26 +399,26 @@ func TestStaticKeyFiles(t *testing.T) {
 		tok     func() string
 	}{
 		{"PEM public key, token naming any kid", pemPublic(t, key), nil, func() string {
-			h := auth0test.Header(key)
+			h := jwtverifytest.Header(key)
 			h["kid"] = "whatever"
-			return auth0test.Sign(t, key, h, claims())
+			return jwtverifytest.Sign(t, key, h, claims())
 		}},
 		{"PEM certificate, token without kid", certPEM(), nil, func() string {
-			h := auth0test.Header(key)
+			h := jwtverifytest.Header(key)
 			delete(h, "kid")
-			return auth0test.Sign(t, key, h, claims())
+			return jwtverifytest.Sign(t, key, h, claims())
 		}},
-		{"one JWK", key.JWK(t), nil, func() string { return auth0test.Sign(t, key, auth0test.Header(key), claims()) }},
+		{"one JWK", key.JWK(t), nil, func() string { return jwtverifytest.Sign(t, key, jwtverifytest.Header(key), claims()) }},
 		{"JWKS with an EC key", jwks(key, ec), []string{"RS256", "ES256"}, func() string {
-			return auth0test.Sign(t, ec, auth0test.Header(ec), claims())
+			return jwtverifytest.Sign(t, ec, jwtverifytest.Header(ec), claims())
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := startCfg(t, auth0.Config{Provider: auth0.ProviderStatic, IssuerBaseURL: "https://idp.internal.example/",
 				Audiences: []string{"api"}, KeyFile: writeFile(t, "keys", tc.content), Algorithms: tc.algs})
 			verifyOK(t, v, tc.tok())
-			other := auth0test.NewRSAKey(t, "file-key", 1)
-			if _, err := v.Verify(context.Background(), auth0test.Sign(t, other, auth0test.Header(other), claims())); err == nil {
+			other := jwtverifytest.NewRSAKey(t, "file-key", 1)
+			if _, err := v.Verify(context.Background(), jwtverifytest.Sign(t, other, jwtverifytest.Header(other), claims())); err == nil {
 				t.Errorf("token signed by a key not in the file accepted")
 			}
 		})
@@ -439,8 +439,8 @@ func TestHS256(t *testing.T) {
 		{"another secret", hmacToken(t, []byte("ffffffffffffffffffffffffffffffff"), `{"alg":"HS256"}`, claims), domain.ReasonSignature},
 		{"HS512 not allowed", hmacToken(t, secret, `{"alg":"HS512"}`, claims), domain.ReasonAlgorithm},
 		{"RS256 from a key pair", func() string {
-			k := auth0test.NewRSAKey(t, "k", 0)
-			return auth0test.SignRaw(t, k, "RS256", []byte(`{"alg":"RS256"}`), []byte(claims))
+			k := jwtverifytest.NewRSAKey(t, "k", 0)
+			return jwtverifytest.SignRaw(t, k, "RS256", []byte(`{"alg":"RS256"}`), []byte(claims))
 		}(), domain.ReasonAlgorithm},
 		{"alg none", b64(`{"alg":"none"}`) + "." + b64(claims) + ".c2ln", domain.ReasonAlgorithm},
 	} {
@@ -453,11 +453,11 @@ func TestHS256(t *testing.T) {
 }
 
 func TestMultipleIssuers(t *testing.T) {
-	a := auth0test.NewIssuer(t)
-	b := auth0test.NewIssuer(t)
-	b.Key = auth0test.NewRSAKey(t, "key-1", 1) // the same kid as a's key, another key
+	a := jwtverifytest.NewIssuer(t)
+	b := jwtverifytest.NewIssuer(t)
+	b.Key = jwtverifytest.NewRSAKey(t, "key-1", 1) // the same kid as a's key, another key
 	b.Publish(b.Key)
-	c := auth0test.NewIssuer(t)
+	c := jwtverifytest.NewIssuer(t)
 	cfg := newConfig(a)
 	cfg.IssuerBaseURL, cfg.Issuers = "", []string{a.URL, b.URL}
 	v := startCfg(t, cfg)
@@ -476,9 +476,9 @@ func TestMultipleIssuers(t *testing.T) {
 	if _, err := v.Verify(ctx, a.Token(claimsB)); reasonOf(t, err) != domain.ReasonSignature {
 		t.Errorf("b's claims signed by a's key (shared kid): got %v, want bad_signature", err)
 	}
-	a2 := auth0test.NewRSAKey(t, "only-a", 2)
+	a2 := jwtverifytest.NewRSAKey(t, "only-a", 2)
 	a.Publish(a.Key, a2)
-	if _, err := v.Verify(ctx, auth0test.Sign(t, a2, auth0test.Header(a2), claimsB)); reasonOf(t, err) != domain.ReasonUnknownKey {
+	if _, err := v.Verify(ctx, jwtverifytest.Sign(t, a2, jwtverifytest.Header(a2), claimsB)); reasonOf(t, err) != domain.ReasonUnknownKey {
 		t.Errorf("b's claims signed by a key only a has: got %v, want unknown_key", err)
 	}
 
@@ -498,7 +498,7 @@ func TestMultipleIssuers(t *testing.T) {
 	hits := a.DiscoveryHits.Load() + a.JWKSHits.Load() + b.DiscoveryHits.Load() + b.JWKSHits.Load()
 	for _, tok := range []string{
 		c.Token(c.Claims("auth0|c")),
-		a.Token(map[string]any{"sub": "x", "aud": auth0test.Audience, "exp": time.Now().Add(time.Hour).Unix()}),
+		a.Token(map[string]any{"sub": "x", "aud": jwtverifytest.Audience, "exp": time.Now().Add(time.Hour).Unix()}),
 	} {
 		if _, err := v.Verify(ctx, tok); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("unknown or missing issuer: got %v", err)
@@ -516,11 +516,11 @@ func TestMultipleIssuers(t *testing.T) {
 }
 
 func TestProviderMisconfiguration(t *testing.T) {
-	keyFile := writeFile(t, "key.pem", pemPublic(t, auth0test.NewRSAKey(t, "k", 0)))
+	keyFile := writeFile(t, "key.pem", pemPublic(t, jwtverifytest.NewRSAKey(t, "k", 0)))
 	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
 	privDER, _ := x509.MarshalPKCS8PrivateKey(priv)
 	privFile := writeFile(t, "private.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
-	weak := writeFile(t, "weak.pem", pemPublic(t, auth0test.NewRSAKeyBits(t, "w", 1024)))
+	weak := writeFile(t, "weak.pem", pemPublic(t, jwtverifytest.NewRSAKeyBits(t, "w", 1024)))
 	cognito := auth0.CognitoConfig{UserPoolID: cognitoPool, ClientIDs: []string{"c"}}
 	entra := auth0.EntraConfig{TenantID: entraTenant, ClientID: entraClient}
 	for _, tc := range []struct {

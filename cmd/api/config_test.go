@@ -132,6 +132,12 @@ func TestConfigValues(t *testing.T) {
 			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
 		}
 	})
+	t.Run("RFC 9864's Ed25519 beside EdDSA", func(t *testing.T) {
+		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "TOKEN_SIGNING_ALG": "Ed25519,EdDSA"}), io.Discard)
+		if err != nil || !slices.Equal(c.auth.Algorithms, []string{"Ed25519", "EdDSA"}) {
+			t.Errorf("got %q, %v; want [Ed25519 EdDSA]", c.auth.Algorithms, err)
+		}
+	})
 	t.Run("loopback issuer over http", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "http://localhost:4000", "AUDIENCE": "a"}), io.Discard)
 		if err != nil || c.auth.IssuerBaseURL != "http://localhost:4000/" {

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/domain"
 )
 
@@ -43,9 +43,9 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 // The production graph, served over real HTTP on loopback, against an
 // issuer on loopback: the same path a deployed service takes.
 func TestNewAPI(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	h, cleanup, err := spaapi.NewAPI(context.Background(),
-		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second},
+		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, ClockTolerance: 5 * time.Second},
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)

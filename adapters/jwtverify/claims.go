@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"errors"
@@ -10,20 +10,39 @@ import (
 	"github.com/example/spaapi/domain"
 )
 
+// Mapping says where a provider's tokens keep what a domain.Principal
+// holds beyond the registered claims. Every claim it names is checked for
+// its JSON type when present; a wrong type refuses the token.
+type Mapping struct {
+	// Scope is a claim holding scopes as one space-separated string
+	// (RFC 9068 "scope"); "" for none.
+	Scope string
+	// ScopeList is read when Scope is absent: a space-separated string or
+	// an array of strings (as some providers' "scp").
+	ScopeList string
+	// Permissions is a claim holding an array of permission strings; ""
+	// for none.
+	Permissions string
+	// Clients are the claims that may name the OAuth client, in order:
+	// the first present and non-empty one is the principal's client.
+	Clients []string
+	// Roles are claim names, or dot paths into nested objects
+	// ("realm_access.roles"), each an array of strings or one string; the
+	// principal's roles are all of them, in order.
+	Roles []string
+}
+
 // principal maps verified claims to a domain.Principal, refusing claims of
 // the wrong JSON type. Claim names are matched exactly ("EXP" is not
-// "exp"). Errors are *TokenError.
+// "exp"). Errors are *domain.TokenError.
 //
 // "sub" may be absent: RFC 9068 §2.2 requires it, but machine tokens of
 // some issuers (oauth2-mock-server's client_credentials tokens, for one)
-// have none; if present it must be a non-empty string.
-//
-// The mapping covers every provider: scopes from "scope" (a string) or
-// "scp" (Entra's string, Okta's array); Auth0's "permissions"; the client
-// from "client_id", "azp", "appid" (Entra v1) or "cid" (Okta); roles from
-// rolesClaims.
-func principal(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) {
-	p, err := mapClaims(c, rolesClaims)
+// have none; if present it must be a non-empty string. "iss", "jti",
+// "client_id" and "scope" are strings when present, whatever the mapping
+// (RFC 7519, RFC 9068 §2.2).
+func (m *Mapping) principal(c jwt.MapClaims) (domain.Principal, error) {
+	p, err := m.mapClaims(c)
 	if err != nil {
 		return p, domain.InvalidToken(domain.ReasonClaimType, err)
 	}
@@ -33,7 +52,7 @@ func principal(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) 
 	return p, nil
 }
 
-func mapClaims(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) {
+func (m *Mapping) mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 	var p domain.Principal
 	var err error
 	if p.Subject, err = stringClaim(c, "sub"); err != nil {
@@ -47,13 +66,20 @@ func mapClaims(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) 
 		return p, err
 	}
 	p.Audiences = []string(aud)
-	if p.Scopes, err = scopes(c); err != nil {
+	for _, name := range []string{"jti", "client_id", "scope"} {
+		if _, err = stringClaim(c, name); err != nil {
+			return p, err
+		}
+	}
+	if p.Scopes, err = m.scopes(c); err != nil {
 		return p, err
 	}
-	if p.Permissions, err = stringsClaim(c, "permissions"); err != nil {
-		return p, err
+	if m.Permissions != "" {
+		if p.Permissions, err = stringsClaim(c, m.Permissions); err != nil {
+			return p, err
+		}
 	}
-	for _, name := range []string{"client_id", "azp", "appid", "cid"} {
+	for _, name := range m.Clients {
 		id, err := stringClaim(c, name)
 		if err != nil {
 			return p, err
@@ -62,10 +88,7 @@ func mapClaims(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) 
 			p.ClientID = id
 		}
 	}
-	if _, err = stringClaim(c, "jti"); err != nil {
-		return p, err
-	}
-	for _, path := range rolesClaims {
+	for _, path := range m.Roles {
 		roles, err := rolesAt(c, path)
 		if err != nil {
 			return p, err
@@ -84,23 +107,26 @@ func mapClaims(c jwt.MapClaims, rolesClaims []string) (domain.Principal, error) 
 	return p, nil
 }
 
-// scopes reads "scope" (space-separated string) or, without it, "scp"
-// (space-separated string or array of strings).
-func scopes(c jwt.MapClaims) ([]string, error) {
-	if _, ok := c["scope"]; ok {
-		s, err := stringClaim(c, "scope")
+// scopes reads the Scope claim (a space-separated string) or, without it,
+// the ScopeList claim (a space-separated string or an array of strings).
+func (m *Mapping) scopes(c jwt.MapClaims) ([]string, error) {
+	if _, ok := c[m.Scope]; ok && m.Scope != "" {
+		s, err := stringClaim(c, m.Scope)
 		return strings.Fields(s), err
 	}
-	switch v := c["scp"].(type) {
+	if m.ScopeList == "" {
+		return nil, nil
+	}
+	switch v := c[m.ScopeList].(type) {
 	case nil:
-		if _, present := c["scp"]; present {
-			return nil, errors.New(`"scp" is null`)
+		if _, present := c[m.ScopeList]; present {
+			return nil, fmt.Errorf("%q is null", m.ScopeList)
 		}
 		return nil, nil
 	case string:
 		return strings.Fields(v), nil
 	}
-	return stringsClaim(c, "scp")
+	return stringsClaim(c, m.ScopeList)
 }
 
 // rolesAt reads roles at a claim name or dot path: an array of strings or
