@@ -2,8 +2,6 @@ package auth0_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -14,18 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports/verifiertest"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = jwtverifytest.Quiet
 
 func newConfig(iss *jwtverifytest.Issuer) auth0.Config {
 	return auth0.Config{
-		IssuerBaseURL:  iss.URL,
-		Audiences:      []string{jwtverifytest.Audience},
-		ClockTolerance: 5 * time.Second,
+		IssuerBaseURL: iss.URL,
+		Audiences:     []string{jwtverifytest.Audience},
+		Options:       jwtverify.Options{ClockTolerance: 5 * time.Second},
 	}
 }
 
@@ -54,29 +53,10 @@ func newVerifier(t testing.TB, cfg auth0.Config, log *slog.Logger, reg *promethe
 	return v
 }
 
-func waitReady(t testing.TB, v *auth0.Verifier) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for v.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("keys not loaded after 10s: %v", v.Ready(context.Background()))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitReady(t testing.TB, v *auth0.Verifier) { jwtverifytest.WaitReady(t, v) }
 
 // reasonOf returns the refusal reason of err, "ok" for nil, or fails.
-func reasonOf(t *testing.T, err error) domain.Reason {
-	t.Helper()
-	if err == nil {
-		return "ok"
-	}
-	var te *domain.TokenError
-	if !errors.As(err, &te) || !errors.Is(err, domain.ErrInvalidToken) {
-		t.Fatalf("got error %v (%T), want a *domain.TokenError", err, err)
-	}
-	return te.Reason
-}
+func reasonOf(t *testing.T, err error) domain.Reason { return jwtverifytest.Reason(t, err) }
 
 func TestContract(t *testing.T) {
 	iss := jwtverifytest.NewIssuer(t)

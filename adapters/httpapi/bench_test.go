@@ -15,6 +15,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
@@ -29,8 +30,8 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer) http.Handler {
 	b.Helper()
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, ClockTolerance: 5 * time.Second,
-		CacheSize: auth0.DefaultCacheSize, CacheTTL: auth0.DefaultCacheTTL,
+		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
+			ClockTolerance: 5 * time.Second, CacheSize: jwtverify.DefaultCacheSize, CacheTTL: jwtverify.DefaultCacheTTL},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		b.Fatal(err)

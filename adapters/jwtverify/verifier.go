@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/MicahParks/jwkset"
@@ -175,6 +176,16 @@ func New(ctx context.Context, opts Options, issuers []Issuer, log *slog.Logger, 
 		cleanup()
 		return nil, nil, fmt.Errorf("jwtverify: metrics: %w", err)
 	}
+	var issuerNames, audiences []string
+	for _, iss := range issuers {
+		issuerNames = append(issuerNames, append([]string{iss.Name}, iss.AlsoNames...)...)
+		for _, a := range iss.Audiences {
+			if !slices.Contains(audiences, a) {
+				audiences = append(audiences, a)
+			}
+		}
+	}
+	log.Info("verifying tokens", "issuers", issuerNames, "audiences", audiences, "algorithms", v.opts.Algorithms)
 	return v, cleanup, nil
 }
 

@@ -12,10 +12,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/cognito"
+	"github.com/example/spaapi/adapters/entra"
+	"github.com/example/spaapi/adapters/hs256"
+	"github.com/example/spaapi/adapters/oidc"
+	"github.com/example/spaapi/adapters/static"
 )
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// configOf returns the chosen provider's loaded Config.
+func configOf[C any](t *testing.T, c config) C {
+	t.Helper()
+	got, ok := c.identity.config.(C)
+	if !ok {
+		var want C
+		t.Fatalf("provider %s loaded a %T, want a %T", c.identity.name, c.identity.config, want)
+	}
+	return got
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -81,14 +99,15 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.auth.IssuerBaseURL != "https://tenant.auth0.com/" {
-			t.Errorf("issuer: got %q, want https://tenant.auth0.com/", c.auth.IssuerBaseURL)
+		a := configOf[auth0.Config](t, c)
+		if a.IssuerBaseURL != "https://tenant.auth0.com/" {
+			t.Errorf("issuer: got %q, want https://tenant.auth0.com/", a.IssuerBaseURL)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"https://api"}) || !slices.Equal(c.auth.Algorithms, []string{"RS256"}) {
-			t.Errorf("audiences %q algorithms %q", c.auth.Audiences, c.auth.Algorithms)
+		if !slices.Equal(a.Audiences, []string{"https://api"}) || !slices.Equal(a.Algorithms, []string{"RS256"}) {
+			t.Errorf("audiences %q algorithms %q", a.Audiences, a.Algorithms)
 		}
-		if c.auth.ClockTolerance != 5*time.Second || c.addr != ":8080" {
-			t.Errorf("tolerance %v addr %q, want 5s :8080", c.auth.ClockTolerance, c.addr)
+		if a.ClockTolerance != 5*time.Second || c.addr != ":8080" {
+			t.Errorf("tolerance %v addr %q, want 5s :8080", a.ClockTolerance, c.addr)
 		}
 		if !slices.Equal(c.web.AllowedOrigins, []string{"http://localhost:3000", "http://localhost:5173"}) {
 			t.Errorf("origins %q", c.web.AllowedOrigins)
@@ -103,11 +122,12 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"a", "b"}) || !slices.Equal(c.auth.Algorithms, []string{"RS256", "ES256"}) {
-			t.Errorf("audiences %q algorithms %q", c.auth.Audiences, c.auth.Algorithms)
+		a := configOf[auth0.Config](t, c)
+		if !slices.Equal(a.Audiences, []string{"a", "b"}) || !slices.Equal(a.Algorithms, []string{"RS256", "ES256"}) {
+			t.Errorf("audiences %q algorithms %q", a.Audiences, a.Algorithms)
 		}
-		if c.auth.JWKSURI != "https://id.example.com/keys" || c.auth.ClockTolerance != 30*time.Second {
-			t.Errorf("jwks %q tolerance %v", c.auth.JWKSURI, c.auth.ClockTolerance)
+		if a.JWKSURI != "https://id.example.com/keys" || a.ClockTolerance != 30*time.Second {
+			t.Errorf("jwks %q tolerance %v", a.JWKSURI, a.ClockTolerance)
 		}
 		if c.addr != "127.0.0.1:7000" {
 			t.Errorf("ADDR must win over PORT: got %q", c.addr)
@@ -122,26 +142,26 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"flag-aud"}) || c.addr != ":9999" {
-			t.Errorf("audiences %q addr %q, want flag values", c.auth.Audiences, c.addr)
+		if a := configOf[auth0.Config](t, c); !slices.Equal(a.Audiences, []string{"flag-aud"}) || c.addr != ":9999" {
+			t.Errorf("audiences %q addr %q, want flag values", a.Audiences, c.addr)
 		}
 	})
 	t.Run("domain and issuer that agree", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "ISSUER_BASE_URL": "https://t.auth0.com", "AUDIENCE": "a"}), io.Discard)
-		if err != nil || c.auth.IssuerBaseURL != "https://t.auth0.com" {
-			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
+		if err != nil || configOf[auth0.Config](t, c).IssuerBaseURL != "https://t.auth0.com" {
+			t.Errorf("got %+v, %v", c.identity.config, err)
 		}
 	})
 	t.Run("RFC 9864's Ed25519 beside EdDSA", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "TOKEN_SIGNING_ALG": "Ed25519,EdDSA"}), io.Discard)
-		if err != nil || !slices.Equal(c.auth.Algorithms, []string{"Ed25519", "EdDSA"}) {
-			t.Errorf("got %q, %v; want [Ed25519 EdDSA]", c.auth.Algorithms, err)
+		if err != nil || !slices.Equal(configOf[auth0.Config](t, c).Algorithms, []string{"Ed25519", "EdDSA"}) {
+			t.Errorf("got %+v, %v; want algorithms [Ed25519 EdDSA]", c.identity.config, err)
 		}
 	})
 	t.Run("loopback issuer over http", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "http://localhost:4000", "AUDIENCE": "a"}), io.Discard)
-		if err != nil || c.auth.IssuerBaseURL != "http://localhost:4000/" {
-			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
+		if err != nil || configOf[auth0.Config](t, c).IssuerBaseURL != "http://localhost:4000/" {
+			t.Errorf("got %+v, %v", c.identity.config, err)
 		}
 	})
 }
@@ -162,27 +182,38 @@ func TestProviderConfig(t *testing.T) {
 		}{
 			{"oidc with roles", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://id.example.com/realms/demo", "AUDIENCE": "demo-api", "ROLES_CLAIM": "realm_access.roles, groups"},
 				func(c config) bool {
-					return c.auth.Provider == "oidc" && slices.Equal(c.auth.RolesClaims, []string{"realm_access.roles", "groups"})
+					o := configOf[oidc.Config](t, c)
+					return c.identity.name == "oidc" && slices.Equal(o.RolesClaims, []string{"realm_access.roles", "groups"})
 				}},
 			{"several issuers", map[string]string{"ISSUER_BASE_URL": "https://a.auth0.com/,https://b.auth0.com/", "AUDIENCE": "api"},
 				func(c config) bool {
-					return slices.Equal(c.auth.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && c.auth.IssuerBaseURL == ""
+					a := configOf[auth0.Config](t, c)
+					return slices.Equal(a.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && a.IssuerBaseURL == ""
 				}},
 			{"cognito", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c1,c2"},
 				func(c config) bool {
-					return c.auth.Cognito.UserPoolID == "eu-west-1_AbC123" && slices.Equal(c.auth.Cognito.ClientIDs, []string{"c1", "c2"})
+					g := configOf[cognito.Config](t, c)
+					return g.UserPoolID == "eu-west-1_AbC123" && slices.Equal(g.ClientIDs, []string{"c1", "c2"})
 				}},
 			{"entra", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "ENTRA_CLIENT_ID": "6e74172b-be56-4843-9ff4-e66a39bb12e3"},
-				func(c config) bool { return c.auth.Entra.TenantID != "" && len(c.auth.Audiences) == 0 }},
+				func(c config) bool {
+					e := configOf[entra.Config](t, c)
+					return e.TenantID != "" && len(e.Audiences) == 0
+				}},
 			{"static", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "internal-idp", "AUDIENCE": "api", "KEY_FILE": keyFile},
-				func(c config) bool { return c.auth.KeyFile == keyFile && c.auth.IssuerBaseURL == "internal-idp" }},
+				func(c config) bool {
+					k := configOf[static.Config](t, c)
+					return k.KeyFile == keyFile && slices.Equal(k.Issuers, []string{"internal-idp"})
+				}},
 			{"hs256 from a file", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET_FILE": secretFile},
 				func(c config) bool {
-					return string(c.auth.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(c.auth.Algorithms, []string{"HS256"})
+					h := configOf[hs256.Config](t, c)
+					return string(h.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(h.Algorithms, []string{"HS256"})
 				}},
 			{"hs256 from the environment", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET": strings.Repeat("s", 64), "TOKEN_SIGNING_ALG": "HS512"},
 				func(c config) bool {
-					return len(c.auth.Secret) == 64 && slices.Equal(c.auth.Algorithms, []string{"HS512"})
+					h := configOf[hs256.Config](t, c)
+					return len(h.Secret) == 64 && slices.Equal(h.Algorithms, []string{"HS512"})
 				}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +222,7 @@ func TestProviderConfig(t *testing.T) {
 					t.Fatalf("got %v", err)
 				}
 				if !tc.check(c) {
-					t.Errorf("unexpected config %+v", c.auth)
+					t.Errorf("unexpected config %+v", c.identity.config)
 				}
 			})
 		}

@@ -71,7 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log, reg)
+	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopVerifier()
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -96,9 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := httpapi.NewServer(cfg.addr, handler, log)
 	log.Info("listening",
 		"addr", ln.Addr().String(),
-		"issuer", cfg.auth.IssuerBaseURL,
-		"audience", cfg.auth.Audiences,
-		"algorithms", cfg.auth.Algorithms,
+		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins)
 
 	served := make(chan error, 1)

@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports"
 )
@@ -110,4 +112,15 @@ func WriteFile(t testing.TB, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Env returns settings read from vars, keyed by variable name
+// (ISSUER_BASE_URL): a setting asked for by its flag name
+// (issuer-base-url) is found under the upper-case, underscored name, and
+// errors name the variable, as cmd/api's do. Values are trimmed.
+func Env(vars map[string]string) jwtverify.Env {
+	return func(name string) (string, string, error) {
+		v := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		return strings.TrimSpace(vars[v]), v, nil
+	}
 }
