@@ -65,14 +65,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
-		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: auth0 (default), oidc, cognito, entra, static or hs256"},
-		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (default roles; none for auth0)"},
+		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
+		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see README)"},
 	}
-	for _, own := range providerSettings {
-		for _, s := range own {
-			settings = append(settings, &setting{flag: s.Flag, envs: []string{s.Var}, usage: s.Usage})
-		}
-	}
+	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
 			s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
@@ -124,7 +120,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 
 	var c config
-	var err error
+	provider, err := chooseProvider(get)
+	if err != nil {
+		return config{}, err
+	}
 	if *dev {
 		if c.dev, err = devConfig(get, *devDir, *devAddr, getenv); err != nil {
 			return config{}, err
@@ -141,7 +140,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if opts.CacheSize, opts.CacheTTL, err = cacheSettings(get); err != nil {
 		return config{}, err
 	}
-	if c.identity, err = loadIdentity(get, opts, c.dev != nil); err != nil {
+	if c.identity, err = loadIdentity(provider, get, opts, c.dev != nil); err != nil {
 		return config{}, err
 	}
 

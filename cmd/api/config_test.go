@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -250,6 +251,9 @@ func TestProviderConfig(t *testing.T) {
 		{"hs256 two secrets", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "HS256_SECRET_FILE": secretFile}, nil, "HS256_SECRET and HS256_SECRET_FILE are both set"},
 		{"hs256 secret file missing", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET_FILE": "/nope"}, nil, "HS256_SECRET_FILE: "},
 		{"hs256 with RS256", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "TOKEN_SIGNING_ALG": "RS256"}, nil, "TOKEN_SIGNING_ALG: "},
+		{"key file with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "KEY_FILE": keyFile}, nil, "KEY_FILE is set, but AUTH_PROVIDER is auth0 (it belongs to static)"},
+		{"cognito setting with oidc", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://t/", "AUDIENCE": "a", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_CLIENT_IDS is set, but AUTH_PROVIDER is oidc (it belongs to cognito)"},
+		{"auth0 domain with oidc", map[string]string{"AUTH_PROVIDER": "oidc", "AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}, nil, "AUTH0_DOMAIN is set, but AUTH_PROVIDER is oidc (it belongs to auth0)"},
 		{"secret with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32)}, nil, "HS256_SECRET is set, but AUTH_PROVIDER is auth0"},
 		{"several issuers with a domain", map[string]string{"ISSUER_BASE_URL": "https://a/,https://b/", "AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}, nil, "AUTH0_DOMAIN is set, but it names one Auth0 issuer"},
 		{"several issuers, one bad", map[string]string{"ISSUER_BASE_URL": "https://a.example/,http://b.example/", "AUDIENCE": "a"}, nil, "ISSUER_BASE_URL: "},
@@ -261,5 +265,67 @@ func TestProviderConfig(t *testing.T) {
 				t.Errorf("got %v, want one line starting %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// AUTH_PROVIDER is checked before anything else, against the registry,
+// and the message lists the valid names.
+func TestProviderNameFirst(t *testing.T) {
+	names := strings.Join(providerNames(), ", ")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown, nothing else set", map[string]string{"AUTH_PROVIDER": "bogus"}, nil, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+		{"wrong case", map[string]string{"AUTH_PROVIDER": "Auth0"}, nil, `AUTH_PROVIDER: "Auth0" is not one of ` + names + " (names are lower case: auth0)"},
+		{"unknown by flag", map[string]string{}, []string{"-auth-provider", "keycloak2"}, `-auth-provider: "keycloak2" is not one of ` + names},
+		{"unknown with -dev", map[string]string{"AUTH_PROVIDER": "bogus", "HOME": "/tmp"}, []string{"-dev"}, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+		{"unknown with another provider's settings", map[string]string{"AUTH_PROVIDER": "bogus", "KEY_FILE": "/k.pem"}, nil, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, env(tc.env), io.Discard)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Every setting a provider declares is a flag and a variable, and stops
+// start-up when another provider is chosen, naming its owner.
+func TestProviderSettingsBelongToTheirProvider(t *testing.T) {
+	var usage bytes.Buffer
+	loadConfig([]string{"-h"}, env(nil), &usage)
+	for _, owner := range providerNames() {
+		if !strings.Contains(usage.String(), owner) {
+			t.Errorf("-h does not list provider %s:\n%s", owner, usage.String())
+		}
+		for _, s := range providers[owner].settings {
+			if s.Flag != "" && !strings.Contains(usage.String(), "-"+s.Flag) {
+				t.Errorf("-h lacks -%s", s.Flag)
+			}
+			if s.Flag == "" && strings.Contains(usage.String(), "-"+strings.ToLower(strings.ReplaceAll(s.Var, "_", "-"))+" ") {
+				t.Errorf("%s is a secret but has a flag", s.Var)
+			}
+			other := "oidc"
+			if owner == other {
+				other = defaultProvider
+			}
+			e := map[string]string{"AUTH_PROVIDER": other, s.Var: "x"}
+			_, err := loadConfig(nil, env(e), io.Discard)
+			want := s.Var + " is set, but AUTH_PROVIDER is " + other + " (it belongs to " + owner + ")"
+			if err == nil || err.Error() != want {
+				t.Errorf("%s under %s: got %v, want %q", s.Var, other, err, want)
+			}
+			if s.Flag != "" {
+				_, err := loadConfig([]string{"-" + s.Flag, "x"}, env(map[string]string{"AUTH_PROVIDER": other}), io.Discard)
+				want := "-" + s.Flag + " is set, but AUTH_PROVIDER is " + other + " (it belongs to " + owner + ")"
+				if err == nil || err.Error() != want {
+					t.Errorf("-%s under %s: got %v, want %q", s.Flag, other, err, want)
+				}
+			}
+		}
 	}
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/cognito"
-	"github.com/example/spaapi/adapters/entra"
-	"github.com/example/spaapi/adapters/hs256"
 	"github.com/example/spaapi/adapters/jwtverify"
-	"github.com/example/spaapi/adapters/oidc"
-	"github.com/example/spaapi/adapters/static"
 	"github.com/example/spaapi/ports"
 )
 
@@ -23,25 +20,24 @@ type verifier interface {
 	ports.Readiness
 }
 
-// identity is the chosen identity provider with its settings, loaded and
-// checked, ready to start.
-type identity struct {
-	name string
-	env  jwtverify.Env
-	opts jwtverify.Options
-	// config is the provider's Config, as its Load returned it.
-	config any
-	// start builds the provider's adapter from config.
-	start func(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (verifier, func(), error)
+// starter builds a provider's adapter from the settings it loaded.
+type starter func(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (verifier, func(), error)
+
+// provider is one entry of the registry (providers.go).
+type provider struct {
+	// settings are the ones the provider owns (flags and variables).
+	settings []jwtverify.Setting
+	// load reads and checks the provider's settings, returning its
+	// Config and how to start the adapter from it.
+	load func(env jwtverify.Env, opts jwtverify.Options) (config any, start starter, err error)
 }
 
-// provider loads one provider's settings; the adapter starts later.
-type provider func(env jwtverify.Env, opts jwtverify.Options) (config any, start func(context.Context, *slog.Logger, prometheus.Registerer) (verifier, func(), error), err error)
-
-// adapter joins a provider package's Load and New into a provider.
-func adapter[C any, V verifier](load func(jwtverify.Env, jwtverify.Options) (C, error),
+// register makes a registry entry of a provider package's Settings, Load
+// and New.
+func register[C any, V verifier](settings []jwtverify.Setting,
+	load func(jwtverify.Env, jwtverify.Options) (C, error),
 	build func(context.Context, C, *slog.Logger, prometheus.Registerer) (V, func(), error)) provider {
-	return func(env jwtverify.Env, opts jwtverify.Options) (any, func(context.Context, *slog.Logger, prometheus.Registerer) (verifier, func(), error), error) {
+	return provider{settings: settings, load: func(env jwtverify.Env, opts jwtverify.Options) (any, starter, error) {
 		cfg, err := load(env, opts)
 		if err != nil {
 			return nil, nil, err
@@ -53,39 +49,74 @@ func adapter[C any, V verifier](load func(jwtverify.Env, jwtverify.Options) (C, 
 			}
 			return v, cleanup, nil
 		}, nil
-	}
+	}}
 }
 
-// providerSettings are the settings the provider packages own.
-var providerSettings = [][]jwtverify.Setting{auth0.Settings, cognito.Settings, entra.Settings, static.Settings, hs256.Settings}
+// providerNames lists the registry's names, sorted.
+func providerNames() []string { return slices.Sorted(maps.Keys(providers)) }
 
-// loadIdentity reads which identity provider to trust and has it load and
-// check its settings, naming the variable at fault. With dev, the
-// development issuer fills in the issuer and audience later (see trust).
-func loadIdentity(get getter, opts jwtverify.Options, dev bool) (identity, error) {
+// ownSettings lists every provider's own settings, by provider name.
+func ownSettings() []*setting {
+	var out []*setting
+	for _, name := range providerNames() {
+		for _, s := range providers[name].settings {
+			out = append(out, &setting{flag: s.Flag, envs: []string{s.Var}, usage: s.Usage})
+		}
+	}
+	return out
+}
+
+// chooseProvider reads AUTH_PROVIDER, before any other setting, and
+// refuses the settings of the providers not chosen.
+func chooseProvider(get getter) (string, error) {
 	name, from, err := get("auth-provider")
 	if err != nil {
-		return identity{}, err
+		return "", err
 	}
 	if name == "" {
-		name = "auth0"
+		name = defaultProvider
 	}
-	if dev && name != "auth0" {
-		return identity{}, fmt.Errorf("%s is %s, but -dev runs an Auth0-compatible issuer; unset it or drop -dev", from, name)
+	if _, ok := providers[name]; !ok {
+		hint := ""
+		if _, ok := providers[strings.ToLower(name)]; ok {
+			hint = fmt.Sprintf(" (names are lower case: %s)", strings.ToLower(name))
+		}
+		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(providerNames(), ", "), hint)
 	}
-
 	// Settings of other providers are mistakes worth stopping for.
-	owners := map[string][]jwtverify.Setting{
-		"auth0": auth0.Settings, "cognito": cognito.Settings, "entra": entra.Settings, "static": static.Settings, "hs256": hs256.Settings,
-	}
-	for owner, settings := range owners {
-		for _, s := range settings {
-			if v, from, _ := get(s.Name()); v != "" && owner != name {
-				return identity{}, fmt.Errorf("%s is set, but AUTH_PROVIDER is %s (it belongs to %s)", from, name, owner)
+	for _, owner := range providerNames() {
+		if owner == name {
+			continue
+		}
+		for _, s := range providers[owner].settings {
+			if v, from, _ := get(s.Name()); v != "" {
+				return "", fmt.Errorf("%s is set, but AUTH_PROVIDER is %s (it belongs to %s)", from, name, owner)
 			}
 		}
 	}
+	return name, nil
+}
 
+// identity is the chosen identity provider with its settings, loaded and
+// checked, ready to start.
+type identity struct {
+	name string
+	env  jwtverify.Env
+	opts jwtverify.Options
+	// config is the provider's Config, as its Load returned it.
+	config any
+	// start builds the provider's adapter from config.
+	start starter
+}
+
+// loadIdentity has the chosen provider load and check its settings,
+// naming the variable at fault. With dev, the development issuer fills in
+// the issuer and audience later (see trust).
+func loadIdentity(name string, get getter, opts jwtverify.Options, dev bool) (identity, error) {
+	if dev && name != defaultProvider {
+		_, from, _ := get("auth-provider")
+		return identity{}, fmt.Errorf("%s is %s, but -dev runs an Auth0-compatible issuer; unset it or drop -dev", from, name)
+	}
 	id := identity{name: name, env: jwtverify.Env(get), opts: opts}
 	if dev {
 		// Check the other settings now, with stand-ins for what the
@@ -99,25 +130,8 @@ func loadIdentity(get getter, opts jwtverify.Options, dev bool) (identity, error
 
 // load has the provider load and check its settings.
 func (id *identity) load() error {
-	var p provider
-	switch id.name {
-	case "auth0":
-		p = adapter(auth0.Load, auth0.New)
-	case "oidc":
-		p = adapter(oidc.Load, oidc.New)
-	case "cognito":
-		p = adapter(cognito.Load, cognito.New)
-	case "entra":
-		p = adapter(entra.Load, entra.New)
-	case "static":
-		p = adapter(static.Load, static.New)
-	case "hs256":
-		p = adapter(hs256.Load, hs256.New)
-	default:
-		return fmt.Errorf("AUTH_PROVIDER: %q is not one of auth0, oidc, cognito, entra, static, hs256", id.name)
-	}
 	var err error
-	id.config, id.start, err = p(id.env, id.opts)
+	id.config, id.start, err = providers[id.name].load(id.env, id.opts)
 	return err
 }
 
