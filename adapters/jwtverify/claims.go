@@ -28,8 +28,12 @@ type Mapping struct {
 	Clients []string
 	// Roles are claim names, or dot paths into nested objects
 	// ("realm_access.roles"), each an array of strings or one string; the
-	// principal's roles are all of them, in order.
+	// principal's roles are all of them (after RoleKeys'), in order.
 	Roles []string
+	// RoleKeys are places for roles read before Roles, each given as the
+	// exact keys leading to it, for keys that contain dots themselves
+	// (resource_access, "com.example.api", roles).
+	RoleKeys [][]string
 }
 
 // principal maps verified claims to a domain.Principal, refusing claims of
@@ -88,8 +92,17 @@ func (m *Mapping) mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 			p.ClientID = id
 		}
 	}
+	for _, keys := range m.RoleKeys {
+		v, ok := lookupKeys(c, keys)
+		roles, err := rolesOf(v, ok, strings.Join(keys, "."))
+		if err != nil {
+			return p, err
+		}
+		p.Roles = append(p.Roles, roles...)
+	}
 	for _, path := range m.Roles {
-		roles, err := rolesAt(c, path)
+		v, ok := domain.LookupClaim(c, path)
+		roles, err := rolesOf(v, ok, path)
 		if err != nil {
 			return p, err
 		}
@@ -129,10 +142,24 @@ func (m *Mapping) scopes(c jwt.MapClaims) ([]string, error) {
 	return stringsClaim(c, m.ScopeList)
 }
 
-// rolesAt reads roles at a claim name or dot path: an array of strings or
-// one string. Absent is no roles.
-func rolesAt(c jwt.MapClaims, path string) ([]string, error) {
-	v, ok := domain.LookupClaim(c, path)
+// lookupKeys follows keys through nested objects.
+func lookupKeys(c map[string]any, keys []string) (any, bool) {
+	var cur any = c
+	for _, k := range keys {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, len(keys) > 0
+}
+
+// rolesOf reads the roles found (ok) at path: an array of strings or one
+// string. Absent is no roles.
+func rolesOf(v any, ok bool, path string) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}

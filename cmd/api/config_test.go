@@ -18,7 +18,9 @@ import (
 	"github.com/example/spaapi/adapters/cognito"
 	"github.com/example/spaapi/adapters/entra"
 	"github.com/example/spaapi/adapters/hs256"
+	"github.com/example/spaapi/adapters/keycloak"
 	"github.com/example/spaapi/adapters/oidc"
+	"github.com/example/spaapi/adapters/okta"
 	"github.com/example/spaapi/adapters/static"
 )
 
@@ -201,6 +203,15 @@ func TestProviderConfig(t *testing.T) {
 					e := configOf[entra.Config](t, c)
 					return e.TenantID != "" && len(e.Audiences) == 0
 				}},
+			{"keycloak", map[string]string{"AUTH_PROVIDER": "keycloak", "KEYCLOAK_URL": "https://keycloak.example.com", "KEYCLOAK_REALM": "demo", "KEYCLOAK_CLIENT_ID": "demo-api"},
+				func(c config) bool {
+					k := configOf[keycloak.Config](t, c)
+					return k.Issuer() == "https://keycloak.example.com/realms/demo" && k.ClientID == "demo-api"
+				}},
+			{"okta", map[string]string{"AUTH_PROVIDER": "okta", "OKTA_DOMAIN": "dev-123456.okta.com"},
+				func(c config) bool {
+					return configOf[okta.Config](t, c).Issuer() == "https://dev-123456.okta.com/oauth2/default"
+				}},
 			{"static", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "internal-idp", "AUDIENCE": "api", "KEY_FILE": keyFile},
 				func(c config) bool {
 					k := configOf[static.Config](t, c)
@@ -235,7 +246,7 @@ func TestProviderConfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown provider", map[string]string{"AUTH_PROVIDER": "okta", "ISSUER_BASE_URL": "https://x/", "AUDIENCE": "a"}, nil, "AUTH_PROVIDER: "},
+		{"unknown provider", map[string]string{"AUTH_PROVIDER": "pingfederate", "ISSUER_BASE_URL": "https://x/", "AUDIENCE": "a"}, nil, "AUTH_PROVIDER: "},
 		{"cognito pool malformed", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "AbC123", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_USER_POOL_ID: "},
 		{"cognito region mismatch", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_REGION": "us-east-1", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_REGION: "},
 		{"cognito without clients", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123"}, nil, "COGNITO_CLIENT_IDS: "},
