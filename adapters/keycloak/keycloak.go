@@ -79,6 +79,9 @@ func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
 			return Config{}, err
 		}
 	}
+	if err := c.checkRealm(); err != nil {
+		return Config{}, err
+	}
 	aud, audFrom, err := jwtverify.ListSetting(env, "audience")
 	if err != nil {
 		return Config{}, err
@@ -99,6 +102,25 @@ func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
 // Check reports what is wrong with c, if anything, as New would, naming
 // the setting.
 func (c Config) Check() error {
+	if err := c.checkRealm(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.ClientID) != c.ClientID {
+		return fmt.Errorf("KEYCLOAK_CLIENT_ID: %q has surrounding spaces", c.ClientID)
+	}
+	if len(c.Audiences) == 0 && c.ClientID == "" {
+		return errors.New("AUDIENCE or KEYCLOAK_CLIENT_ID is required")
+	}
+	for _, a := range c.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return errors.New("AUDIENCE: empty audience")
+		}
+	}
+	return nil
+}
+
+// checkRealm checks the settings that locate the realm.
+func (c Config) checkRealm() error {
 	if c.URL == "" {
 		return errors.New("KEYCLOAK_URL is required for AUTH_PROVIDER=keycloak: the server, e.g. https://keycloak.example.com")
 	}
@@ -115,17 +137,6 @@ func (c Config) Check() error {
 	}
 	if !realmName.MatchString(c.Realm) {
 		return fmt.Errorf("KEYCLOAK_REALM: %q is not a realm name (letters, digits, - _ . ~)", c.Realm)
-	}
-	if strings.TrimSpace(c.ClientID) != c.ClientID {
-		return fmt.Errorf("KEYCLOAK_CLIENT_ID: %q has surrounding spaces", c.ClientID)
-	}
-	if len(c.Audiences) == 0 && c.ClientID == "" {
-		return errors.New("AUDIENCE or KEYCLOAK_CLIENT_ID is required")
-	}
-	for _, a := range c.Audiences {
-		if strings.TrimSpace(a) == "" {
-			return errors.New("AUDIENCE: empty audience")
-		}
 	}
 	return nil
 }

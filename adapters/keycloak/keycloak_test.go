@@ -258,6 +258,8 @@ func TestLoad(t *testing.T) {
 		want string
 	}{
 		{"no URL", with("KEYCLOAK_URL", ""), "KEYCLOAK_URL is required for AUTH_PROVIDER=keycloak"},
+		{"nothing at all", map[string]string{}, "KEYCLOAK_URL is required for AUTH_PROVIDER=keycloak"},
+		{"only the realm's URL", map[string]string{"KEYCLOAK_URL": "https://keycloak.example.com/realms/demo"}, "KEYCLOAK_URL: "},
 		{"no realm", with("KEYCLOAK_REALM", ""), "KEYCLOAK_REALM is required for AUTH_PROVIDER=keycloak"},
 		{"the realm's URL", with("KEYCLOAK_URL", "https://keycloak.example.com/realms/demo"), `KEYCLOAK_URL: "https://keycloak.example.com/realms/demo" is a realm's URL; set KEYCLOAK_URL=https://keycloak.example.com and KEYCLOAK_REALM=demo`},
 		{"http URL", with("KEYCLOAK_URL", "http://keycloak.example.com"), "KEYCLOAK_URL: "},

@@ -78,6 +78,9 @@ func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
 	if c.AuthServer, _, err = env("okta-auth-server"); err != nil {
 		return Config{}, err
 	}
+	if _, err := c.origin(); err != nil {
+		return Config{}, err
+	}
 	aud, audFrom, err := jwtverify.ListSetting(env, "audience")
 	if err != nil {
 		return Config{}, err

@@ -193,6 +193,7 @@ func TestLoad(t *testing.T) {
 		want string
 	}{
 		{"no domain", map[string]string{}, "OKTA_DOMAIN is required for AUTH_PROVIDER=okta"},
+		{"a custom server, no domain", map[string]string{"OKTA_AUTH_SERVER": "aus1a2b3c4"}, "OKTA_DOMAIN is required for AUTH_PROVIDER=okta"},
 		{"the issuer as domain", map[string]string{"OKTA_DOMAIN": "https://dev-1.okta.com/oauth2/default"}, "OKTA_DOMAIN: "},
 		{"the admin domain", map[string]string{"OKTA_DOMAIN": "dev-1-admin.okta.com"}, `OKTA_DOMAIN: "dev-1-admin.okta.com" is the Admin Console's domain`},
 		{"http domain", map[string]string{"OKTA_DOMAIN": "http://dev-1.okta.com"}, "OKTA_DOMAIN: "},
