@@ -13,7 +13,6 @@ import (
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
@@ -27,14 +26,12 @@ var services = wire.NewSet(
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
-// NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. Metrics go to reg. cleanup stops the
-// background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// NewAPI builds the production API around the identity provider's adapter
+// that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
+// the same value, ready once the signing keys are loaded). Metrics go to
+// reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
-		auth0.New,
-		wire.Bind(new(ports.TokenVerifier), new(*auth0.Verifier)),
-		wire.Bind(new(ports.Readiness), new(*auth0.Verifier)),
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
 	)

@@ -8,7 +8,6 @@ package spaapi
 
 import (
 	"context"
-	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
@@ -21,26 +20,21 @@ import (
 
 // Injectors from wire.go:
 
-// NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer. Metrics go to reg. cleanup stops the
-// background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
-	verifier, cleanup, err := auth0.New(ctx, auth, log, reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	appAuth := app.NewAuth(verifier)
+// NewAPI builds the production API around the identity provider's adapter
+// that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
+// the same value, ready once the signing keys are loaded). Metrics go to
+// reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+	auth := app.NewAuth(verifier)
 	messages := memory.NewMessages()
 	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(verifier)
+	health := app.NewHealth(readiness)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
-		cleanup()
 		return nil, nil, err
 	}
-	handler := httpapi.NewRouter(web, appAuth, appMessages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, appMessages, health, log, metrics)
 	return handler, func() {
-		cleanup()
 	}, nil
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/devissuer"
+	"github.com/example/spaapi/adapters/jwtverify"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -83,7 +84,8 @@ func newEnv(t *testing.T) *env {
 func (e *env) api() *auth0.Verifier {
 	if e.verifier == nil {
 		v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-			IssuerBaseURL: e.issuer, Audiences: []string{devissuer.DefaultAudience}, ClockTolerance: 5 * time.Second, Now: e.clock.Now,
+			IssuerBaseURL: e.issuer, Audiences: []string{devissuer.DefaultAudience},
+			Options: jwtverify.Options{ClockTolerance: 5 * time.Second, Now: e.clock.Now},
 		}, quiet, prometheus.NewRegistry())
 		if err != nil {
 			e.t.Fatal(err)
@@ -617,7 +619,7 @@ func TestKeysPersistAndRotate(t *testing.T) {
 	}
 	// The running issuer publishes both; the API picks the new key up
 	// (unknown kid) and still accepts the old key's tokens.
-	e.clock.Advance(auth0.DefaultUnknownKeyCooldown)
+	e.clock.Advance(jwtverify.DefaultUnknownKeyCooldown)
 	for name, tok := range map[string]string{"new": after, "old": before} {
 		if _, err := e.api().Verify(context.Background(), tok); err != nil {
 			t.Errorf("%s key's token after rotation: %v", name, err)

@@ -14,8 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 )
@@ -25,12 +26,12 @@ import (
 //
 //	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
 
-func benchRouter(b *testing.B, iss *auth0test.Issuer) http.Handler {
+func benchRouter(b *testing.B, iss *jwtverifytest.Issuer) http.Handler {
 	b.Helper()
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second,
-		CacheSize: auth0.DefaultCacheSize, CacheTTL: auth0.DefaultCacheTTL,
+		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
+			ClockTolerance: 5 * time.Second, CacheSize: jwtverify.DefaultCacheSize, CacheTTL: jwtverify.DefaultCacheTTL},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		b.Fatal(err)
@@ -61,14 +62,14 @@ func serve(b *testing.B, h http.Handler, path, token string, want int) {
 
 var (
 	distinctOnce   sync.Once
-	distinctIssuer *auth0test.Issuer
+	distinctIssuer *jwtverifytest.Issuer
 	distinct       []string
 )
 
 // distinctTokens returns 10,000 valid tokens for different subjects.
-func distinctTokens(b *testing.B) (*auth0test.Issuer, []string) {
+func distinctTokens(b *testing.B) (*jwtverifytest.Issuer, []string) {
 	distinctOnce.Do(func() {
-		distinctIssuer = auth0test.NewIssuer(&testing.T{})
+		distinctIssuer = jwtverifytest.NewIssuer(&testing.T{})
 		for i := range 10_000 {
 			distinct = append(distinct, distinctIssuer.Token(distinctIssuer.Claims(fmt.Sprintf("auth0|user-%d", i))))
 		}
@@ -77,7 +78,7 @@ func distinctTokens(b *testing.B) (*auth0test.Issuer, []string) {
 }
 
 func BenchmarkRouter(b *testing.B) {
-	iss := auth0test.NewIssuer(b)
+	iss := jwtverifytest.NewIssuer(b)
 	h := benchRouter(b, iss)
 	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
 

@@ -81,7 +81,7 @@ var authOutcomes = []string{
 	string(domain.ReasonType), string(domain.ReasonCritical), string(domain.ReasonUnknownKey),
 	string(domain.ReasonSignature), string(domain.ReasonExpired), string(domain.ReasonNotYetValid),
 	string(domain.ReasonIssuedInFuture), string(domain.ReasonIssuer), string(domain.ReasonAudience),
-	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), otherLabel,
+	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive), otherLabel,
 }
 
 // NewMetrics creates the HTTP metrics and registers them with reg.

@@ -87,9 +87,9 @@ func parseDevCommand(fs *flag.FlagSet, args []string, getenv func(string) string
 	return devLocation(*dir, *addr, getenv)
 }
 
-// startDevIssuer opens the issuer's listener, fills in cfg.auth so the API
-// trusts it (through the ordinary auth0 adapter), serves it until ctx ends
-// and prints the development banner.
+// startDevIssuer opens the issuer's listener, points cfg.identity at it so
+// the API trusts it (through the ordinary auth0 adapter), serves it until
+// ctx ends and prints the development banner.
 func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (stop func(), err error) {
 	ln, err := net.Listen("tcp", cfg.dev.issuerAddr)
 	if err != nil {
@@ -102,13 +102,15 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 		ln.Close()
 		return nil, fmt.Errorf("development issuer: %w", err)
 	}
-	if len(cfg.auth.Audiences) > 0 && (len(cfg.auth.Audiences) != 1 || cfg.auth.Audiences[0] != srv.Audience()) {
+	if aud := cfg.identity.setting("audience"); aud != "" && aud != srv.Audience() {
 		ln.Close()
 		return nil, fmt.Errorf("AUDIENCE is %q but the development issuer issues tokens for %q (audience in %s); unset AUDIENCE or change the file",
-			strings.Join(cfg.auth.Audiences, ","), srv.Audience(), configPath)
+			aud, srv.Audience(), configPath)
 	}
-	cfg.auth.IssuerBaseURL = issuer
-	cfg.auth.Audiences = []string{srv.Audience()}
+	if err := cfg.identity.trust(issuer, srv.Audience()); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("development issuer: %w", err)
+	}
 
 	hs := httpapi.NewServer(ln.Addr().String(), srv.Handler(), log)
 	go hs.Serve(httpapi.LimitConnections(hs, ln, devIssuerMaxConns, log))

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 )
 
 func TestDefaultMaxConns(t *testing.T) {
@@ -152,13 +152,13 @@ func TestDevIssuerOnALocalhostName(t *testing.T) {
 // MAX_CONNS reaches the API's listener: at the cap with no idle
 // connection a new client gets a 503 at once, and /metrics says so.
 func TestMaxConnsCapsTheAPI(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &logBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, env(map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience,
+		done <- run(ctx, nil, env(map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": jwtverifytest.Audience,
 			"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "MAX_CONNS": "3"}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)

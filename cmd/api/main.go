@@ -71,7 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, log, reg)
+	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopVerifier()
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -102,9 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("listening",
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
-		"issuer", cfg.auth.IssuerBaseURL,
-		"audience", cfg.auth.Audiences,
-		"algorithms", cfg.auth.Algorithms,
+		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins)
 
 	served := make(chan error, 1)

@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"context"
@@ -19,11 +19,10 @@ import (
 
 // issuer verifies the tokens of one issuer with that issuer's keys.
 type issuer struct {
-	cfg    *Config
-	spec   issuerSpec
+	opts   *Options
+	spec   Issuer
 	keys   *keySource
 	kf     keyfunc.Keyfunc
-	secret []byte // the hs256 provider's key; nil otherwise
 	parser atomic.Pointer[issuerParser]
 	cache  *tokenCache // nil when disabled
 }
@@ -37,13 +36,11 @@ type issuerParser struct {
 	gen    uint64
 }
 
-// names returns the accepted "iss" values: the issuer (as discovery
-// confirmed it) and any others sharing its keys.
-func (iss *issuer) names() []string {
-	return append([]string{*iss.keys.issuer.Load()}, iss.spec.alsoIssuers...)
+// accepts reports whether name is one of the issuer's "iss" values: the
+// issuer (as discovery confirmed it) and any others sharing its keys.
+func (iss *issuer) accepts(name string) bool {
+	return name == *iss.keys.issuer.Load() || slices.Contains(iss.spec.AlsoNames, name)
 }
-
-func (iss *issuer) accepts(name string) bool { return slices.Contains(iss.names(), name) }
 
 // verify checks raw completely and returns its principal.
 func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, error) {
@@ -52,7 +49,7 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	if iss.cache != nil {
 		// Hash the string's bytes in place: SHA-256 only reads them.
 		key = sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
-		if p, ok := iss.cache.get(key, iss.cfg.Now(), ip.gen); ok {
+		if p, ok := iss.cache.get(key, iss.opts.Now(), ip.gen); ok {
 			return p, nil
 		}
 	}
@@ -64,18 +61,18 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	if err != nil {
 		return domain.Principal{}, iss.refusal(tok, err)
 	}
-	if len(iss.spec.alsoIssuers) > 0 { // the parser could check only one
+	if len(iss.spec.AlsoNames) > 0 { // the parser could check only one
 		name, _ := claims["iss"].(string)
 		if !iss.accepts(name) {
 			return domain.Principal{}, domain.InvalidToken(domain.ReasonIssuer, errors.New("iss is not one of the issuer's names"))
 		}
 	}
-	if iss.spec.check != nil {
-		if err := iss.spec.check(claims); err != nil {
+	if iss.spec.Check != nil {
+		if err := iss.spec.Check(claims); err != nil {
 			return domain.Principal{}, err
 		}
 	}
-	p, err := principal(claims, iss.spec.rolesClaims)
+	p, err := iss.spec.Claims.principal(claims)
 	if err != nil {
 		return domain.Principal{}, err
 	}
@@ -87,12 +84,12 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 
 // remember caches a verified token until its exp (plus leeway).
 func (iss *issuer) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal, gen uint64) {
-	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(iss.cfg.ClockTolerance), gen: gen}
+	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(iss.opts.ClockTolerance), gen: gen}
 	e.kid, _ = tok.Header["kid"].(string)
 	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
-		e.notBefore = nbf.Add(-iss.cfg.ClockTolerance)
+		e.notBefore = nbf.Add(-iss.opts.ClockTolerance)
 	}
-	iss.cache.put(key, e, iss.cfg.Now())
+	iss.cache.put(key, e, iss.opts.Now())
 }
 
 // currentParser returns a parser for the expected issuer, which discovery
@@ -104,18 +101,18 @@ func (iss *issuer) currentParser() *issuerParser {
 		return old
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(iss.cfg.Algorithms),
+		jwt.WithValidMethods(iss.opts.Algorithms),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(iss.cfg.ClockTolerance),
-		jwt.WithTimeFunc(iss.cfg.Now),
+		jwt.WithLeeway(iss.opts.ClockTolerance),
+		jwt.WithTimeFunc(iss.opts.Now),
 		jwt.WithStrictDecoding(),
 	}
-	if len(iss.spec.alsoIssuers) == 0 {
+	if len(iss.spec.AlsoNames) == 0 {
 		opts = append(opts, jwt.WithIssuer(name))
 	}
-	if len(iss.spec.audiences) > 0 {
-		opts = append(opts, jwt.WithAudience(iss.spec.audiences...))
+	if len(iss.spec.Audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(iss.spec.Audiences...))
 	}
 	ip := &issuerParser{issuer: name, parser: jwt.NewParser(opts...)}
 	if old != nil {
@@ -145,11 +142,11 @@ func (iss *issuer) keyfunc(ctx context.Context) jwt.Keyfunc {
 			return nil, err
 		}
 		alg := t.Method.Alg()
-		if iss.secret != nil {
-			if !keyFits(alg, iss.secret) {
+		if iss.spec.Secret != nil {
+			if !keyFits(alg, iss.spec.Secret) {
 				return nil, errNoKey
 			}
-			return iss.secret, nil
+			return iss.spec.Secret, nil
 		}
 		if !iss.keys.ready(ctx) {
 			return nil, errUnavailable
@@ -211,7 +208,7 @@ func (iss *issuer) refusal(tok *jwt.Token, err error) error {
 	reason := domain.ReasonMalformed
 	switch {
 	case errors.Is(err, domain.ErrUnavailable):
-		return fmt.Errorf("auth0: %w", errUnavailable)
+		return fmt.Errorf("jwtverify: %w", errUnavailable)
 	case errors.Is(err, errCritical):
 		reason = domain.ReasonCritical
 	case errors.Is(err, errType):
@@ -246,5 +243,5 @@ func (iss *issuer) refusal(tok *jwt.Token, err error) error {
 
 func (iss *issuer) algorithmAllowed(alg any) bool {
 	s, ok := alg.(string)
-	return ok && slices.Contains(iss.cfg.Algorithms, s)
+	return ok && slices.Contains(iss.opts.Algorithms, s)
 }

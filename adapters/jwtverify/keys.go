@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +23,6 @@ import (
 // minRSABits is the smallest RSA modulus accepted from a JWKS (RFC 7518 §3.3).
 const minRSABits = 2048
 
-// hmacKeySize is the least shared-secret length for each HMAC algorithm:
-// the hash size (RFC 7518 §3.2).
-var hmacKeySize = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
 // keySource holds one issuer's current signing keys and is the
 // jwkset.Storage that keyfunc reads.
 //
@@ -34,11 +31,11 @@ var hmacKeySize = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 // for it because a token names an unknown key. Requests never fetch
 // themselves; they ask and wait at most MaxWait. A failed fetch, or a JWKS
 // with no usable key, leaves the last good keys in place. A fixed source
-// (the static provider) holds the keys it was given and never fetches.
+// (keys given by the provider) holds the keys it was given and never fetches.
 type keySource struct {
 	*jwkset.MemoryJWKSet // the last good keys
 
-	cfg   *Config
+	opts  *Options
 	log   *slog.Logger
 	base  string // the issuer URL discovery starts from
 	fixed bool   // keys given at start; never fetched
@@ -70,10 +67,10 @@ type keySource struct {
 // newKeySource returns the source of issuer's keys: from jwksURI, or from
 // the JWKS its discovery document names when jwksURI is "". Call run to
 // start fetching.
-func newKeySource(cfg *Config, log *slog.Logger, issuer, jwksURI string) *keySource {
+func newKeySource(opts *Options, log *slog.Logger, issuer, jwksURI string) *keySource {
 	s := &keySource{
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
-		cfg:          cfg,
+		opts:         opts,
 		log:          log,
 		base:         issuer,
 		kick:         make(chan struct{}, 1),
@@ -87,12 +84,12 @@ func newKeySource(cfg *Config, log *slog.Logger, issuer, jwksURI string) *keySou
 }
 
 // newFixedKeySource returns a source holding keys for issuer, forever.
-func newFixedKeySource(cfg *Config, log *slog.Logger, issuer string, keys []jwkset.JWK) *keySource {
-	s := newKeySource(cfg, log, issuer, "")
+func newFixedKeySource(opts *Options, log *slog.Logger, issuer string, keys []jwkset.JWK) *keySource {
+	s := newKeySource(opts, log, issuer, "")
 	s.fixed = true
 	_ = s.KeyReplaceAll(context.Background(), keys)
 	s.keysCount.Store(int64(len(keys)))
-	s.loadedAt.Store(cfg.Now().UnixNano())
+	s.loadedAt.Store(opts.Now().UnixNano())
 	s.loaded.Store(true)
 	close(s.stopped)
 	return s
@@ -128,7 +125,7 @@ func (s *keySource) refresh(ctx context.Context) bool {
 	s.mu.Lock()
 	ch := s.inflight
 	if ch == nil {
-		if s.cfg.Now().Sub(s.lastStart) < s.cfg.UnknownKeyCooldown {
+		if s.opts.Now().Sub(s.lastStart) < s.opts.UnknownKeyCooldown {
 			s.mu.Unlock()
 			return false
 		}
@@ -141,7 +138,7 @@ func (s *keySource) refresh(ctx context.Context) bool {
 	}
 	s.mu.Unlock()
 
-	timer := time.NewTimer(s.cfg.MaxWait)
+	timer := time.NewTimer(s.opts.MaxWait)
 	defer timer.Stop()
 	select {
 	case <-ch:
@@ -166,15 +163,15 @@ func (s *keySource) run(ctx context.Context) {
 		case <-timer.C:
 		case <-s.kick:
 		}
-		next := s.cfg.RefreshInterval
+		next := s.opts.RefreshInterval
 		if err := s.fetch(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			failures++
-			next = min(time.Second<<min(failures-1, 10), s.cfg.RetryMax)
-			s.log.Warn("auth0: fetching signing keys failed; keeping the last good keys",
-				"error", err, "keys_loaded", s.loaded.Load(), "retry_in", next.String())
+			next = min(time.Second<<min(failures-1, 10), s.opts.RetryMax)
+			s.log.Warn("fetching signing keys failed; keeping the last good keys",
+				"issuer", s.base, "error", err, "keys_loaded", s.loaded.Load(), "retry_in", next.String())
 		} else {
 			failures = 0
 		}
@@ -189,7 +186,7 @@ func (s *keySource) fetch(ctx context.Context) error {
 		s.inflight = make(chan struct{})
 	}
 	ch := s.inflight
-	s.lastStart = s.cfg.Now()
+	s.lastStart = s.opts.Now()
 	select { // a request's ask is answered by this fetch
 	case <-s.kick:
 	default:
@@ -216,7 +213,7 @@ func (s *keySource) fetch(ctx context.Context) error {
 // usable keys, makes it current.
 func (s *keySource) load(ctx context.Context) error {
 	if s.jwksURI == "" {
-		md, err := discover(ctx, s.cfg.HTTPClient, s.base)
+		md, err := discover(ctx, s.opts.HTTPClient, s.base)
 		if err != nil {
 			return err
 		}
@@ -226,7 +223,7 @@ func (s *keySource) load(ctx context.Context) error {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := getJSON(ctx, s.cfg.HTTPClient, s.jwksURI, &doc); err != nil {
+	if err := getJSON(ctx, s.opts.HTTPClient, s.jwksURI, &doc); err != nil {
 		if !s.jwksConfigured {
 			s.jwksURI = "" // discover again next time: the JWKS may have moved
 		}
@@ -235,7 +232,7 @@ func (s *keySource) load(ctx context.Context) error {
 	var keys []jwkset.JWK
 	var skipped []string
 	for i, raw := range doc.Keys {
-		k, err := parseKey(raw, s.cfg.Algorithms)
+		k, err := parseKey(raw, s.opts.Algorithms)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("key %d: %v", i, err))
 			continue
@@ -243,12 +240,12 @@ func (s *keySource) load(ctx context.Context) error {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("jwks %s: no usable signing key for %v among %d keys %v", s.jwksURI, s.cfg.Algorithms, len(doc.Keys), skipped)
+		return fmt.Errorf("jwks %s: no usable signing key for %v among %d keys %v", s.jwksURI, s.opts.Algorithms, len(doc.Keys), skipped)
 	}
 	if err := s.KeyReplaceAll(ctx, keys); err != nil {
 		return fmt.Errorf("jwks: storing keys: %w", err)
 	}
-	s.loadedAt.Store(s.cfg.Now().UnixNano())
+	s.loadedAt.Store(s.opts.Now().UnixNano())
 	s.loaded.Store(true)
 
 	s.keysCount.Store(int64(len(keys)))
@@ -268,14 +265,14 @@ func (s *keySource) load(ctx context.Context) error {
 			s.removed(gone)
 		}
 		s.kids = kids
-		s.log.Info("auth0: signing keys loaded", "jwks_uri", s.jwksURI, "kids", kids, "skipped", skipped)
+		s.log.Info("signing keys loaded", "issuer", s.base, "jwks_uri", s.jwksURI, "kids", kids, "skipped", skipped)
 	}
 	return nil
 }
 
 // parseKey turns one JWKS entry into a verification key, or says why the
 // entry is ignored: symmetric or unknown key types, keys not for signatures,
-// RSA keys under 2048 bits, and keys none of algs can use.
+// and keys none of algs can use (RSA keys under 2048 bits among them).
 func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 	var m jwkset.JWKMarshal
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -299,33 +296,39 @@ func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 			return jwkset.JWK{}, fmt.Errorf("kid %q: key_ops %v include encryption", m.KID, m.KEYOPS)
 		}
 	}
-	if m.ALG != "" && !slices.Contains(algs, string(m.ALG)) {
+	jwkAlg := string(m.ALG)
+	if jwkAlg != "" && !slices.Contains(algs, jwkAlg) && !(isEdDSA(jwkAlg) && slices.ContainsFunc(algs, isEdDSA)) {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: alg %q is not an allowed algorithm", m.KID, m.ALG)
 	}
 	// Certificates are not used: keys come from the JWKS itself. Dropping
 	// them also drops private parameters' companions and any x5u fetch.
 	m.X5C, m.X5T, m.X5TS256, m.X5U = nil, "", "", ""
 	m.D, m.P, m.Q, m.DP, m.DQ, m.QI, m.OTH, m.K = "", "", "", "", "", "", nil, ""
+	// "EdDSA" and RFC 9864's "Ed25519" name the same algorithm for an
+	// Ed25519 key: keyFits pins such a key to exactly those two, so its
+	// JWK alg is dropped for keyfunc's exact comparison with the token's.
+	if m.KTY == jwkset.KtyOKP && isEdDSA(jwkAlg) {
+		m.ALG = ""
+	}
 
 	k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
 	if err != nil {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: %w", m.KID, err)
 	}
-	usable := false
 	for _, alg := range algs {
-		if m.ALG != "" && string(m.ALG) != alg {
+		if jwkAlg != "" && jwkAlg != alg && !(isEdDSA(jwkAlg) && isEdDSA(alg)) {
 			continue
 		}
 		if keyFits(alg, k.Key()) {
-			usable = true
-			break
+			return k, nil
 		}
 	}
-	if !usable {
-		return jwkset.JWK{}, fmt.Errorf("kid %q: no allowed algorithm %v can use this %s key (RSA keys need %d bits)", m.KID, algs, m.KTY, minRSABits)
-	}
-	return k, nil
+	return jwkset.JWK{}, fmt.Errorf("kid %q: %s", m.KID, unfit(k.Key(), jwkAlg, algs))
 }
+
+// isEdDSA reports whether alg names EdDSA with Ed25519: "EdDSA" or
+// RFC 9864's "Ed25519".
+func isEdDSA(alg string) bool { return alg == "EdDSA" || alg == "Ed25519" }
 
 // keyFits reports whether key can verify signatures made with alg: the
 // key type matches the algorithm family, EC curves match exactly, and RSA
@@ -347,10 +350,42 @@ func keyFits(alg string, key any) bool {
 			return k.Curve == elliptic.P521()
 		}
 	case ed25519.PublicKey:
-		return alg == "EdDSA" && len(k) == ed25519.PublicKeySize
-	case []byte: // the hs256 provider's shared secret
+		return isEdDSA(alg) && len(k) == ed25519.PublicKeySize
+	case []byte: // a shared secret
 		size := hmacKeySize[alg]
 		return size > 0 && len(k) >= size
 	}
 	return false
+}
+
+// unfit says what keeps key from verifying any of algs (keyFits is false
+// for each), for the log line of a skipped key.
+func unfit(key any, jwkAlg string, algs []string) string {
+	var fits []string // what the key could verify
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if bits := k.N.BitLen(); bits < minRSABits {
+			return fmt.Sprintf("RSA key of %d bits: at least %d are needed", bits, minRSABits)
+		}
+		fits = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			fits = []string{"ES256"}
+		case elliptic.P384():
+			fits = []string{"ES384"}
+		case elliptic.P521():
+			fits = []string{"ES512"}
+		default:
+			return fmt.Sprintf("EC key on curve %s: only P-256, P-384 and P-521 are accepted", k.Curve.Params().Name)
+		}
+	case ed25519.PublicKey:
+		fits = []string{"EdDSA", "Ed25519"}
+	default:
+		return fmt.Sprintf("a %T key verifies none of the accepted algorithms", key)
+	}
+	if jwkAlg != "" && !slices.Contains(fits, jwkAlg) {
+		return fmt.Sprintf("its alg %s does not fit its key type, which verifies only %s", jwkAlg, strings.Join(fits, ", "))
+	}
+	return fmt.Sprintf("this key verifies only %s, and the allowed algorithms are %s", strings.Join(fits, ", "), strings.Join(algs, ", "))
 }

@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/MicahParks/jwkset"
 )
 
-// LoadKeyFile reads the static provider's keys: a JWKS ({"keys": [...]}),
+// LoadKeyFile reads verification keys from a file: a JWKS ({"keys": [...]}),
 // one JWK, or PEM blocks (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE). The
 // same rules as for a remote JWKS apply: RSA keys of at least 2048 bits,
 // EC and Ed25519 keys, for signatures, usable by one of algs. PEM keys have

@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"strings"
 )
 
-// metadata is the part of an OpenID Connect discovery (or RFC 8414)
-// document the verifier uses.
-type metadata struct {
-	Issuer  string `json:"issuer"`
-	JWKSURI string `json:"jwks_uri"`
+// Metadata is the part of an OpenID Connect discovery (or RFC 8414)
+// document the adapters use.
+type Metadata struct {
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
 }
 
 // discoveryURLs returns where to look for the issuer's metadata: OpenID
@@ -41,23 +42,35 @@ func sameIssuer(configured, discovered string) bool {
 
 // discover fetches the issuer's metadata and checks it names the issuer
 // and a usable jwks_uri.
-func discover(ctx context.Context, client *http.Client, issuer string) (metadata, error) {
+func discover(ctx context.Context, client *http.Client, issuer string) (Metadata, error) {
+	md, from, err := Discover(ctx, client, issuer)
+	if err != nil {
+		return Metadata{}, err
+	}
+	if _, err := CheckURL(md.JWKSURI); err != nil {
+		return Metadata{}, fmt.Errorf("discovery: %s: jwks_uri: %w", from, err)
+	}
+	return md, nil
+}
+
+// Discover fetches an issuer's metadata — OpenID Connect discovery, then
+// RFC 8414 — with client, and checks that it names the issuer (a trailing
+// slash may differ). It returns the metadata and the URL it came from.
+// Bodies are capped at MaxDocumentBytes.
+func Discover(ctx context.Context, client *http.Client, issuer string) (Metadata, string, error) {
 	var errs []string
 	for _, u := range discoveryURLs(issuer) {
-		var md metadata
+		var md Metadata
 		if err := getJSON(ctx, client, u, &md); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
 		if !sameIssuer(issuer, md.Issuer) {
-			return metadata{}, fmt.Errorf("discovery: %s names issuer %q, not the configured %q", u, md.Issuer, issuer)
+			return Metadata{}, u, fmt.Errorf("discovery: %s names issuer %q, not the configured %q", u, md.Issuer, issuer)
 		}
-		if _, err := CheckURL(md.JWKSURI); err != nil {
-			return metadata{}, fmt.Errorf("discovery: %s: jwks_uri: %w", u, err)
-		}
-		return md, nil
+		return md, u, nil
 	}
-	return metadata{}, fmt.Errorf("discovery failed: %s", strings.Join(errs, "; "))
+	return Metadata{}, "", fmt.Errorf("discovery failed: %s", strings.Join(errs, "; "))
 }
 
 // getJSON GETs u and decodes its JSON body into v. Bodies over

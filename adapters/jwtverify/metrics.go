@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"math"
@@ -38,12 +38,12 @@ func (v *Verifier) register(reg prometheus.Registerer, fetches *prometheus.Count
 				if !iss.keys.loaded.Load() {
 					return math.Inf(1)
 				}
-				oldest = max(oldest, v.cfg.Now().Sub(time.Unix(0, iss.keys.loadedAt.Load())).Seconds())
+				oldest = max(oldest, v.opts.Now().Sub(time.Unix(0, iss.keys.loadedAt.Load())).Seconds())
 			}
 			return oldest
 		}),
 	}
-	if v.cfg.CacheSize > 0 {
+	if v.opts.CacheSize > 0 {
 		counter := func(name, help string, f func(*tokenCache) uint64) prometheus.Collector {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 				sum(func(iss *issuer) float64 { return float64(f(iss.cache)) }))

@@ -1,8 +1,9 @@
-// Package auth0test runs a stand-in OpenID Connect issuer on loopback for
-// tests: a real HTTP server with discovery and a JWKS, keys that can be
-// rotated, and helpers to sign well-formed and hostile tokens. Only tests
-// import it.
-package auth0test
+// Package jwtverifytest is the test kit of jwtverify and the provider
+// adapters built on it: a stand-in OpenID Connect issuer on loopback (a
+// real HTTP server with discovery and a JWKS, keys that can be rotated),
+// helpers to sign well-formed and hostile tokens, a movable clock and
+// settings from a map. Only tests import it.
+package jwtverifytest
 
 import (
 	"crypto"
@@ -87,7 +88,8 @@ func NewECKey(t testing.TB, kid, alg string) *Key {
 	return &Key{KID: kid, Alg: alg, Private: k, JWKAlg: alg, Use: "sig"}
 }
 
-// NewEdKey returns a fresh Ed25519 key (alg EdDSA).
+// NewEdKey returns a fresh Ed25519 key (alg EdDSA; set Alg and JWKAlg to
+// "Ed25519" for RFC 9864's name).
 func NewEdKey(t testing.TB, kid string) *Key {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
@@ -97,11 +99,12 @@ func NewEdKey(t testing.TB, kid string) *Key {
 	return &Key{KID: kid, Alg: "EdDSA", Private: k, JWKAlg: "EdDSA", Use: "sig"}
 }
 
-// JWK returns k's public JWK as JSON.
+// JWK returns k's public JWK as JSON, with "alg" exactly k.JWKAlg (none
+// when it is empty, whatever the key type).
 func (k *Key) JWK(t testing.TB) json.RawMessage {
 	t.Helper()
 	j, err := jwkset.NewJWKFromKey(k.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-		KID: k.KID, ALG: jwkset.ALG(k.JWKAlg), USE: jwkset.USE(k.Use),
+		KID: k.KID, USE: jwkset.USE(k.Use),
 	}})
 	if err != nil {
 		t.Fatalf("JWK for %s: %v", k.KID, err)
@@ -110,13 +113,24 @@ func (k *Key) JWK(t testing.TB) json.RawMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "alg")
+	if k.JWKAlg != "" {
+		m["alg"] = k.JWKAlg
+	}
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
 // Issuer is an OpenID Connect issuer on loopback.
 type Issuer struct {
 	Server *httptest.Server
-	// URL is the issuer identifier, with a trailing slash as Auth0's has.
+	// URL is the issuer identifier, with a trailing slash.
 	URL string
 	// Key signs tokens unless another key is given.
 	Key *Key
@@ -142,10 +156,10 @@ func NewIssuer(t testing.TB) *Issuer {
 	return newIssuer(t, false, "")
 }
 
-// NewIssuerAt is NewIssuer for an issuer at a path, as Cognito
-// (/REGION_POOL), Entra (/TENANT/v2.0), Keycloak (/realms/NAME) and Okta
-// (/oauth2/default) have: its URL is the server's plus path, without a
-// trailing slash, and discovery and keys live below it.
+// NewIssuerAt is NewIssuer for an issuer at a path, as many providers
+// have (/realms/NAME, /oauth2/default, /TENANT/v2.0): its URL is the
+// server's plus path, without a trailing slash, and discovery and keys
+// live below it.
 func NewIssuerAt(t testing.TB, path string) *Issuer {
 	t.Helper()
 	return newIssuer(t, false, path)

@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 // The discovery and JWKS client never follows a redirect from https to
 // plain http, except to loopback.
 func TestRedirects(t *testing.T) {
-	c := newHTTPClient(time.Second)
+	c := NewHTTPClient(time.Second)
 	from := []*http.Request{{URL: &url.URL{Scheme: "https", Host: "tenant.auth0.com"}}}
 	for target, ok := range map[string]bool{
 		"https://cdn.example.com/jwks.json": true,

@@ -1,4 +1,4 @@
-package auth0_test
+package jwtverify_test
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/domain"
 )
 
 // cached starts a verifier with a cache of size entries and a test clock,
 // returning it with its metrics registry.
-func cached(t *testing.T, iss *auth0test.Issuer, size int, ttl time.Duration) (*auth0.Verifier, *clock, *prometheus.Registry) {
+func cached(t *testing.T, iss *jwtverifytest.Issuer, size int, ttl time.Duration) (*jwtverify.Verifier, *clock, *prometheus.Registry) {
 	t.Helper()
 	clk := &clock{}
 	cfg := newConfig(iss)
@@ -50,7 +50,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestCacheHits(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, _, reg := cached(t, iss, 100, time.Minute)
 	tok := iss.Token(iss.Claims("auth0|alice", "read:messages"))
 	for i := range 3 {
@@ -68,7 +68,7 @@ func TestCacheHits(t *testing.T) {
 }
 
 func TestCacheRefusalsAreNotCached(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, _, reg := cached(t, iss, 100, time.Minute)
 	bad := iss.Token(iss.Claims("auth0|alice")) + "xx"
 	for range 2 {
@@ -82,7 +82,7 @@ func TestCacheRefusalsAreNotCached(t *testing.T) {
 }
 
 func TestCachedTokenWithTamperedSignatureIsRefused(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, _, _ := cached(t, iss, 100, time.Minute)
 	tok := iss.Token(iss.Claims("auth0|alice", "read:messages"))
 	if _, err := v.Verify(context.Background(), tok); err != nil {
@@ -109,7 +109,7 @@ func flip(c byte) string {
 }
 
 func TestCacheHonoursExpiry(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, clk, _ := cached(t, iss, 100, time.Hour)
 	c := iss.Claims("auth0|alice")
 	c["exp"] = time.Now().Add(30 * time.Second).Unix()
@@ -124,7 +124,7 @@ func TestCacheHonoursExpiry(t *testing.T) {
 }
 
 func TestCacheEntryLivesAtMostTTL(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, clk, reg := cached(t, iss, 100, time.Minute)
 	tok := iss.Token(iss.Claims("auth0|alice"))
 	v.Verify(context.Background(), tok)
@@ -145,7 +145,7 @@ func TestCacheEntryLivesAtMostTTL(t *testing.T) {
 func TestCacheStaysWithinItsBound(t *testing.T) {
 	for _, size := range []int{10, 1000} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			iss := auth0test.NewIssuer(t)
+			iss := jwtverifytest.NewIssuer(t)
 			v, _, reg := cached(t, iss, size, time.Hour)
 			n := size + 500
 			for i := range n {
@@ -165,7 +165,7 @@ func TestCacheStaysWithinItsBound(t *testing.T) {
 }
 
 func TestCacheDropsTokensOfRemovedKeys(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, clk, _ := cached(t, iss, 100, time.Hour)
 	old := iss.Token(iss.Claims("auth0|alice"))
 	if _, err := v.Verify(context.Background(), old); err != nil {
@@ -173,10 +173,10 @@ func TestCacheDropsTokensOfRemovedKeys(t *testing.T) {
 	}
 	// The issuer withdraws key-1 for key-2; a token naming key-2 makes the
 	// verifier fetch the key set again.
-	k2 := auth0test.NewRSAKey(t, "key-2", 1)
+	k2 := jwtverifytest.NewRSAKey(t, "key-2", 1)
 	iss.Publish(k2)
-	clk.Advance(auth0.DefaultUnknownKeyCooldown)
-	if _, err := v.Verify(context.Background(), auth0test.Sign(t, k2, auth0test.Header(k2), iss.Claims("auth0|bob"))); err != nil {
+	clk.Advance(jwtverify.DefaultUnknownKeyCooldown)
+	if _, err := v.Verify(context.Background(), jwtverifytest.Sign(t, k2, jwtverifytest.Header(k2), iss.Claims("auth0|bob"))); err != nil {
 		t.Fatalf("token of the new key: %v", err)
 	}
 	if _, err := v.Verify(context.Background(), old); reasonOf(t, err) != domain.ReasonUnknownKey {
@@ -185,7 +185,7 @@ func TestCacheDropsTokensOfRemovedKeys(t *testing.T) {
 }
 
 func TestCacheUnderConcurrency(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, _, _ := cached(t, iss, 8, time.Hour) // small: evictions race with hits
 	var tokens []string
 	for i := range 20 {
@@ -220,7 +220,7 @@ func TestCacheUnderConcurrency(t *testing.T) {
 }
 
 func TestCacheOff(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	v, _, reg := cached(t, iss, 0, time.Minute)
 	tok := iss.Token(iss.Claims("auth0|alice"))
 	for range 2 {

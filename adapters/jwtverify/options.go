@@ -1,4 +1,4 @@
-package auth0
+package jwtverify
 
 import (
 	"errors"
@@ -9,52 +9,26 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
-// Config says which tokens the verifier accepts. cmd/api builds it from the
-// environment; tests build it directly.
-type Config struct {
-	// Provider is the identity provider whose token shape to expect:
-	// ProviderAuth0 (the default), ProviderOIDC, ProviderCognito,
-	// ProviderEntra, ProviderStatic or ProviderHS256. See provider.go.
-	Provider string
-	// IssuerBaseURL is the issuer, e.g. "https://TENANT.auth0.com/". It is
-	// the base for discovery and, unless discovery returns the same URL
-	// with or without a trailing slash, the exact "iss" tokens must carry.
-	// (Cognito and Entra derive it from their settings instead.)
-	IssuerBaseURL string
-	// Issuers, when set, replaces IssuerBaseURL with several issuers of the
-	// same provider: a token's "iss" picks one, and only that issuer's keys
-	// may verify it.
-	Issuers []string
-	// Audiences: a token's "aud" must contain at least one of them.
-	// (Cognito access tokens have no "aud": see Cognito.ClientIDs.)
-	Audiences []string
-	// RolesClaims are where roles are: claim names, or dot paths into
-	// nested objects ("realm_access.roles"). Cognito adds cognito:groups
-	// and Entra adds roles on their own.
-	RolesClaims []string
-	// Cognito and Entra are those providers' settings.
-	Cognito CognitoConfig
-	Entra   EntraConfig
-	// KeyFile is the static provider's PEM, JWK or JWKS file.
-	KeyFile string
-	// Secret is the hs256 provider's shared secret, at least 32 bytes.
-	Secret []byte
-	// JWKSURI, when set, is where keys come from; discovery is skipped and
-	// IssuerBaseURL is used as the "iss" exactly as given.
-	JWKSURI string
-	// Algorithms allowed in a token's "alg" header. Empty means RS256.
+// Options tune a Verifier: what every one of its issuers' tokens must
+// meet, and how keys are fetched. A zero field means its default.
+type Options struct {
+	// Algorithms allowed in a token's "alg" header, exactly as written.
+	// Empty means RS256, or HS256 for an issuer with a Secret.
 	Algorithms []string
 	// ClockTolerance is the leeway for "exp", "nbf" and "iat".
 	ClockTolerance time.Duration
-	// CacheSize bounds the verified-token cache in entries; 0 disables it.
+	// CacheSize bounds the verified-token cache in entries, shared by the
+	// issuers; 0 disables it.
 	CacheSize int
 	// CacheTTL is the longest an entry is trusted (default 5m); never past
 	// the token's own exp.
 	CacheTTL time.Duration
 
-	// The rest tune key fetching; zero values mean the defaults.
+	// The rest tune key fetching.
 
 	// HTTPClient fetches discovery and JWKS documents. nil means a client
 	// with FetchTimeout, the system's trusted roots (so SSL_CERT_FILE
@@ -77,7 +51,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Defaults for the tuning fields of Config.
+// Defaults for Options.
 const (
 	DefaultFetchTimeout       = 5 * time.Second
 	DefaultRefreshInterval    = 5 * time.Minute
@@ -86,19 +60,43 @@ const (
 	DefaultRetryMax           = 10 * time.Second
 	DefaultCacheSize          = 10_000
 	DefaultCacheTTL           = 5 * time.Minute
-	// MaxDocumentBytes caps discovery and JWKS responses.
+	// MaxDocumentBytes caps discovery and JWKS responses, and key files.
 	MaxDocumentBytes = 1 << 20
 	// MaxTokenBytes caps a token before any parsing.
 	MaxTokenBytes = 32 << 10
 )
 
-// asymmetricAlgorithms are the algorithms a JWKS of public keys can verify.
+// asymmetricAlgorithms are the algorithms a JWKS of public keys can
+// verify. Ed25519 is RFC 9864's fully-specified name for EdDSA with an
+// Ed25519 key, which is the only EdDSA this package verifies.
 var asymmetricAlgorithms = []string{
 	"RS256", "RS384", "RS512",
 	"PS256", "PS384", "PS512",
 	"ES256", "ES384", "ES512",
-	"EdDSA",
+	"EdDSA", "Ed25519",
 }
+
+// ed25519Method verifies EdDSA signatures with Ed25519 keys under RFC
+// 9864's name for them, "Ed25519" (golang-jwt knows only "EdDSA").
+type ed25519Method struct{ *jwt.SigningMethodEd25519 }
+
+func (ed25519Method) Alg() string { return "Ed25519" }
+
+// golang-jwt finds signing methods by a token's "alg" in its own registry;
+// a token may only use one of Options.Algorithms all the same.
+func init() {
+	if jwt.GetSigningMethod("Ed25519") == nil {
+		jwt.RegisterSigningMethod("Ed25519", func() jwt.SigningMethod { return ed25519Method{jwt.SigningMethodEdDSA} })
+	}
+}
+
+// hmacKeySize is the least shared-secret length for each HMAC algorithm:
+// the hash size (RFC 7518 §3.2).
+var hmacKeySize = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+// MinSecretSize returns the least secret length, in bytes, that the HMAC
+// algorithm alg accepts, or 0 if alg is not an HMAC algorithm.
+func MinSecretSize(alg string) int { return hmacKeySize[alg] }
 
 // ParseAlgorithms parses a comma-separated list of signing algorithms,
 // refusing "none", shared-secret (HS*) and unknown names.
@@ -162,38 +160,56 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Check reports what is wrong with c, if anything, as New would: one error
-// whose text starts with the setting ("issuer: ...", "cognito user pool
-// id: ...").
-func (c Config) Check() error { return c.validate() }
-
-// validate checks c and fills in defaults.
-func (c *Config) validate() error {
-	if err := c.validateProvider(); err != nil {
-		return err
+// validate checks o for issuers and fills in defaults.
+func (o *Options) validate(issuers []Issuer) error {
+	if len(issuers) == 0 {
+		return errors.New("no issuer")
 	}
-	if c.JWKSURI != "" {
-		if _, err := CheckURL(c.JWKSURI); err != nil {
-			return fmt.Errorf("jwks uri: %w", err)
+	secret := false
+	for _, iss := range issuers {
+		secret = secret || iss.Secret != nil
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = []string{"RS256"}
+		if secret {
+			o.Algorithms = []string{"HS256"}
 		}
 	}
-	if c.ClockTolerance < 0 {
+	// A shared secret and public keys never verify under one
+	// configuration, so "the public key as HMAC secret" cannot work.
+	if secret {
+		for _, iss := range issuers {
+			for _, a := range o.Algorithms {
+				switch size := MinSecretSize(a); {
+				case iss.Secret == nil:
+					return errors.New("issuers: a shared secret cannot be mixed with public keys")
+				case size == 0:
+					return fmt.Errorf("algorithms: %q is not a shared-secret algorithm (HS256, HS384, HS512)", a)
+				case len(iss.Secret) < size:
+					return fmt.Errorf("secret: is %d bytes; %s needs at least %d", len(iss.Secret), a, size)
+				}
+			}
+		}
+	} else if _, err := ParseAlgorithms(strings.Join(o.Algorithms, ",")); err != nil {
+		return fmt.Errorf("algorithms: %w", err)
+	}
+	if o.ClockTolerance < 0 {
 		return errors.New("clock tolerance: must not be negative")
 	}
-	if c.CacheSize < 0 {
+	if o.CacheSize < 0 {
 		return errors.New("cache size: must not be negative")
 	}
-	setDefault(&c.CacheTTL, DefaultCacheTTL)
-	setDefault(&c.FetchTimeout, DefaultFetchTimeout)
-	setDefault(&c.RefreshInterval, DefaultRefreshInterval)
-	setDefault(&c.UnknownKeyCooldown, DefaultUnknownKeyCooldown)
-	setDefault(&c.MaxWait, DefaultMaxWait)
-	setDefault(&c.RetryMax, DefaultRetryMax)
-	if c.Now == nil {
-		c.Now = time.Now
+	setDefault(&o.CacheTTL, DefaultCacheTTL)
+	setDefault(&o.FetchTimeout, DefaultFetchTimeout)
+	setDefault(&o.RefreshInterval, DefaultRefreshInterval)
+	setDefault(&o.UnknownKeyCooldown, DefaultUnknownKeyCooldown)
+	setDefault(&o.MaxWait, DefaultMaxWait)
+	setDefault(&o.RetryMax, DefaultRetryMax)
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = newHTTPClient(c.FetchTimeout)
+	if o.HTTPClient == nil {
+		o.HTTPClient = NewHTTPClient(o.FetchTimeout)
 	}
 	return nil
 }
@@ -204,10 +220,10 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// newHTTPClient returns the client for discovery and JWKS requests: a
-// timeout on the whole exchange, the system roots, and no redirect to plain
-// http except on loopback.
-func newHTTPClient(timeout time.Duration) *http.Client {
+// NewHTTPClient returns a client for requests to an issuer: a timeout on
+// the whole exchange, the system roots, and no redirect to plain http
+// except on loopback.
+func NewHTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout:   timeout,
 		Transport: http.DefaultTransport.(*http.Transport).Clone(),
