@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -50,6 +51,18 @@ type Config struct {
 	// Timeout bounds one check, connecting included (default
 	// DefaultTimeout).
 	Timeout time.Duration
+	// Log, when set, receives go-redis's own messages (failed dials and
+	// the like) as warnings, instead of go-redis writing plain lines to
+	// stderr. go-redis has one logger per process: the last New with a Log
+	// sets it.
+	Log *slog.Logger
+}
+
+// slogPrinter passes go-redis's messages to a slog.Logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // ReplayCache is a ports.ReplayCache in Redis. It is safe for concurrent use.
@@ -79,6 +92,9 @@ func New(cfg Config) (*ReplayCache, func(), error) {
 	opts, err := goredis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("redis: the URL is not valid: %s", redactedError(err, cfg.URL))
+	}
+	if cfg.Log != nil {
+		goredis.SetLogger(slogPrinter{cfg.Log})
 	}
 	opts.MaxRetries = -1 // never resend a SET NX
 	opts.DialerRetries = 1

@@ -1,15 +1,18 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,7 +165,9 @@ func TestRedisStoppedThenRestarted(t *testing.T) {
 	}
 	port := freePort(t)
 	srv := startRedis(t, bin, port)
-	c := newCache(t, redis.Config{URL: "redis://127.0.0.1:" + port + "/0", Prefix: prefix(t)})
+	var logs syncBuffer
+	c := newCache(t, redis.Config{URL: "redis://127.0.0.1:" + port + "/0", Prefix: prefix(t),
+		Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	ctx := context.Background()
 
 	if ok, err := c.FirstSeen(ctx, "before", time.Minute); !ok || err != nil {
@@ -182,6 +187,9 @@ func TestRedisStoppedThenRestarted(t *testing.T) {
 	if err := c.Ready(ctx); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Ready with Redis stopped: got %v, want ErrUnavailable", err)
 	}
+	if got := logs.String(); !strings.Contains(got, `"level":"WARN","msg":"redis: `) {
+		t.Fatalf("go-redis's messages while Redis is down: got %q in the log, want JSON warnings", got)
+	}
 
 	startRedis(t, bin, port)
 	if err := c.Ready(ctx); err != nil {
@@ -193,6 +201,24 @@ func TestRedisStoppedThenRestarted(t *testing.T) {
 	if ok, err := c.FirstSeen(ctx, "after", time.Minute); ok || err != nil {
 		t.Fatalf("replay after the restart: got %v, %v; want false, nil", ok, err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freePort(t *testing.T) string {
