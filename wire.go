@@ -13,7 +13,6 @@ import (
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
@@ -25,14 +24,13 @@ var services = wire.NewSet(
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
-// NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer; messages are kept in store, at most quota
-// per author. Metrics go to reg. cleanup stops the background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, store ports.MessageStore, quota app.MessageQuota, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// NewAPI builds the production API around the identity provider's adapter
+// that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
+// the same value, ready once the signing keys are loaded) and the message
+// store it opened from DATABASE_URL, at most quota messages per author.
+// Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
-		auth0.New,
-		wire.Bind(new(ports.TokenVerifier), new(*auth0.Verifier)),
-		wire.Bind(new(ports.Readiness), new(*auth0.Verifier)),
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
 	)

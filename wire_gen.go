@@ -8,7 +8,6 @@ package spaapi
 
 import (
 	"context"
-	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
@@ -20,25 +19,21 @@ import (
 
 // Injectors from wire.go:
 
-// NewAPI builds the production API: tokens are checked by the auth0 adapter
-// against the configured issuer; messages are kept in store, at most quota
-// per author. Metrics go to reg. cleanup stops the background key fetching.
-func NewAPI(ctx context.Context, auth auth0.Config, web httpapi.Config, store ports.MessageStore, quota app.MessageQuota, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
-	verifier, cleanup, err := auth0.New(ctx, auth, log, reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	appAuth := app.NewAuth(verifier)
+// NewAPI builds the production API around the identity provider's adapter
+// that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
+// the same value, ready once the signing keys are loaded) and the message
+// store it opened from DATABASE_URL, at most quota messages per author.
+// Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+	auth := app.NewAuth(verifier)
 	messages := app.NewMessages(store, quota)
-	health := app.NewHealth(verifier, store)
+	health := app.NewHealth(readiness, store)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
-		cleanup()
 		return nil, nil, err
 	}
-	handler := httpapi.NewRouter(web, appAuth, messages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
 	return handler, func() {
-		cleanup()
 	}, nil
 }
 

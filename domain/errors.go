@@ -56,6 +56,9 @@ const (
 	ReasonAudience       Reason = "wrong_audience"
 	ReasonMissingClaim   Reason = "missing_claim"
 	ReasonClaimType      Reason = "bad_claim"
+	// ReasonInactive: the issuer says the token is not active (revoked,
+	// expired or unknown), as token introspection answers.
+	ReasonInactive Reason = "inactive"
 )
 
 // descriptions are the fixed texts clients see in error_description.
@@ -75,6 +78,7 @@ var descriptions = map[Reason]string{
 	ReasonAudience:       "audience not accepted",
 	ReasonMissingClaim:   "required claim missing",
 	ReasonClaimType:      "claim has an invalid value",
+	ReasonInactive:       "token not active",
 }
 
 // Description returns the fixed, client-safe text for r.

@@ -22,16 +22,18 @@ type Principal struct {
 	Issuer string
 	// Audiences is the "aud" claim as a list, one of which is the API's.
 	Audiences []string
-	// Scopes are the space-separated values of the "scope" claim.
+	// Scopes are the space-separated values of the "scope" claim (or the
+	// provider's own claim for scopes, such as "scp").
 	Scopes []string
 	// Permissions is Auth0's RBAC "permissions" claim, when present.
 	Permissions []string
-	// Roles are the caller's roles or groups, from the provider's claim
-	// for them (a namespaced claim on Auth0, realm_access.roles on
-	// Keycloak, groups on Okta, cognito:groups, Entra's roles).
+	// Roles are the caller's roles or groups, from the identity
+	// provider's claims for them (a namespaced custom claim,
+	// realm_access.roles, groups, ...: each provider's adapter knows
+	// which).
 	Roles []string
 	// ClientID is the OAuth client the token was issued to ("client_id",
-	// or Auth0's "azp").
+	// "azp", or the provider's own claim for it).
 	ClientID string
 	// ExpiresAt is the "exp" claim.
 	ExpiresAt time.Time
@@ -59,9 +61,8 @@ func (p Principal) HasRole(r string) bool {
 }
 
 // Claim returns the token claim at path: a top-level claim name (which may
-// contain dots, as Auth0's namespaced "https://example.com/roles" does), or
-// else a dot-separated path into nested objects, as Keycloak's
-// "realm_access.roles".
+// contain dots, as a namespaced "https://example.com/roles" does), or else
+// a dot-separated path into nested objects, as "realm_access.roles".
 func (p Principal) Claim(path string) (any, bool) {
 	return LookupClaim(p.Claims, path)
 }

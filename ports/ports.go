@@ -10,9 +10,10 @@ import (
 
 // TokenVerifier turns a raw bearer token into the principal it proves.
 //
-// Implementations: adapters/auth0 (JWTs checked against an OpenID Connect
-// issuer's JWKS) and adapters/fake (a table, for tests). Both pass the
-// contract suite in ports/verifiertest.
+// Implementations: one adapter per identity provider (JWTs checked by the
+// provider-neutral adapters/jwtverify against the provider's keys; cmd/api
+// picks one by AUTH_PROVIDER) and adapters/fake (a table, for tests). All
+// pass the contract suite in ports/verifiertest.
 type TokenVerifier interface {
 	// Verify validates rawToken completely (signature, algorithm, type,
 	// issuer, audience, lifetime) and returns its principal.
@@ -29,9 +30,9 @@ type TokenVerifier interface {
 
 // Readiness reports whether an adapter can do its work yet.
 //
-// Implementations: adapters/auth0 (ready once signing keys are loaded),
-// every MessageStore (ready once its database is reachable and migrated)
-// and adapters/fake (ready unless told otherwise).
+// Implementations: the identity provider adapters (ready once signing keys
+// are loaded), every MessageStore (ready once its database is reachable and
+// migrated) and adapters/fake (ready unless told otherwise).
 type Readiness interface {
 	// Ready returns nil when ready, or an error wrapping
 	// domain.ErrUnavailable that says what is missing.

@@ -3,6 +3,7 @@ package devissuer
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -16,6 +17,12 @@ var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 
 var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
+// MaxParamLength bounds the /authorize parameters the issuer keeps and
+// echoes (state, nonce, scope): what SDKs send is far shorter (auth0-spa-js
+// sends 56 characters), and a web page must not be able to make the
+// developer's browser park megabytes here.
+const MaxParamLength = 2048
+
 // authorize checks an authorization request (code flow with PKCE) and shows
 // the login page, or answers at once for prompt=none or a live session.
 //
@@ -23,15 +30,22 @@ var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // page; after that they go back to the client as OAuth errors.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	for _, name := range []string{"state", "nonce", "scope"} {
+		if len(q.Get(name)) > MaxParamLength {
+			page(w, http.StatusBadRequest, "Request too large",
+				fmt.Sprintf("%s is %d bytes long; the development issuer takes at most %d.", name, len(q.Get(name)), MaxParamLength))
+			return
+		}
+	}
 	client, ok := s.cfg.client(q.Get("client_id"))
 	if !ok {
-		page(w, http.StatusBadRequest, "Unknown client", "client_id "+q.Get("client_id")+" is not in config.json.")
+		page(w, http.StatusBadRequest, "Unknown client", "client_id "+clip(q.Get("client_id"))+" is not in config.json.")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	if !slices.Contains(client.Callbacks, redirectURI) {
 		page(w, http.StatusBadRequest, "Callback URL mismatch",
-			"redirect_uri "+redirectURI+" is not one of the client's callbacks in config.json.")
+			"redirect_uri "+clip(redirectURI)+" is not one of the client's callbacks in config.json.")
 		return
 	}
 	req := &authRequest{
@@ -41,7 +55,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		state:        q.Get("state"),
 		nonce:        q.Get("nonce"),
 		scopes:       strings.Fields(q.Get("scope")),
-		expires:      s.now().Add(LoginTTL),
 	}
 	if req.responseMode == "" {
 		req.responseMode = "query"
@@ -65,7 +78,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("unauthorized_client", "this client may not use the authorization code flow")
 		return
 	case q.Get("audience") != "" && q.Get("audience") != s.cfg.Audience:
-		fail("access_denied", "unknown audience "+q.Get("audience"))
+		fail("access_denied", "unknown audience "+clip(q.Get("audience")))
 		return
 	}
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
@@ -97,27 +110,67 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The login page's form may be posted only by the browser it was shown
+	// to: login checks this cookie (SameSite=Lax, so no other site's POST
+	// carries it) against the one recorded here.
+	req.browser = browserID(r)
+	if req.browser == "" {
+		req.browser = randomID()
+	}
+	http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: req.browser, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	txn := randomID()
 	s.mu.Lock()
-	s.gc()
-	s.logins[txn] = req
+	if s.logins.put(txn, req, s.now().Add(LoginTTL), s.now()) {
+		s.evicted("pending logins", MaxPendingLogins)
+	}
 	s.mu.Unlock()
 	s.loginPage(w, req, txn)
 }
 
+// browserID returns r's browserCookie, if it has a well-formed one.
+func browserID(r *http.Request) string {
+	c, err := r.Cookie(browserCookie)
+	if err != nil || !randomIDValue.MatchString(c.Value) {
+		return ""
+	}
+	return c.Value
+}
+
+var randomIDValue = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// crossOrigin reports whether a POST came from a page of another origin:
+// browsers say so with Sec-Fetch-Site, or with an Origin other than this
+// issuer's (as r reached it). Requests naming neither (curl) pass.
+func crossOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	return origin != "" && origin != "http://"+r.Host
+}
+
 // login takes the choice made on the login page.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if crossOrigin(r) {
+		page(w, http.StatusForbidden, "Cross-site login refused",
+			"Another site tried to log this browser in. Start the login from the application.")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		page(w, http.StatusBadRequest, "Bad form", "The login form could not be read.")
 		return
 	}
 	s.mu.Lock()
-	req, ok := s.logins[r.PostForm.Get("txn")]
-	delete(s.logins, r.PostForm.Get("txn"))
+	req, ok := s.logins.take(r.PostForm.Get("txn"), s.now())
 	s.mu.Unlock()
-	if !ok || s.now().After(req.expires) {
+	if !ok {
 		page(w, http.StatusBadRequest, "Login expired", "This login page is stale. Start the login from the application again.")
+		return
+	}
+	if browserID(r) != req.browser {
+		page(w, http.StatusForbidden, "Login refused",
+			"This login was started in another browser, or the browser did not keep the issuer's cookie. Start the login from the application again.")
 		return
 	}
 	if r.PostForm.Get("deny") != "" {
@@ -143,11 +196,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sess.who = identity{Subject: sub, Name: sub}
-		sess.ticked = r.PostForm["scope"]
+		// Only scopes the login page offered can be ticked.
+		sess.ticked = []string{}
+		for _, sc := range r.PostForm["scope"] {
+			if slices.Contains(req.scopes, sc) && !slices.Contains(sess.ticked, sc) {
+				sess.ticked = append(sess.ticked, sc)
+			}
+		}
 	}
 	sid := randomID()
 	s.mu.Lock()
-	s.sessions[sid] = sess
+	if s.sessions.put(sid, sess, sess.expires, s.now()) {
+		s.evicted("sessions", MaxSessions)
+	}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Expires: sess.expires})
@@ -161,8 +222,8 @@ func (s *Server) currentSession(r *http.Request) *session {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, ok := s.sessions[c.Value]
-	if !ok || s.now().After(sess.expires) {
+	sess, ok := s.sessions.get(c.Value, s.now())
+	if !ok {
 		return nil
 	}
 	return sess
@@ -173,8 +234,10 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authReques
 	granted, perms := grantFor(req.scopes, sess)
 	code := randomToken()
 	s.mu.Lock()
-	s.codes[code] = &authCode{req: req, who: sess.who, granted: granted, perms: perms,
-		authTime: sess.authTime, expires: s.now().Add(CodeTTL)}
+	if s.codes.put(code, &authCode{req: req, who: sess.who, granted: granted, perms: perms, authTime: sess.authTime},
+		s.now().Add(CodeTTL), s.now()) {
+		s.evicted("authorization codes", MaxCodes)
+	}
 	s.mu.Unlock()
 	s.respond(w, r, req, url.Values{"code": {code}})
 }
@@ -223,29 +286,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, req *authReques
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-// gc drops expired logins, codes, sessions and refresh tokens. Call with mu held.
-func (s *Server) gc() {
-	now := s.now()
-	for k, v := range s.logins {
-		if now.After(v.expires) {
-			delete(s.logins, k)
-		}
+// clip shortens text from a request before a page shows it.
+func clip(s string) string {
+	if len(s) > 200 {
+		return strings.ToValidUTF8(s[:200], "") + "…"
 	}
-	for k, v := range s.codes {
-		if now.After(v.expires) {
-			delete(s.codes, k)
-		}
-	}
-	for k, v := range s.sessions {
-		if now.After(v.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, v := range s.refresh {
-		if now.After(v.expires) {
-			delete(s.refresh, k)
-		}
-	}
+	return s
 }
 
 func origin(rawURL string) string {

@@ -91,11 +91,11 @@ func DefaultConfig() Config {
 // it does not exist, and checks it.
 func LoadConfig(dir string) (Config, string, error) {
 	path := filepath.Join(dir, "config.json")
+	if err := makeDir(dir); err != nil {
+		return Config{}, path, err
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return Config{}, path, err
-		}
 		b, _ = json.MarshalIndent(DefaultConfig(), "", "  ")
 		b = append(b, '\n')
 		if err := createFile(path, b); errors.Is(err, os.ErrExist) {
@@ -107,6 +107,9 @@ func LoadConfig(dir string) (Config, string, error) {
 			return Config{}, path, err
 		}
 	} else if err != nil {
+		return Config{}, path, err
+	}
+	if err := checkNotWritableByOthers(path); err != nil {
 		return Config{}, path, err
 	}
 	var c Config
@@ -150,14 +153,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("client_id %q appears twice", cl.ClientID)
 		}
 		seen["client:"+cl.ClientID] = true
+		// Browsers are sent to these URLs (and post messages to these
+		// origins): http and https only, never javascript: or data:.
 		for _, u := range slices.Concat(cl.Callbacks, cl.LogoutURLs) {
-			if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" || p.Fragment != "" {
-				return fmt.Errorf("client %q: %q is not an absolute URL without fragment", cl.ClientID, u)
+			if p, err := url.Parse(u); err != nil || !webScheme(p.Scheme) || p.Host == "" || p.Fragment != "" {
+				return fmt.Errorf("client %q: %q is not an absolute http(s) URL without fragment", cl.ClientID, u)
 			}
 		}
 		for _, o := range cl.WebOrigins {
-			if p, err := url.Parse(o); err != nil || p.Scheme == "" || p.Host == "" || (p.Path != "" && p.Path != "/") {
-				return fmt.Errorf("client %q: web origin %q is not scheme://host[:port]", cl.ClientID, o)
+			if p, err := url.Parse(o); err != nil || !webScheme(p.Scheme) || p.Host == "" || (p.Path != "" && p.Path != "/") || p.RawQuery != "" {
+				return fmt.Errorf("client %q: web origin %q is not http(s)://host[:port]", cl.ClientID, o)
 			}
 		}
 	}
@@ -192,6 +197,36 @@ func (cl Client) allows(grant string) bool {
 
 func (cl Client) webOrigin(origin string) bool {
 	return origin != "" && slices.Contains(cl.WebOrigins, strings.TrimSuffix(origin, "/"))
+}
+
+func webScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
+
+// makeDir creates the dev directory (mode 0700) if needed, and refuses one
+// that other users may write to: they could replace config.json (and log
+// in as anyone with any scope) or keys.json (and sign tokens the API
+// trusts).
+func makeDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return checkNotWritableByOthers(dir)
+}
+
+// checkNotWritableByOthers refuses a file or folder that users other than
+// its owner may write to.
+func checkNotWritableByOthers(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if mode := fi.Mode().Perm(); mode&0o022 != 0 {
+		what := "file"
+		if fi.IsDir() {
+			what = "folder"
+		}
+		return fmt.Errorf("%s: mode %v lets other users change this %s; run chmod go-w %s", path, mode, what, path)
+	}
+	return nil
 }
 
 func plainName(s string) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/devissuer"
+	"github.com/example/spaapi/adapters/jwtverify"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -70,7 +72,10 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	handler = s.Handler()
-	jar, _ := cookiejar.New(nil)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.browser = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return e
 }
@@ -79,7 +84,8 @@ func newEnv(t *testing.T) *env {
 func (e *env) api() *auth0.Verifier {
 	if e.verifier == nil {
 		v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-			IssuerBaseURL: e.issuer, Audiences: []string{devissuer.DefaultAudience}, ClockTolerance: 5 * time.Second, Now: e.clock.Now,
+			IssuerBaseURL: e.issuer, Audiences: []string{devissuer.DefaultAudience},
+			Options: jwtverify.Options{ClockTolerance: 5 * time.Second, Now: e.clock.Now},
 		}, quiet, prometheus.NewRegistry())
 		if err != nil {
 			e.t.Fatal(err)
@@ -128,8 +134,8 @@ func (e *env) authorize(q url.Values) *http.Response {
 func (e *env) login(q url.Values, form url.Values) *url.URL {
 	e.t.Helper()
 	resp := e.authorize(q)
-	body, _ := io.ReadAll(resp.Body)
-	m := txnField.FindSubmatch(body)
+	body := readAll(e.t, resp)
+	m := txnField.FindSubmatch([]byte(body))
 	if resp.StatusCode != 200 || m == nil {
 		e.t.Fatalf("login page: got %d without a txn field:\n%s", resp.StatusCode, body)
 	}
@@ -164,7 +170,10 @@ func (e *env) token(p url.Values, asJSON bool) (int, map[string]any) {
 		for k := range p {
 			m[k] = p.Get(k)
 		}
-		b, _ := json.Marshal(m)
+		b, err := json.Marshal(m)
+		if err != nil {
+			e.t.Fatal(err)
+		}
 		resp, err = http.Post(e.srv.URL+"/oauth/token", "application/json", strings.NewReader(string(b)))
 	} else {
 		resp, err = http.PostForm(e.srv.URL+"/oauth/token", p)
@@ -178,6 +187,36 @@ func (e *env) token(p url.Values, asJSON bool) (int, map[string]any) {
 		e.t.Fatalf("token response is not JSON: %v", err)
 	}
 	return resp.StatusCode, body
+}
+
+// readAll reads and closes a response body.
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return string(b)
+}
+
+// send makes a request with the default client, failing the test on
+// transport errors.
+func send(t *testing.T, method, target string, header http.Header, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, target, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 func codeExchange(code, verifier string) url.Values {
@@ -240,20 +279,15 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 	}
 
 	// /userinfo answers for the access token.
-	req, _ := http.NewRequest("GET", e.srv.URL+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+body["access_token"].(string))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := send(t, "GET", e.srv.URL+"/userinfo", http.Header{"Authorization": {"Bearer " + body["access_token"].(string)}}, "")
 	var info map[string]any
-	json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatalf("userinfo body: %v", err)
+	}
 	if resp.StatusCode != 200 || info["sub"] != "dev|alice" || info["email"] != "alice@example.com" {
 		t.Errorf("userinfo: got %d %v", resp.StatusCode, info)
 	}
-	req.Header.Set("Authorization", "Bearer garbage")
-	if resp, _ := http.DefaultClient.Do(req); resp.StatusCode != 401 {
+	if resp := send(t, "GET", e.srv.URL+"/userinfo", http.Header{"Authorization": {"Bearer garbage"}}, ""); resp.StatusCode != 401 {
 		t.Errorf("userinfo with garbage: got %d, want 401", resp.StatusCode)
 	}
 }
@@ -296,7 +330,6 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		{"wrong redirect_uri", func(_ *env, p url.Values) { p.Set("redirect_uri", "http://localhost:3000") }, "invalid_grant"},
 		{"wrong client", func(_ *env, p url.Values) { p.Set("client_id", devissuer.DefaultMachine) }, "invalid_grant"},
 		{"unknown code", func(_ *env, p url.Values) { p.Set("code", "made-up") }, "invalid_grant"},
-		{"expired code", func(e *env, _ url.Values) { e.clock.Advance(devissuer.CodeTTL + time.Second) }, "invalid_grant"},
 		{"no grant type", func(_ *env, p url.Values) { p.Del("grant_type") }, "invalid_request"},
 		{"unknown grant type", func(_ *env, p url.Values) { p.Set("grant_type", "password") }, "unsupported_grant_type"},
 	} {
@@ -308,6 +341,28 @@ func TestCodeExchangeRefusals(t *testing.T) {
 			status, body := e.token(p, false)
 			if status != 400 || body["error"] != tc.want {
 				t.Errorf("got %d %v, want 400 %s", status, body, tc.want)
+			}
+		})
+	}
+	// A code lives CodeTTL: one lookup decides, and an expired code is as
+	// good as an unknown one.
+	for _, tc := range []struct {
+		age    time.Duration
+		status int
+	}{
+		{devissuer.CodeTTL - time.Second, 200},
+		{devissuer.CodeTTL + time.Second, 400},
+	} {
+		t.Run(fmt.Sprintf("code used after %v", tc.age), func(t *testing.T) {
+			e := newEnv(t)
+			back := e.login(authParams(challenge), url.Values{"user": {"alice"}})
+			e.clock.Advance(tc.age)
+			status, body := e.token(codeExchange(back.Query().Get("code"), verifier), false)
+			if status != tc.status {
+				t.Fatalf("got %d %v, want %d", status, body, tc.status)
+			}
+			if status == 400 && (body["error"] != "invalid_grant" || body["error_description"] != "invalid, expired or already used authorization code") {
+				t.Errorf("got %v, want invalid_grant: invalid, expired or already used authorization code", body)
 			}
 		})
 	}
@@ -376,8 +431,7 @@ func TestSilentAuthWebMessage(t *testing.T) {
 
 	read := func() (int, string, http.Header) {
 		resp := e.authorize(q)
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		return resp.StatusCode, readAll(t, resp), resp.Header
 	}
 	status, page, h := read()
 	if status != 200 || !strings.Contains(page, `"error":"login_required"`) || !strings.Contains(page, `"authorization_response"`) {
@@ -397,14 +451,22 @@ func TestSilentAuthWebMessage(t *testing.T) {
 	}
 
 	// Logging out ends the session; silent auth then needs a login again.
-	resp, _ := e.browser.Get(e.srv.URL + "/v2/logout?client_id=dev-spa&returnTo=" + url.QueryEscape(spa))
+	resp, err := e.browser.Get(e.srv.URL + "/v2/logout?client_id=dev-spa&returnTo=" + url.QueryEscape(spa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != 302 || resp.Header.Get("Location") != spa {
 		t.Fatalf("logout: got %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if _, page, _ = read(); !strings.Contains(page, "login_required") {
 		t.Errorf("after logout: want login_required:\n%s", page)
 	}
-	resp, _ = e.browser.Get(e.srv.URL + "/v2/logout?returnTo=" + url.QueryEscape("https://evil.example/"))
+	resp, err = e.browser.Get(e.srv.URL + "/v2/logout?returnTo=" + url.QueryEscape("https://evil.example/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("logout to an unregistered URL: got %d, want 400", resp.StatusCode)
 	}
@@ -472,11 +534,12 @@ func TestClientCredentials(t *testing.T) {
 	}
 
 	// HTTP Basic client authentication.
-	req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(devissuer.DefaultMachine, devissuer.DefaultMachineToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Errorf("basic auth: got %v %v", resp.StatusCode, err)
+	basic := url.UserPassword(devissuer.DefaultMachine, devissuer.DefaultMachineToken).String()
+	if resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{
+		"Content-Type":  {"application/x-www-form-urlencoded"},
+		"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(basic))},
+	}, "grant_type=client_credentials"); resp.StatusCode != 200 {
+		t.Errorf("basic auth: got %d", resp.StatusCode)
 	}
 
 	for name, change := range map[string]func(url.Values){
@@ -495,27 +558,21 @@ func TestClientCredentials(t *testing.T) {
 			t.Errorf("%s: got %d %v, want %s", name, status, body, want)
 		}
 	}
-	if resp, _ := http.Post(e.srv.URL+"/oauth/token", "text/plain", strings.NewReader("x")); resp.StatusCode != 400 {
+	if resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Content-Type": {"text/plain"}}, "x"); resp.StatusCode != 400 {
 		t.Errorf("text/plain body: got %d, want 400", resp.StatusCode)
 	}
 }
 
 func TestCORSForTheSPA(t *testing.T) {
 	e := newEnv(t)
-	req, _ := http.NewRequest("OPTIONS", e.srv.URL+"/oauth/token", nil)
-	req.Header.Set("Origin", spa)
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	req.Header.Set("Access-Control-Request-Headers", "content-type,auth0-client")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	preflight := http.Header{"Origin": {spa}, "Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type,auth0-client"}}
+	resp := send(t, "OPTIONS", e.srv.URL+"/oauth/token", preflight, "")
 	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != spa ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "auth0-client") {
 		t.Errorf("preflight from the SPA: got %d %v", resp.StatusCode, resp.Header)
 	}
-	req.Header.Set("Origin", "https://evil.example")
-	resp, _ = http.DefaultClient.Do(req)
+	preflight.Set("Origin", "https://evil.example")
+	resp = send(t, "OPTIONS", e.srv.URL+"/oauth/token", preflight, "")
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("preflight from another origin allowed")
 	}
@@ -529,8 +586,11 @@ func TestKeysPersistAndRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(e.dir, "keys.json"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("keys.json: %v mode %v, want 0600", err, fi.Mode().Perm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("keys.json: mode %v, want 0600", fi.Mode().Perm())
 	}
 
 	// A token minted before a restart (a new Keys on the same dir) verifies.
@@ -550,23 +610,27 @@ func TestKeysPersistAndRotate(t *testing.T) {
 	if err != nil || newKID == oldKID {
 		t.Fatalf("Rotate: %q, %v", newKID, err)
 	}
-	after, _, _ := m.AccessToken(devissuer.Grant{Subject: "dev|alice", TTL: time.Hour})
+	after, _, err := m.AccessToken(devissuer.Grant{Subject: "dev|alice", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if jwtKID(t, after) != newKID {
 		t.Errorf("new tokens are not signed with the new key")
 	}
 	// The running issuer publishes both; the API picks the new key up
 	// (unknown kid) and still accepts the old key's tokens.
-	e.clock.Advance(auth0.DefaultUnknownKeyCooldown)
+	e.clock.Advance(jwtverify.DefaultUnknownKeyCooldown)
 	for name, tok := range map[string]string{"new": after, "old": before} {
 		if _, err := e.api().Verify(context.Background(), tok); err != nil {
 			t.Errorf("%s key's token after rotation: %v", name, err)
 		}
 	}
 	jwks := func() string {
-		resp, _ := http.Get(e.srv.URL + "/.well-known/jwks.json")
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return string(b)
+		resp := send(t, "GET", e.srv.URL+"/.well-known/jwks.json", nil, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("JWKS: got %d", resp.StatusCode)
+		}
+		return readAll(t, resp)
 	}
 	if j := jwks(); !strings.Contains(j, oldKID) || !strings.Contains(j, newKID) {
 		t.Errorf("JWKS after rotation lacks a key: %s", j)
@@ -591,7 +655,9 @@ func TestKeysRefuseLooseFileMode(t *testing.T) {
 	if _, err := devissuer.OpenKeys(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(filepath.Join(dir, "keys.json"), 0o644)
+	if err := os.Chmod(filepath.Join(dir, "keys.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := devissuer.OpenKeys(dir, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("got %v, want a refusal telling to chmod 600", err)
 	}
@@ -617,7 +683,9 @@ func TestConfigFile(t *testing.T) {
 		"bad callback":   `{"audience":"a","users":[{"id":"x","subject":"s"}],"clients":[{"client_id":"c","callbacks":["/relative"]}]}`,
 		"not JSON":       `audience: a`,
 	} {
-		os.WriteFile(path, []byte(content), 0o600)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := devissuer.LoadConfig(dir); err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: got %v, want an error naming %s", name, err, path)
 		}
@@ -644,14 +712,27 @@ func TestFirstRunRace(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				jwks, _ := k.JWKS()
+				jwks, err := k.JWKS()
+				if err != nil || !strings.Contains(string(jwks), `"kid"`) {
+					t.Errorf("JWKS: got %s, %v; want a key", jwks, err)
+					return
+				}
 				seen <- string(jwks)
 			}()
 		}
 		wg.Wait()
 		close(seen)
-		k, _ := devissuer.OpenKeys(dir, nil)
-		final, _ := k.JWKS()
+		k, err := devissuer.OpenKeys(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, err := k.JWKS()
+		if err != nil || !strings.Contains(string(final), `"kid"`) {
+			t.Fatalf("final JWKS: got %s, %v; want a key", final, err)
+		}
+		if len(seen) != 8 {
+			t.Fatalf("%d of 8 processes published keys", len(seen))
+		}
 		for s := range seen {
 			if s != string(final) {
 				t.Fatalf("a process published a key that was then replaced:\n%s\n%s", s, final)

@@ -47,7 +47,7 @@ func OpenKeys(dir string, now func() time.Time) (*Keys, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
 	k := &Keys{path: filepath.Join(dir, "keys.json"), now: now}
@@ -56,7 +56,7 @@ func OpenKeys(dir string, now func() time.Time) (*Keys, error) {
 	if err := k.reload(); err != nil {
 		return nil, err
 	}
-	if len(k.keys) == 0 {
+	if k.keys == nil { // no file yet
 		key, err := newSigningKey(now())
 		if err != nil {
 			return nil, err
@@ -75,6 +75,9 @@ func OpenKeys(dir string, now func() time.Time) (*Keys, error) {
 		if err := k.reload(); err != nil {
 			return nil, err
 		}
+	}
+	if len(k.live(now())) == 0 {
+		return nil, fmt.Errorf(`%s: no signing key in use ("keys" is empty, or every key is retired); delete the file to generate a new key (tokens signed with the old keys stop working)`, k.path)
 	}
 	return k, nil
 }
@@ -104,7 +107,10 @@ func (k *Keys) reload() error {
 	if err := json.Unmarshal(b, &file); err != nil {
 		return fmt.Errorf("%s: %w", k.path, err)
 	}
-	for _, sk := range file.Keys {
+	for i, sk := range file.Keys {
+		if sk == nil {
+			return fmt.Errorf("%s: key %d is null", k.path, i)
+		}
 		block, _ := pem.Decode([]byte(sk.PEM))
 		if block == nil {
 			return fmt.Errorf("%s: key %s: no PEM block", k.path, sk.KID)

@@ -26,6 +26,8 @@ const (
 	SessionTTL      = 24 * time.Hour
 	RefreshTokenTTL = 30 * 24 * time.Hour
 	sessionCookie   = "devissuer_session"
+	// browserCookie ties a login page to the browser that asked for it.
+	browserCookie = "devissuer_browser"
 )
 
 // Server is the development issuer's HTTP side.
@@ -35,10 +37,11 @@ type Server struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	logins   map[string]*authRequest  // login page shown, awaiting a choice
-	codes    map[string]*authCode     // authorization codes, single use
-	sessions map[string]*session      // browser sessions (cookie)
-	refresh  map[string]*refreshToken // by SHA-256 of the token
+	logins   *expiring[*authRequest]  // login page shown, awaiting a choice
+	codes    *expiring[*authCode]     // authorization codes, single use
+	sessions *expiring[*session]      // browser sessions (cookie)
+	refresh  *expiring[*refreshToken] // by SHA-256 of the token
+	lastWarn time.Time                // of the last "too many" warning
 }
 
 // authRequest is a checked /authorize request.
@@ -50,7 +53,7 @@ type authRequest struct {
 	nonce         string
 	scopes        []string
 	codeChallenge string
-	expires       time.Time
+	browser       string // the browserCookie of the browser that asked
 }
 
 type authCode struct {
@@ -59,7 +62,6 @@ type authCode struct {
 	granted  []string // API scopes granted
 	perms    []string
 	authTime time.Time
-	expires  time.Time
 }
 
 type session struct {
@@ -78,7 +80,6 @@ type refreshToken struct {
 	scopes   []string
 	perms    []string
 	authTime time.Time
-	expires  time.Time
 }
 
 // NewServer returns the issuer for cfg, signing with keys. issuer is its
@@ -97,10 +98,10 @@ func NewServer(issuer string, cfg Config, keys *Keys, log *slog.Logger, now func
 		cfg:      cfg,
 		minter:   &Minter{Issuer: issuer, Audience: cfg.Audience, Keys: keys, Now: now},
 		log:      log,
-		logins:   map[string]*authRequest{},
-		codes:    map[string]*authCode{},
-		sessions: map[string]*session{},
-		refresh:  map[string]*refreshToken{},
+		logins:   newExpiring[*authRequest](MaxPendingLogins),
+		codes:    newExpiring[*authCode](MaxCodes),
+		sessions: newExpiring[*session](MaxSessions),
+		refresh:  newExpiring[*refreshToken](MaxRefreshTokens),
 	}, nil
 }
 
@@ -124,6 +125,15 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) now() time.Time { return s.minter.now() }
+
+// evicted notes that a bound made the issuer forget something live: a
+// warning at most once a minute, not once per request. Call with mu held.
+func (s *Server) evicted(what string, max int) {
+	if now := time.Now(); now.Sub(s.lastWarn) >= time.Minute {
+		s.lastWarn = now
+		s.log.Warn("devissuer: too many "+what+"; forgetting the oldest", "max", max)
+	}
+}
 
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	iss := s.minter.Issuer
@@ -222,7 +232,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.mu.Lock()
-		delete(s.sessions, c.Value)
+		s.sessions.delete(c.Value)
 		s.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})

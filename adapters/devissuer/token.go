@@ -31,9 +31,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", err.Error()})
 		return
 	}
-	s.mu.Lock()
-	s.gc()
-	s.mu.Unlock()
 	switch p.Get("grant_type") {
 	case "authorization_code":
 		s.codeGrant(w, p)
@@ -86,17 +83,12 @@ const (
 )
 
 func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
-	code := p.Get("code")
 	s.mu.Lock()
-	c, ok := s.codes[code]
-	delete(s.codes, code) // single use, whatever happens next
+	c, ok := s.codes.take(p.Get("code"), s.now()) // single use, whatever happens next
 	s.mu.Unlock()
 	switch {
 	case !ok:
-		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "invalid or already used authorization code"})
-		return
-	case s.now().After(c.expires):
-		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "authorization code expired"})
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "invalid, expired or already used authorization code"})
 		return
 	case p.Get("client_id") != c.req.client.ClientID:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "the code was issued to another client"})
@@ -117,48 +109,56 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
 			return
 		}
 	}
-	s.issue(w, c.req.client.ClientID, c.req.nonce, c.who, c.granted, c.perms, c.authTime, "")
+	var refreshScopes []string
+	if slices.Contains(c.granted, "offline_access") {
+		refreshScopes = c.granted
+	}
+	s.issue(w, c.req.client.ClientID, c.req.nonce, c.who, c.granted, c.perms, c.authTime, "", refreshScopes)
 }
 
+// refreshGrant rotates a refresh token: the old one is used up, and the
+// answer always carries its successor in the same family, with the same
+// grant, even when the request narrows the scopes of the access token.
 func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values) {
 	h := hash(p.Get("refresh_token"))
 	s.mu.Lock()
-	rt, ok := s.refresh[h]
-	if ok && rt.used {
+	rt, ok := s.refresh.get(h, s.now())
+	reused := ok && rt.used
+	if reused {
 		// A rotated-out token came back: someone kept a copy. Revoke the
 		// whole family, as Auth0's refresh token rotation does.
-		for k, v := range s.refresh {
-			if v.family == rt.family {
-				delete(s.refresh, k)
-			}
-		}
+		family := rt.family
+		s.refresh.deleteIf(func(v *refreshToken) bool { return v.family == family })
 	}
-	valid := ok && !rt.used && !s.now().After(rt.expires) && rt.clientID == p.Get("client_id")
+	valid := ok && !reused && rt.clientID == p.Get("client_id")
 	if valid {
 		rt.used = true
 	}
 	s.mu.Unlock()
 	switch {
 	case !ok:
-		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "unknown or revoked refresh token"})
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "unknown, expired or revoked refresh token"})
 		return
-	case rt.used && !valid:
+	case reused:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token already used; its family is revoked"})
 		return
 	case !valid:
-		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token expired or issued to another client"})
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token issued to another client"})
 		return
 	}
 	scopes := rt.scopes
 	if req := strings.Fields(p.Get("scope")); len(req) > 0 {
+		// Narrow, never widen: only scopes the grant holds.
 		scopes = slices.DeleteFunc(slices.Clone(req), func(sc string) bool { return !slices.Contains(rt.scopes, sc) })
 	}
-	s.issue(w, rt.clientID, "", rt.who, scopes, rt.perms, rt.authTime, rt.family)
+	s.issue(w, rt.clientID, "", rt.who, scopes, rt.perms, rt.authTime, rt.family, rt.scopes)
 }
 
-// issue answers with an access token, an ID token when openid was granted,
-// and a new refresh token when offline_access was.
-func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identity, scopes, perms []string, authTime time.Time, family string) {
+// issue answers with an access token for scopes, an ID token when openid
+// is among them, and a refresh token for refreshScopes (in family, or a new
+// one) unless that is nil.
+func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identity, scopes, perms []string, authTime time.Time,
+	family string, refreshScopes []string) {
 	access, _, err := s.minter.AccessToken(Grant{
 		Subject: who.Subject, ClientID: clientID, Scopes: scopes, Permissions: perms,
 		TTL: AccessTokenTTL, UserInfo: slices.Contains(scopes, "openid"),
@@ -174,14 +174,16 @@ func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identi
 			return
 		}
 	}
-	if slices.Contains(scopes, "offline_access") {
+	if refreshScopes != nil {
 		if family == "" {
 			family = randomID()
 		}
 		resp.RefreshToken = randomToken()
 		s.mu.Lock()
-		s.refresh[hash(resp.RefreshToken)] = &refreshToken{family: family, clientID: clientID, who: who,
-			scopes: scopes, perms: perms, authTime: authTime, expires: s.now().Add(RefreshTokenTTL)}
+		if s.refresh.put(hash(resp.RefreshToken), &refreshToken{family: family, clientID: clientID, who: who,
+			scopes: refreshScopes, perms: perms, authTime: authTime}, s.now().Add(RefreshTokenTTL), s.now()) {
+			s.evicted("refresh tokens", MaxRefreshTokens)
+		}
 		s.mu.Unlock()
 	}
 	writeJSON(w, http.StatusOK, resp)

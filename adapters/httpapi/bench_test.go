@@ -15,8 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
@@ -28,7 +29,7 @@ import (
 //
 //	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
 
-func benchRouter(b *testing.B, iss *auth0test.Issuer, stores ...ports.MessageStore) http.Handler {
+func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.MessageStore) http.Handler {
 	b.Helper()
 	var store ports.MessageStore = memory.NewMessages()
 	if len(stores) > 0 {
@@ -36,8 +37,8 @@ func benchRouter(b *testing.B, iss *auth0test.Issuer, stores ...ports.MessageSto
 	}
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-		IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second,
-		CacheSize: auth0.DefaultCacheSize, CacheTTL: auth0.DefaultCacheTTL,
+		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
+			ClockTolerance: 5 * time.Second, CacheSize: jwtverify.DefaultCacheSize, CacheTTL: jwtverify.DefaultCacheTTL},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		b.Fatal(err)
@@ -68,14 +69,14 @@ func serve(b *testing.B, h http.Handler, path, token string, want int) {
 
 var (
 	distinctOnce   sync.Once
-	distinctIssuer *auth0test.Issuer
+	distinctIssuer *jwtverifytest.Issuer
 	distinct       []string
 )
 
 // distinctTokens returns 10,000 valid tokens for different subjects.
-func distinctTokens(b *testing.B) (*auth0test.Issuer, []string) {
+func distinctTokens(b *testing.B) (*jwtverifytest.Issuer, []string) {
 	distinctOnce.Do(func() {
-		distinctIssuer = auth0test.NewIssuer(&testing.T{})
+		distinctIssuer = jwtverifytest.NewIssuer(&testing.T{})
 		for i := range 10_000 {
 			distinct = append(distinct, distinctIssuer.Token(distinctIssuer.Claims(fmt.Sprintf("auth0|user-%d", i))))
 		}
@@ -84,7 +85,7 @@ func distinctTokens(b *testing.B) (*auth0test.Issuer, []string) {
 }
 
 func BenchmarkRouter(b *testing.B) {
-	iss := auth0test.NewIssuer(b)
+	iss := jwtverifytest.NewIssuer(b)
 	h := benchRouter(b, iss)
 	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
 
@@ -115,7 +116,7 @@ func BenchmarkRouter(b *testing.B) {
 // GET /api/messages, a page of 50 of 10,000 stored messages of 140
 // characters, from the in-memory store: what the HTTP side costs.
 func BenchmarkRouterMessages(b *testing.B) {
-	iss := auth0test.NewIssuer(b)
+	iss := jwtverifytest.NewIssuer(b)
 	store := memory.NewMessagesOfSize(20_000)
 	t0 := time.Now()
 	text := strings.Repeat("a message of moderate length ", 5)[:140]

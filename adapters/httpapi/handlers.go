@@ -116,11 +116,12 @@ func handleNotFound() http.Handler {
 	})
 }
 
-// handleMethodNotAllowed answers 405 with the Allow header RFC 9110 asks for.
-func handleMethodNotAllowed(router *mux.Router) http.Handler {
+// handleMethodNotAllowed answers 405 with the Allow header RFC 9110 asks
+// for: those of methods (every method the router serves) the path takes.
+func handleMethodNotAllowed(router *mux.Router, methods []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		for _, m := range methods {
 			probe := r.Clone(r.Context())
 			probe.Method = m
 			var match mux.RouteMatch

@@ -12,23 +12,76 @@ import (
 )
 
 // Metrics are the HTTP adapter's Prometheus metrics.
+//
+// Every label has a bounded set of values, fixed by this code and never
+// taken as-is from a request, so no caller can grow the number of series
+// (each costs memory for good and lengthens every scrape):
+//
+//   - route: a route template from routes.go, or "unmatched" for anything
+//     no route matched (404s, 405s, preflights). Never the raw path.
+//   - method: one of knownMethods, or "other" for anything else: a client
+//     may send any token as a method, of any length.
+//   - status: a status code this server's handlers write, 100-599 (the
+//     handlers write a dozen or so); anything else would be "other".
+//   - outcome (auth_outcomes_total): one of authOutcomes, all created at
+//     zero; an outcome not in that list would be counted as "other".
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	auth     *prometheus.CounterVec
 	authOK   prometheus.Counter // the common case, looked up once
+	outcomes map[string]bool
 }
 
+// unmatchedRoute labels requests no route matched.
+const unmatchedRoute = "unmatched"
+
+// otherLabel stands for any value outside a label's known set.
+const otherLabel = "other"
+
+// knownMethods keep their name in the method label: the methods of RFC
+// 9110 and PATCH (RFC 5789). Methods are case-sensitive, so "get" is other.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
+}
+
+// methodLabel bounds the method label.
+func methodLabel(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return otherLabel
+}
+
+// statusLabel bounds the status label; the strings of codes are made once.
+func statusLabel(status int) string {
+	if status < 100 || status > 599 {
+		return otherLabel
+	}
+	return statusText[status-100]
+}
+
+var statusText = func() []string {
+	s := make([]string, 500)
+	for i := range s {
+		s[i] = strconv.Itoa(i + 100)
+	}
+	return s
+}()
+
 // authOutcomes are every value of auth_outcomes_total's outcome label:
-// "ok", and each reason a protected request is refused. They are created
-// at zero so /metrics lists them all from the start.
+// "ok", each reason a protected request is refused, and "other" for a
+// reason missing from this list. They are created at zero so /metrics
+// lists them all from the start.
 var authOutcomes = []string{
 	"ok", "missing", "invalid_request", "insufficient_scope", "forbidden", "unavailable",
 	string(domain.ReasonMalformed), string(domain.ReasonTooLarge), string(domain.ReasonAlgorithm),
 	string(domain.ReasonType), string(domain.ReasonCritical), string(domain.ReasonUnknownKey),
 	string(domain.ReasonSignature), string(domain.ReasonExpired), string(domain.ReasonNotYetValid),
 	string(domain.ReasonIssuedInFuture), string(domain.ReasonIssuer), string(domain.ReasonAudience),
-	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType),
+	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive), otherLabel,
 }
 
 // NewMetrics creates the HTTP metrics and registers them with reg.
@@ -36,20 +89,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_requests_total",
-			Help: "HTTP requests by route template, method and status.",
+			Help: `HTTP requests by route template ("unmatched" for none), method ("other" for unusual ones) and status.`,
 		}, []string{"route", "method", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_request_duration_seconds",
-			Help:    "HTTP request latency by route template, method and status.",
+			Help:    `HTTP request latency by route template ("unmatched" for none), method ("other" for unusual ones) and status.`,
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method", "status"}),
 		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auth_outcomes_total",
 			Help: `Protected requests by outcome: "ok", or why they were refused (missing, malformed, bad_signature, expired, wrong_issuer, wrong_audience, unknown_key, insufficient_scope, ...).`,
 		}, []string{"outcome"}),
+		outcomes: map[string]bool{},
 	}
 	for _, o := range authOutcomes {
 		m.auth.WithLabelValues(o)
+		m.outcomes[o] = true
 	}
 	m.authOK = m.auth.WithLabelValues("ok")
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth} {
@@ -60,18 +115,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// observe records one finished request.
+// observe records one finished request. route is a template or "".
 func (m *Metrics) observe(route, method string, status int, took time.Duration, protected bool, reason string) {
 	if route == "" {
-		route = "unmatched"
+		route = unmatchedRoute
 	}
-	code := strconv.Itoa(status)
+	method, code := methodLabel(method), statusLabel(status)
 	m.requests.WithLabelValues(route, method, code).Inc()
 	m.duration.WithLabelValues(route, method, code).Observe(took.Seconds())
 	switch {
 	case protected && reason == "":
 		m.authOK.Inc()
 	case protected:
+		if !m.outcomes[reason] {
+			reason = otherLabel
+		}
 		m.auth.WithLabelValues(reason).Inc()
 	}
 }

@@ -163,7 +163,7 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			info := infoFrom(r.Context())
 			metrics.observe(info.route, r.Method, rec.status, took, info.protected, info.reason)
 			attrs := []slog.Attr{
-				slog.String("method", r.Method),
+				slog.String("method", logMethod(r.Method)),
 				slog.String("route", info.route),
 				slog.Int("status", rec.status),
 				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
@@ -187,6 +187,33 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 	}
 }
 
+// maxLoggedMethod is how much of an unusual method the log line keeps.
+const maxLoggedMethod = 20
+
+// logMethod returns the method as the log line shows it: a known method
+// as it is; any other cut to maxLoggedMethod bytes ("..." marks the cut),
+// with every byte outside printable ASCII as '?'. A client chooses the
+// method, and may make it 200 KiB long.
+func logMethod(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	cut := len(method) > maxLoggedMethod
+	if cut {
+		method = method[:maxLoggedMethod]
+	}
+	b := []byte(method)
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	if cut {
+		b = append(b, "..."...)
+	}
+	return string(b)
+}
+
 // recoverPanics turns a panic into a 500 and logs its stack.
 func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -208,18 +235,20 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// corsMethods and corsHeaders are what cross-origin callers may use.
+// corsHeaders are the request headers cross-origin callers may send, and
+// corsExpose the response headers they may read.
 var (
-	corsMethods = "GET, HEAD, POST, PUT, PATCH, DELETE"
 	corsHeaders = "Authorization, Content-Type, X-Request-ID"
 	corsExpose  = "WWW-Authenticate, X-Request-ID, Retry-After"
 )
 
 // cors lets the allowed origins call the API from a browser: it answers
-// preflights without a token and marks every answer, errors included, as
-// readable by them. Other origins get no CORS headers.
-func cors(allowed []string) func(http.Handler) http.Handler {
+// preflights without a token, allowing methods (those the routes serve),
+// and marks every answer, errors included, as readable by them. Other
+// origins get no CORS headers.
+func cors(allowed, methods []string) func(http.Handler) http.Handler {
 	anyOrigin := slices.Contains(allowed, "*")
+	corsMethods := strings.Join(methods, ", ")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()

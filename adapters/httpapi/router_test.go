@@ -428,7 +428,7 @@ func TestLogs(t *testing.T) {
 				t.Errorf("line %d: %s got %v, want %v", i, k, lines[i][k], v)
 			}
 		}
-		if lines[i]["request_id"] == "" || lines[i]["method"] != "GET" {
+		if id, ok := lines[i]["request_id"].(string); !ok || id == "" || lines[i]["method"] != "GET" {
 			t.Errorf("line %d lacks request_id or method: %v", i, lines[i])
 		}
 	}

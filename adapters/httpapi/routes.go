@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/gorilla/mux"
 
@@ -50,17 +51,40 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	// delete:messages. The domain decides (domain.CanDelete).
 	r.Handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages))).Methods(http.MethodDelete)
 
+	// The methods the routes serve: what a 405's Allow header and the
+	// CORS preflight may list, derived so no second list goes stale.
+	methods := servedMethods(r)
+
 	r.NotFoundHandler = handleNotFound()
-	r.MethodNotAllowedHandler = handleMethodNotAllowed(r)
+	r.MethodNotAllowedHandler = handleMethodNotAllowed(r, methods)
 
 	// mux's Use skips 404 and 405 answers, so these wrap the whole router.
 	// The first listed is the outermost.
 	return chain(r,
 		withRequestID,
 		logRequests(log, metrics),
-		cors(cfg.AllowedOrigins),
+		cors(cfg.AllowedOrigins, methods),
 		recoverPanics(log),
 	)
+}
+
+// servedMethods returns every method some route of r serves, in the order
+// the routes name them.
+func servedMethods(r *mux.Router) []string {
+	var methods []string
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		ms, err := route.GetMethods()
+		if err != nil {
+			return nil // a route without a method matcher; NewRouter has none
+		}
+		for _, m := range ms {
+			if !slices.Contains(methods, m) {
+				methods = append(methods, m)
+			}
+		}
+		return nil
+	})
+	return methods
 }
 
 // chain wraps h in middleware, the first one outermost.

@@ -1,32 +1,32 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/app"
 )
 
 // config is everything run needs, parsed and checked.
 type config struct {
-	auth        auth0.Config
+	identity    identity
 	web         httpapi.Config
 	addr        string
+	maxConns    int    // most connections the API holds open at once
 	metricsAddr string // "" when metrics are off
 	// metricsDefault: metricsAddr is the default, not asked for, so a busy
 	// port there only costs the metrics, not the start-up.
 	metricsDefault bool
-	// dev is set with -dev: run the development issuer too. auth's issuer
-	// and audience are then filled in from it.
+	// dev is set with -dev: run the development issuer too. The identity
+	// provider's issuer and audience are then filled in from it.
 	dev *devSettings
 	// store is where messages are kept (DATABASE_URL), quota how many
 	// each author may keep (MESSAGES_PER_USER).
@@ -62,7 +62,6 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.SetOutput(stderr)
 	settings := []*setting{
 		{flag: "issuer-base-url", envs: []string{"ISSUER_BASE_URL"}, usage: "the token issuer, e.g. https://TENANT.auth0.com/"},
-		{flag: "auth0-domain", envs: []string{"AUTH0_DOMAIN"}, usage: "shortcut for the issuer: TENANT.auth0.com means https://TENANT.auth0.com/"},
 		{flag: "audience", envs: []string{"AUDIENCE", "AUTH0_AUDIENCE"}, usage: "the API identifier tokens must be issued for; comma-separated for several (required)"},
 		{flag: "jwks-uri", envs: []string{"JWKS_URI"}, usage: "where the signing keys are; skips discovery"},
 		{flag: "token-signing-alg", envs: []string{"TOKEN_SIGNING_ALG"}, usage: "allowed signing algorithms, comma-separated (default RS256)"},
@@ -72,22 +71,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "port", envs: []string{"PORT"}, usage: "listen port (default 8080)"},
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
+		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default 3/4 of the open-file limit, at most 10000)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
-		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: auth0 (default), oidc, cognito, entra, static or hs256"},
-		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (default roles; none for auth0)"},
-		{flag: "cognito-user-pool-id", envs: []string{"COGNITO_USER_POOL_ID"}, usage: "cognito: the user pool, e.g. eu-west-1_AbCdEf123"},
-		{flag: "cognito-region", envs: []string{"COGNITO_REGION"}, usage: "cognito: the pool's region (optional; must match the pool ID)"},
-		{flag: "cognito-client-ids", envs: []string{"COGNITO_CLIENT_IDS"}, usage: "cognito: app client IDs whose access tokens are accepted, comma-separated"},
-		{flag: "cognito-endpoint", envs: []string{"COGNITO_ENDPOINT"}, usage: "cognito: replaces https://cognito-idp.REGION.amazonaws.com"},
-		{flag: "entra-tenant-id", envs: []string{"ENTRA_TENANT_ID"}, usage: "entra: the directory (tenant) ID"},
-		{flag: "entra-client-id", envs: []string{"ENTRA_CLIENT_ID"}, usage: "entra: the API's application (client) ID"},
-		{flag: "entra-authority", envs: []string{"ENTRA_AUTHORITY"}, usage: "entra: replaces https://login.microsoftonline.com"},
-		{flag: "key-file", envs: []string{"KEY_FILE"}, usage: "static: the PEM, JWK or JWKS file holding the verification keys"},
-		{flag: "hs256-secret-file", envs: []string{"HS256_SECRET_FILE"}, usage: "hs256: file holding the shared secret"},
-		{envs: []string{"HS256_SECRET"}, usage: "hs256: the shared secret (environment only, never a flag)"},
+		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
+		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see README)"},
 		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
+	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
 			s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
@@ -145,22 +136,28 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 
 	var c config
-	var err error
+	provider, err := chooseProvider(get)
+	if err != nil {
+		return config{}, err
+	}
 	if *dev {
 		if c.dev, err = devConfig(get, *devDir, *devAddr, getenv); err != nil {
 			return config{}, err
 		}
 	}
-	if err := identity(get, &c.auth, c.dev != nil, os.ReadFile); err != nil {
-		return config{}, err
-	}
-
+	var opts jwtverify.Options
 	tol, name, err := get("clock-tolerance")
 	if err != nil {
 		return config{}, err
 	}
-	if c.auth.ClockTolerance, err = clockTolerance(tol); err != nil {
+	if opts.ClockTolerance, err = clockTolerance(tol); err != nil {
 		return config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if opts.CacheSize, opts.CacheTTL, err = cacheSettings(get); err != nil {
+		return config{}, err
+	}
+	if c.identity, err = loadIdentity(provider, get, opts, c.dev != nil); err != nil {
+		return config{}, err
 	}
 
 	origins, name, err := get("allowed-origins")
@@ -185,10 +182,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.addr, err = listenAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
-	if c.auth.CacheSize, c.auth.CacheTTL, err = cacheSettings(get); err != nil {
+	if c.maxConns, err = maxConns(get, openFileLimit()); err != nil {
 		return config{}, err
 	}
-	if c.metricsAddr, err = metricsAddr(get); err != nil {
+	if c.metricsAddr, err = metricsAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
 	if v, _, _ := get("metrics-addr"); v == "" {
@@ -205,7 +202,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 
 // cacheSettings resolves TOKEN_CACHE_SIZE and TOKEN_CACHE_TTL.
 func cacheSettings(get getter) (int, time.Duration, error) {
-	size, ttl := auth0.DefaultCacheSize, auth0.DefaultCacheTTL
+	size, ttl := jwtverify.DefaultCacheSize, jwtverify.DefaultCacheTTL
 	v, name, err := get("token-cache-size")
 	if err != nil {
 		return 0, 0, err
@@ -227,8 +224,9 @@ func cacheSettings(get getter) (int, time.Duration, error) {
 	return size, ttl, nil
 }
 
-// metricsAddr resolves METRICS_ADDR: "" means metrics are off.
-func metricsAddr(get getter) (string, error) {
+// metricsAddr resolves METRICS_ADDR: "" means metrics are off. In
+// development mode it must be loopback, like everything else.
+func metricsAddr(get getter, dev bool) (string, error) {
 	v, name, err := get("metrics-addr")
 	switch {
 	case err != nil:
@@ -238,53 +236,62 @@ func metricsAddr(get getter) (string, error) {
 	case v == "off":
 		return "", nil
 	}
-	if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || !validPort(port) {
 		return "", fmt.Errorf("%s: %q is not a listen address like 127.0.0.1:9090 (or off)", name, v)
+	}
+	if dev {
+		ip, ok := loopbackIP(host)
+		if !ok {
+			return "", fmt.Errorf("%s: %q: with -dev /metrics listens on loopback only (e.g. 127.0.0.1:9090)", name, v)
+		}
+		return net.JoinHostPort(ip, port), nil
 	}
 	return v, nil
 }
 
-type getter func(name string) (value, from string, err error)
+// Connection caps. Each open connection is a file descriptor: at the
+// process's open-file limit (RLIMIT_NOFILE) accept fails, and new clients
+// wait until they time out. So the API holds at most MAX_CONNS, by default
+// three quarters of that limit, leaving the rest for the other servers,
+// key fetches and files; and at most maxConnsDefaultCap, since each idle
+// connection also costs memory (about 10-20 KiB).
+const (
+	maxConnsDefaultCap = 10_000
+	// fileReserve is what MAX_CONNS must leave of the open-file limit.
+	fileReserve = 64
+	// metricsMaxConns and devIssuerMaxConns cap the other two servers:
+	// Prometheus scrapes with one connection, a browser opens six.
+	metricsMaxConns   = 16
+	devIssuerMaxConns = 64
+)
 
-// issuer resolves ISSUER_BASE_URL and its AUTH0_DOMAIN shortcut.
-func issuer(get getter) (string, error) {
-	iss, issFrom, err := get("issuer-base-url")
-	if err != nil {
-		return "", err
+// defaultMaxConns is MAX_CONNS's default for an open-file limit (0: unknown).
+func defaultMaxConns(nofile uint64) int {
+	if nofile == 0 {
+		return maxConnsDefaultCap
 	}
-	dom, domFrom, err := get("auth0-domain")
-	if err != nil {
-		return "", err
-	}
-	if iss == "" && dom == "" {
-		return "", errors.New("ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/")
-	}
-	if dom != "" {
-		fromDomain := dom
-		if !strings.Contains(dom, "://") {
-			fromDomain = "https://" + dom
-		}
-		if !strings.HasSuffix(fromDomain, "/") {
-			fromDomain += "/"
-		}
-		if err := auth0.CheckIssuerURL(fromDomain); err != nil {
-			return "", fmt.Errorf("%s: %w", domFrom, err)
-		}
-		if strings.Count(strings.SplitN(fromDomain, "://", 2)[1], "/") > 1 {
-			return "", fmt.Errorf("%s: %q should be a bare domain like TENANT.auth0.com", domFrom, dom)
-		}
-		if iss != "" && strings.TrimSuffix(iss, "/") != strings.TrimSuffix(fromDomain, "/") {
-			return "", fmt.Errorf("%s (%q) and %s (%q) name different issuers; set only one", issFrom, iss, domFrom, dom)
-		}
-		if iss == "" {
-			return fromDomain, nil
-		}
-	}
-	if err := auth0.CheckIssuerURL(iss); err != nil {
-		return "", fmt.Errorf("%s: %w", issFrom, err)
-	}
-	return iss, nil
+	return int(max(1, min(nofile*3/4, maxConnsDefaultCap)))
 }
+
+// maxConns resolves MAX_CONNS against the open-file limit nofile.
+func maxConns(get getter, nofile uint64) (int, error) {
+	v, name, err := get("max-conns")
+	if err != nil || v == "" {
+		return defaultMaxConns(nofile), err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a positive number of connections", name, v)
+	}
+	if nofile > 0 && uint64(n) > nofile-min(nofile, fileReserve) {
+		return 0, fmt.Errorf("%s: %d does not fit the open-file limit of %d (each connection is a file; leave %d for the rest): lower it or raise the limit (ulimit -n)",
+			name, n, nofile, fileReserve)
+	}
+	return n, nil
+}
+
+type getter func(name string) (value, from string, err error)
 
 // listenAddr resolves ADDR (which wins) and PORT. In development mode
 // the default host is 127.0.0.1 and other hosts are refused.
@@ -302,8 +309,12 @@ func listenAddr(get getter, dev bool) (string, error) {
 		if err != nil || !validPort(port) {
 			return "", fmt.Errorf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", from, addr)
 		}
-		if dev && !loopbackHost(h) {
-			return "", fmt.Errorf("%s: %q: with -dev the API listens on loopback only (e.g. 127.0.0.1:8080)", from, addr)
+		if dev {
+			ip, ok := loopbackIP(h)
+			if !ok {
+				return "", fmt.Errorf("%s: %q: with -dev the API listens on loopback only (e.g. 127.0.0.1:8080)", from, addr)
+			}
+			return net.JoinHostPort(ip, port), nil
 		}
 		return addr, nil
 	}
@@ -320,10 +331,19 @@ func listenAddr(get getter, dev bool) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// loopbackHost reports whether a listen host is loopback only (not "",
-// which means every interface).
-func loopbackHost(h string) bool {
-	return h != "" && auth0.IsLoopback(h)
+// loopbackIP returns the IP to listen on for a host that must be loopback,
+// without asking DNS: a loopback IP as it is, and "localhost" or any name
+// under .localhost (RFC 6761) as 127.0.0.1. ok is false for anything else,
+// "" (every interface) included.
+func loopbackIP(host string) (ip string, ok bool) {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return "127.0.0.1", true
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return host, true
+	}
+	return "", false
 }
 
 func validPort(p string) bool {

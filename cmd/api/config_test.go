@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -12,6 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/cognito"
+	"github.com/example/spaapi/adapters/entra"
+	"github.com/example/spaapi/adapters/hs256"
+	"github.com/example/spaapi/adapters/keycloak"
+	"github.com/example/spaapi/adapters/oidc"
+	"github.com/example/spaapi/adapters/okta"
+	"github.com/example/spaapi/adapters/static"
 )
 
 // env is an environment of exactly m, except that messages are kept in
@@ -24,6 +34,17 @@ func env(m map[string]string) func(string) string {
 		}
 		return "memory:"
 	}
+}
+
+// configOf returns the chosen provider's loaded Config.
+func configOf[C any](t *testing.T, c config) C {
+	t.Helper()
+	got, ok := c.identity.config.(C)
+	if !ok {
+		var want C
+		t.Fatalf("provider %s loaded a %T, want a %T", c.identity.name, c.identity.config, want)
+	}
+	return got
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -89,14 +110,15 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.auth.IssuerBaseURL != "https://tenant.auth0.com/" {
-			t.Errorf("issuer: got %q, want https://tenant.auth0.com/", c.auth.IssuerBaseURL)
+		a := configOf[auth0.Config](t, c)
+		if a.IssuerBaseURL != "https://tenant.auth0.com/" {
+			t.Errorf("issuer: got %q, want https://tenant.auth0.com/", a.IssuerBaseURL)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"https://api"}) || !slices.Equal(c.auth.Algorithms, []string{"RS256"}) {
-			t.Errorf("audiences %q algorithms %q", c.auth.Audiences, c.auth.Algorithms)
+		if !slices.Equal(a.Audiences, []string{"https://api"}) || !slices.Equal(a.Algorithms, []string{"RS256"}) {
+			t.Errorf("audiences %q algorithms %q", a.Audiences, a.Algorithms)
 		}
-		if c.auth.ClockTolerance != 5*time.Second || c.addr != ":8080" {
-			t.Errorf("tolerance %v addr %q, want 5s :8080", c.auth.ClockTolerance, c.addr)
+		if a.ClockTolerance != 5*time.Second || c.addr != ":8080" {
+			t.Errorf("tolerance %v addr %q, want 5s :8080", a.ClockTolerance, c.addr)
 		}
 		if !slices.Equal(c.web.AllowedOrigins, []string{"http://localhost:3000", "http://localhost:5173"}) {
 			t.Errorf("origins %q", c.web.AllowedOrigins)
@@ -111,11 +133,12 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"a", "b"}) || !slices.Equal(c.auth.Algorithms, []string{"RS256", "ES256"}) {
-			t.Errorf("audiences %q algorithms %q", c.auth.Audiences, c.auth.Algorithms)
+		a := configOf[auth0.Config](t, c)
+		if !slices.Equal(a.Audiences, []string{"a", "b"}) || !slices.Equal(a.Algorithms, []string{"RS256", "ES256"}) {
+			t.Errorf("audiences %q algorithms %q", a.Audiences, a.Algorithms)
 		}
-		if c.auth.JWKSURI != "https://id.example.com/keys" || c.auth.ClockTolerance != 30*time.Second {
-			t.Errorf("jwks %q tolerance %v", c.auth.JWKSURI, c.auth.ClockTolerance)
+		if a.JWKSURI != "https://id.example.com/keys" || a.ClockTolerance != 30*time.Second {
+			t.Errorf("jwks %q tolerance %v", a.JWKSURI, a.ClockTolerance)
 		}
 		if c.addr != "127.0.0.1:7000" {
 			t.Errorf("ADDR must win over PORT: got %q", c.addr)
@@ -130,20 +153,26 @@ func TestConfigValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.auth.Audiences, []string{"flag-aud"}) || c.addr != ":9999" {
-			t.Errorf("audiences %q addr %q, want flag values", c.auth.Audiences, c.addr)
+		if a := configOf[auth0.Config](t, c); !slices.Equal(a.Audiences, []string{"flag-aud"}) || c.addr != ":9999" {
+			t.Errorf("audiences %q addr %q, want flag values", a.Audiences, c.addr)
 		}
 	})
 	t.Run("domain and issuer that agree", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "ISSUER_BASE_URL": "https://t.auth0.com", "AUDIENCE": "a"}), io.Discard)
-		if err != nil || c.auth.IssuerBaseURL != "https://t.auth0.com" {
-			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
+		if err != nil || configOf[auth0.Config](t, c).IssuerBaseURL != "https://t.auth0.com" {
+			t.Errorf("got %+v, %v", c.identity.config, err)
+		}
+	})
+	t.Run("RFC 9864's Ed25519 beside EdDSA", func(t *testing.T) {
+		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "TOKEN_SIGNING_ALG": "Ed25519,EdDSA"}), io.Discard)
+		if err != nil || !slices.Equal(configOf[auth0.Config](t, c).Algorithms, []string{"Ed25519", "EdDSA"}) {
+			t.Errorf("got %+v, %v; want algorithms [Ed25519 EdDSA]", c.identity.config, err)
 		}
 	})
 	t.Run("loopback issuer over http", func(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "http://localhost:4000", "AUDIENCE": "a"}), io.Discard)
-		if err != nil || c.auth.IssuerBaseURL != "http://localhost:4000/" {
-			t.Errorf("got %q, %v", c.auth.IssuerBaseURL, err)
+		if err != nil || configOf[auth0.Config](t, c).IssuerBaseURL != "http://localhost:4000/" {
+			t.Errorf("got %+v, %v", c.identity.config, err)
 		}
 	})
 }
@@ -164,27 +193,47 @@ func TestProviderConfig(t *testing.T) {
 		}{
 			{"oidc with roles", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://id.example.com/realms/demo", "AUDIENCE": "demo-api", "ROLES_CLAIM": "realm_access.roles, groups"},
 				func(c config) bool {
-					return c.auth.Provider == "oidc" && slices.Equal(c.auth.RolesClaims, []string{"realm_access.roles", "groups"})
+					o := configOf[oidc.Config](t, c)
+					return c.identity.name == "oidc" && slices.Equal(o.RolesClaims, []string{"realm_access.roles", "groups"})
 				}},
 			{"several issuers", map[string]string{"ISSUER_BASE_URL": "https://a.auth0.com/,https://b.auth0.com/", "AUDIENCE": "api"},
 				func(c config) bool {
-					return slices.Equal(c.auth.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && c.auth.IssuerBaseURL == ""
+					a := configOf[auth0.Config](t, c)
+					return slices.Equal(a.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && a.IssuerBaseURL == ""
 				}},
 			{"cognito", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c1,c2"},
 				func(c config) bool {
-					return c.auth.Cognito.UserPoolID == "eu-west-1_AbC123" && slices.Equal(c.auth.Cognito.ClientIDs, []string{"c1", "c2"})
+					g := configOf[cognito.Config](t, c)
+					return g.UserPoolID == "eu-west-1_AbC123" && slices.Equal(g.ClientIDs, []string{"c1", "c2"})
 				}},
 			{"entra", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "ENTRA_CLIENT_ID": "6e74172b-be56-4843-9ff4-e66a39bb12e3"},
-				func(c config) bool { return c.auth.Entra.TenantID != "" && len(c.auth.Audiences) == 0 }},
+				func(c config) bool {
+					e := configOf[entra.Config](t, c)
+					return e.TenantID != "" && len(e.Audiences) == 0
+				}},
+			{"keycloak", map[string]string{"AUTH_PROVIDER": "keycloak", "KEYCLOAK_URL": "https://keycloak.example.com", "KEYCLOAK_REALM": "demo", "KEYCLOAK_CLIENT_ID": "demo-api"},
+				func(c config) bool {
+					k := configOf[keycloak.Config](t, c)
+					return k.Issuer() == "https://keycloak.example.com/realms/demo" && k.ClientID == "demo-api"
+				}},
+			{"okta", map[string]string{"AUTH_PROVIDER": "okta", "OKTA_DOMAIN": "dev-123456.okta.com"},
+				func(c config) bool {
+					return configOf[okta.Config](t, c).Issuer() == "https://dev-123456.okta.com/oauth2/default"
+				}},
 			{"static", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "internal-idp", "AUDIENCE": "api", "KEY_FILE": keyFile},
-				func(c config) bool { return c.auth.KeyFile == keyFile && c.auth.IssuerBaseURL == "internal-idp" }},
+				func(c config) bool {
+					k := configOf[static.Config](t, c)
+					return k.KeyFile == keyFile && slices.Equal(k.Issuers, []string{"internal-idp"})
+				}},
 			{"hs256 from a file", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET_FILE": secretFile},
 				func(c config) bool {
-					return string(c.auth.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(c.auth.Algorithms, []string{"HS256"})
+					h := configOf[hs256.Config](t, c)
+					return string(h.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(h.Algorithms, []string{"HS256"})
 				}},
 			{"hs256 from the environment", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET": strings.Repeat("s", 64), "TOKEN_SIGNING_ALG": "HS512"},
 				func(c config) bool {
-					return len(c.auth.Secret) == 64 && slices.Equal(c.auth.Algorithms, []string{"HS512"})
+					h := configOf[hs256.Config](t, c)
+					return len(h.Secret) == 64 && slices.Equal(h.Algorithms, []string{"HS512"})
 				}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +242,7 @@ func TestProviderConfig(t *testing.T) {
 					t.Fatalf("got %v", err)
 				}
 				if !tc.check(c) {
-					t.Errorf("unexpected config %+v", c.auth)
+					t.Errorf("unexpected config %+v", c.identity.config)
 				}
 			})
 		}
@@ -205,7 +254,7 @@ func TestProviderConfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown provider", map[string]string{"AUTH_PROVIDER": "okta", "ISSUER_BASE_URL": "https://x/", "AUDIENCE": "a"}, nil, "AUTH_PROVIDER: "},
+		{"unknown provider", map[string]string{"AUTH_PROVIDER": "pingfederate", "ISSUER_BASE_URL": "https://x/", "AUDIENCE": "a"}, nil, "AUTH_PROVIDER: "},
 		{"cognito pool malformed", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "AbC123", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_USER_POOL_ID: "},
 		{"cognito region mismatch", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_REGION": "us-east-1", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_REGION: "},
 		{"cognito without clients", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123"}, nil, "COGNITO_CLIENT_IDS: "},
@@ -221,6 +270,9 @@ func TestProviderConfig(t *testing.T) {
 		{"hs256 two secrets", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "HS256_SECRET_FILE": secretFile}, nil, "HS256_SECRET and HS256_SECRET_FILE are both set"},
 		{"hs256 secret file missing", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET_FILE": "/nope"}, nil, "HS256_SECRET_FILE: "},
 		{"hs256 with RS256", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "i", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32), "TOKEN_SIGNING_ALG": "RS256"}, nil, "TOKEN_SIGNING_ALG: "},
+		{"key file with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "KEY_FILE": keyFile}, nil, "KEY_FILE is set, but AUTH_PROVIDER is auth0 (it belongs to static)"},
+		{"cognito setting with oidc", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://t/", "AUDIENCE": "a", "COGNITO_CLIENT_IDS": "c"}, nil, "COGNITO_CLIENT_IDS is set, but AUTH_PROVIDER is oidc (it belongs to cognito)"},
+		{"auth0 domain with oidc", map[string]string{"AUTH_PROVIDER": "oidc", "AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}, nil, "AUTH0_DOMAIN is set, but AUTH_PROVIDER is oidc (it belongs to auth0)"},
 		{"secret with auth0", map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "HS256_SECRET": strings.Repeat("s", 32)}, nil, "HS256_SECRET is set, but AUTH_PROVIDER is auth0"},
 		{"several issuers with a domain", map[string]string{"ISSUER_BASE_URL": "https://a/,https://b/", "AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}, nil, "AUTH0_DOMAIN is set, but it names one Auth0 issuer"},
 		{"several issuers, one bad", map[string]string{"ISSUER_BASE_URL": "https://a.example/,http://b.example/", "AUDIENCE": "a"}, nil, "ISSUER_BASE_URL: "},
@@ -232,5 +284,67 @@ func TestProviderConfig(t *testing.T) {
 				t.Errorf("got %v, want one line starting %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// AUTH_PROVIDER is checked before anything else, against the registry,
+// and the message lists the valid names.
+func TestProviderNameFirst(t *testing.T) {
+	names := strings.Join(providerNames(), ", ")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown, nothing else set", map[string]string{"AUTH_PROVIDER": "bogus"}, nil, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+		{"wrong case", map[string]string{"AUTH_PROVIDER": "Auth0"}, nil, `AUTH_PROVIDER: "Auth0" is not one of ` + names + " (names are lower case: auth0)"},
+		{"unknown by flag", map[string]string{}, []string{"-auth-provider", "keycloak2"}, `-auth-provider: "keycloak2" is not one of ` + names},
+		{"unknown with -dev", map[string]string{"AUTH_PROVIDER": "bogus", "HOME": "/tmp"}, []string{"-dev"}, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+		{"unknown with another provider's settings", map[string]string{"AUTH_PROVIDER": "bogus", "KEY_FILE": "/k.pem"}, nil, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(tc.args, env(tc.env), io.Discard)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Every setting a provider declares is a flag and a variable, and stops
+// start-up when another provider is chosen, naming its owner.
+func TestProviderSettingsBelongToTheirProvider(t *testing.T) {
+	var usage bytes.Buffer
+	loadConfig([]string{"-h"}, env(nil), &usage)
+	for _, owner := range providerNames() {
+		if !strings.Contains(usage.String(), owner) {
+			t.Errorf("-h does not list provider %s:\n%s", owner, usage.String())
+		}
+		for _, s := range providers[owner].settings {
+			if s.Flag != "" && !strings.Contains(usage.String(), "-"+s.Flag) {
+				t.Errorf("-h lacks -%s", s.Flag)
+			}
+			if s.Flag == "" && strings.Contains(usage.String(), "-"+strings.ToLower(strings.ReplaceAll(s.Var, "_", "-"))+" ") {
+				t.Errorf("%s is a secret but has a flag", s.Var)
+			}
+			other := "oidc"
+			if owner == other {
+				other = defaultProvider
+			}
+			e := map[string]string{"AUTH_PROVIDER": other, s.Var: "x"}
+			_, err := loadConfig(nil, env(e), io.Discard)
+			want := s.Var + " is set, but AUTH_PROVIDER is " + other + " (it belongs to " + owner + ")"
+			if err == nil || err.Error() != want {
+				t.Errorf("%s under %s: got %v, want %q", s.Var, other, err, want)
+			}
+			if s.Flag != "" {
+				_, err := loadConfig([]string{"-" + s.Flag, "x"}, env(map[string]string{"AUTH_PROVIDER": other}), io.Discard)
+				want := "-" + s.Flag + " is set, but AUTH_PROVIDER is " + other + " (it belongs to " + owner + ")"
+				if err == nil || err.Error() != want {
+					t.Errorf("-%s under %s: got %v, want %q", s.Flag, other, err, want)
+				}
+			}
+		}
 	}
 }

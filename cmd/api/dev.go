@@ -66,10 +66,11 @@ func devLocation(dir, addr string, getenv func(string) string) (*devSettings, er
 	if err != nil || !validPort(port) {
 		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q is not a listen address like 127.0.0.1:8081", addr)
 	}
-	if !loopbackHost(host) {
+	ip, ok := loopbackIP(host)
+	if !ok {
 		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q: the development issuer listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
 	}
-	return &devSettings{dir: dir, issuerAddr: addr}, nil
+	return &devSettings{dir: dir, issuerAddr: net.JoinHostPort(ip, port)}, nil
 }
 
 // parseDevCommand adds the dev directory flags to fs, parses args and
@@ -86,9 +87,9 @@ func parseDevCommand(fs *flag.FlagSet, args []string, getenv func(string) string
 	return devLocation(*dir, *addr, getenv)
 }
 
-// startDevIssuer opens the issuer's listener, fills in cfg.auth so the API
-// trusts it (through the ordinary auth0 adapter), serves it until ctx ends
-// and prints the development banner.
+// startDevIssuer opens the issuer's listener, points cfg.identity at it so
+// the API trusts it (through the ordinary auth0 adapter), serves it until
+// ctx ends and prints the development banner.
 func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (stop func(), err error) {
 	ln, err := net.Listen("tcp", cfg.dev.issuerAddr)
 	if err != nil {
@@ -101,23 +102,25 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 		ln.Close()
 		return nil, fmt.Errorf("development issuer: %w", err)
 	}
-	if len(cfg.auth.Audiences) > 0 && (len(cfg.auth.Audiences) != 1 || cfg.auth.Audiences[0] != srv.Audience()) {
+	if aud := cfg.identity.setting("audience"); aud != "" && aud != srv.Audience() {
 		ln.Close()
 		return nil, fmt.Errorf("AUDIENCE is %q but the development issuer issues tokens for %q (audience in %s); unset AUDIENCE or change the file",
-			strings.Join(cfg.auth.Audiences, ","), srv.Audience(), configPath)
+			aud, srv.Audience(), configPath)
 	}
-	cfg.auth.IssuerBaseURL = issuer
-	cfg.auth.Audiences = []string{srv.Audience()}
+	if err := cfg.identity.trust(issuer, srv.Audience()); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("development issuer: %w", err)
+	}
 
 	hs := httpapi.NewServer(ln.Addr().String(), srv.Handler(), log)
-	go hs.Serve(ln)
+	go hs.Serve(httpapi.LimitConnections(hs, ln, devIssuerMaxConns, log))
 	fmt.Fprintf(stderr, `
   ==== DEVELOPMENT MODE: not for production, anyone can log in as anyone ====
   issuer     %s
   audience   %s
   users      %s
-  token      go run ./cmd/api token -scope read:messages
-  SPA        cd web && npm install && npm run dev   (http://localhost:5173)
+  token      go run github.com/example/spaapi/cmd/api token -scope read:messages
+  SPA        (cd web && npm install && npm run dev)   http://localhost:5173
   ============================================================================
 
 `, issuer, srv.Audience(), configPath)
@@ -144,6 +147,15 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	loc, err := parseDevCommand(fs, args, getenv)
 	if loc == nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		// "api token bob" would otherwise print the first user's token.
+		return fmt.Errorf("token: unexpected argument %q; flags only, e.g. api token -sub %s -scope read:messages", fs.Arg(0), fs.Arg(0))
+	}
+	subSet := false
+	fs.Visit(func(f *flag.Flag) { subSet = subSet || f.Name == "sub" })
+	if subSet && strings.TrimSpace(*sub) == "" {
+		return errors.New("token: -sub is empty; give a user id from config.json (e.g. alice or bob) or any subject, or leave -sub out for the first user")
 	}
 	devCfg, _, err := devissuer.LoadConfig(loc.dir)
 	if err != nil {
@@ -189,6 +201,9 @@ func runRotate(args []string, getenv func(string) string, stderr io.Writer) erro
 	loc, err := parseDevCommand(fs, args, getenv)
 	if loc == nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rotate-dev-keys: unexpected argument %q (see -h)", fs.Arg(0))
 	}
 	keys, err := devissuer.OpenKeys(loc.dir, nil)
 	if err != nil {

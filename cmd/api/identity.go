@@ -1,202 +1,160 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
-	"github.com/example/spaapi/adapters/auth0"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/ports"
 )
 
-// identity reads which identity provider to trust and its settings into
-// cfg, then checks them as the verifier will, naming the variable at fault.
-// With dev, the development issuer fills in the issuer and audience later.
-func identity(get getter, cfg *auth0.Config, dev bool, readFile func(string) ([]byte, error)) error {
-	provider, from, err := get("auth-provider")
-	if err != nil {
-		return err
-	}
-	if provider == "" {
-		provider = auth0.ProviderAuth0
-	}
-	if dev && provider != auth0.ProviderAuth0 {
-		return fmt.Errorf("%s is %s, but -dev runs an Auth0-compatible issuer; unset it or drop -dev", from, provider)
-	}
-	cfg.Provider = provider
+// verifier is what an identity provider's adapter gives the API.
+type verifier interface {
+	ports.TokenVerifier
+	ports.Readiness
+}
 
+// starter builds a provider's adapter from the settings it loaded.
+type starter func(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (verifier, func(), error)
+
+// provider is one entry of the registry (providers.go).
+type provider struct {
+	// settings are the ones the provider owns (flags and variables).
+	settings []jwtverify.Setting
+	// load reads and checks the provider's settings, returning its
+	// Config and how to start the adapter from it.
+	load func(env jwtverify.Env, opts jwtverify.Options) (config any, start starter, err error)
+}
+
+// register makes a registry entry of a provider package's Settings, Load
+// and New.
+func register[C any, V verifier](settings []jwtverify.Setting,
+	load func(jwtverify.Env, jwtverify.Options) (C, error),
+	build func(context.Context, C, *slog.Logger, prometheus.Registerer) (V, func(), error)) provider {
+	return provider{settings: settings, load: func(env jwtverify.Env, opts jwtverify.Options) (any, starter, error) {
+		cfg, err := load(env, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cfg, func(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (verifier, func(), error) {
+			v, cleanup, err := build(ctx, cfg, log, reg)
+			if err != nil {
+				return nil, nil, err
+			}
+			return v, cleanup, nil
+		}, nil
+	}}
+}
+
+// providerNames lists the registry's names, sorted.
+func providerNames() []string { return slices.Sorted(maps.Keys(providers)) }
+
+// ownSettings lists every provider's own settings, by provider name.
+func ownSettings() []*setting {
+	var out []*setting
+	for _, name := range providerNames() {
+		for _, s := range providers[name].settings {
+			out = append(out, &setting{flag: s.Flag, envs: []string{s.Var}, usage: s.Usage})
+		}
+	}
+	return out
+}
+
+// chooseProvider reads AUTH_PROVIDER, before any other setting, and
+// refuses the settings of the providers not chosen.
+func chooseProvider(get getter) (string, error) {
+	name, from, err := get("auth-provider")
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		name = defaultProvider
+	}
+	if _, ok := providers[name]; !ok {
+		hint := ""
+		if _, ok := providers[strings.ToLower(name)]; ok {
+			hint = fmt.Sprintf(" (names are lower case: %s)", strings.ToLower(name))
+		}
+		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(providerNames(), ", "), hint)
+	}
 	// Settings of other providers are mistakes worth stopping for.
-	owners := map[string][]string{
-		auth0.ProviderCognito: {"cognito-user-pool-id", "cognito-region", "cognito-client-ids", "cognito-endpoint"},
-		auth0.ProviderEntra:   {"entra-tenant-id", "entra-client-id", "entra-authority"},
-		auth0.ProviderStatic:  {"key-file"},
-		auth0.ProviderHS256:   {"hs256-secret-file", "HS256_SECRET"},
-	}
-	for owner, names := range owners {
-		for _, name := range names {
-			if v, from, _ := get(name); v != "" && owner != provider {
-				return fmt.Errorf("%s is set, but AUTH_PROVIDER is %s (it belongs to %s)", from, provider, owner)
+	for _, owner := range providerNames() {
+		if owner == name {
+			continue
+		}
+		for _, s := range providers[owner].settings {
+			if v, from, _ := get(s.Name()); v != "" {
+				return "", fmt.Errorf("%s is set, but AUTH_PROVIDER is %s (it belongs to %s)", from, name, owner)
 			}
 		}
 	}
+	return name, nil
+}
 
-	switch provider {
-	case auth0.ProviderCognito, auth0.ProviderEntra:
-		for _, name := range []string{"issuer-base-url", "auth0-domain", "jwks-uri"} {
-			if v, from, _ := get(name); v != "" {
-				return fmt.Errorf("%s is set, but AUTH_PROVIDER=%s derives the issuer and keys from its own settings; unset it", from, provider)
-			}
-		}
-	default:
-		if !dev {
-			issuers, err := issuerList(get, provider)
-			if err != nil {
-				return err
-			}
-			if len(issuers) == 1 {
-				cfg.IssuerBaseURL = issuers[0]
-			} else {
-				cfg.Issuers = issuers
-			}
-		}
-	}
+// identity is the chosen identity provider with its settings, loaded and
+// checked, ready to start.
+type identity struct {
+	name string
+	env  jwtverify.Env
+	opts jwtverify.Options
+	// config is the provider's Config, as its Load returned it.
+	config any
+	// start builds the provider's adapter from config.
+	start starter
+}
 
-	aud, audFrom, err := get("audience")
-	if err != nil {
-		return err
+// loadIdentity has the chosen provider load and check its settings,
+// naming the variable at fault. With dev, the development issuer fills in
+// the issuer and audience later (see trust).
+func loadIdentity(name string, get getter, opts jwtverify.Options, dev bool) (identity, error) {
+	if dev && name != defaultProvider {
+		_, from, _ := get("auth-provider")
+		return identity{}, fmt.Errorf("%s is %s, but -dev runs an Auth0-compatible issuer; unset it or drop -dev", from, name)
 	}
-	switch {
-	case aud != "" && provider == auth0.ProviderCognito:
-		return fmt.Errorf("%s is set, but Cognito access tokens have no aud; list the app clients in COGNITO_CLIENT_IDS", audFrom)
-	case aud == "" && !dev && provider != auth0.ProviderCognito && provider != auth0.ProviderEntra:
-		return fmt.Errorf("%s is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com", audFrom)
-	case aud != "":
-		if cfg.Audiences, err = list(aud); err != nil {
-			return fmt.Errorf("%s: %w", audFrom, err)
-		}
-	}
-
-	if v, _, err := get("jwks-uri"); err != nil {
-		return err
-	} else {
-		cfg.JWKSURI = v
-	}
-	if v, from, err := get("roles-claim"); err != nil {
-		return err
-	} else if v != "" {
-		if cfg.RolesClaims, err = list(v); err != nil {
-			return fmt.Errorf("%s: %w", from, err)
-		}
-	}
-
-	algs, algFrom, err := get("token-signing-alg")
-	if err != nil {
-		return err
-	}
-	switch {
-	case provider == auth0.ProviderHS256 && algs == "":
-		algs = "HS256"
-	case algs == "":
-		algs = "RS256"
-	}
-	parse := auth0.ParseAlgorithms
-	if provider == auth0.ProviderHS256 {
-		parse = auth0.ParseHMACAlgorithms
-	}
-	if cfg.Algorithms, err = parse(algs); err != nil {
-		return fmt.Errorf("%s: %w", algFrom, err)
-	}
-
-	switch provider {
-	case auth0.ProviderCognito:
-		cfg.Cognito.UserPoolID, _, _ = get("cognito-user-pool-id")
-		cfg.Cognito.Region, _, _ = get("cognito-region")
-		cfg.Cognito.Endpoint, _, _ = get("cognito-endpoint")
-		if v, from, _ := get("cognito-client-ids"); v != "" {
-			if cfg.Cognito.ClientIDs, err = list(v); err != nil {
-				return fmt.Errorf("%s: %w", from, err)
-			}
-		}
-	case auth0.ProviderEntra:
-		cfg.Entra.TenantID, _, _ = get("entra-tenant-id")
-		cfg.Entra.ClientID, _, _ = get("entra-client-id")
-		cfg.Entra.Authority, _, _ = get("entra-authority")
-	case auth0.ProviderStatic:
-		cfg.KeyFile, _, _ = get("key-file")
-	case auth0.ProviderHS256:
-		secret, _, _ := get("HS256_SECRET")
-		file, fileFrom, _ := get("hs256-secret-file")
-		switch {
-		case secret != "" && file != "":
-			return errors.New("HS256_SECRET and HS256_SECRET_FILE are both set; set one of them")
-		case file != "":
-			b, err := readFile(file)
-			if err != nil {
-				return fmt.Errorf("%s: %w", fileFrom, err)
-			}
-			cfg.Secret = []byte(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
-		default:
-			cfg.Secret = []byte(secret)
-		}
-	}
-
+	id := identity{name: name, env: jwtverify.Env(get), opts: opts}
 	if dev {
-		return nil // the issuer and audience come from the development issuer
+		// Check the other settings now, with stand-ins for what the
+		// development issuer will tell.
+		probe := id
+		probe.env = with(id.env, map[string]string{"issuer-base-url": "http://localhost/", "audience": "dev"})
+		return id, probe.load()
 	}
-	return named(cfg.Check())
+	return id, id.load()
 }
 
-// issuerList resolves ISSUER_BASE_URL (comma-separated for several
-// issuers) and, for one Auth0 issuer, its AUTH0_DOMAIN shortcut.
-func issuerList(get getter, provider string) ([]string, error) {
-	v, from, err := get("issuer-base-url")
-	if err != nil {
-		return nil, err
-	}
-	if provider == auth0.ProviderAuth0 && !strings.Contains(v, ",") {
-		iss, err := issuer(get)
-		return []string{iss}, err
-	}
-	if dom, domFrom, _ := get("auth0-domain"); dom != "" {
-		return nil, fmt.Errorf("%s is set, but it names one Auth0 issuer; with AUTH_PROVIDER=%s or several issuers set ISSUER_BASE_URL alone", domFrom, provider)
-	}
-	if v == "" {
-		return nil, fmt.Errorf("%s is required for AUTH_PROVIDER=%s: the issuer (the exact iss of the tokens)", from, provider)
-	}
-	issuers, err := list(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", from, err)
-	}
-	return issuers, nil
-}
-
-// settingNames maps the verifier's names for settings to the variables.
-var settingNames = []struct{ prefix, name string }{
-	{"provider: ", "AUTH_PROVIDER: "},
-	{"issuer: ", "ISSUER_BASE_URL: "},
-	{"audience: ", "AUDIENCE: "},
-	{"jwks uri: ", "JWKS_URI: "},
-	{"algorithms: ", "TOKEN_SIGNING_ALG: "},
-	{"cognito user pool id: ", "COGNITO_USER_POOL_ID: "},
-	{"cognito region: ", "COGNITO_REGION: "},
-	{"cognito client ids: ", "COGNITO_CLIENT_IDS: "},
-	{"cognito endpoint: ", "COGNITO_ENDPOINT: "},
-	{"entra tenant id: ", "ENTRA_TENANT_ID: "},
-	{"entra client id: ", "ENTRA_CLIENT_ID: "},
-	{"entra authority: ", "ENTRA_AUTHORITY: "},
-	{"key file: ", "KEY_FILE: "},
-	{"secret: ", "HS256_SECRET: "},
-}
-
-// named rewrites a verifier configuration error to name the variable.
-func named(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	for _, s := range settingNames {
-		if strings.HasPrefix(msg, s.prefix) {
-			return errors.New(s.name + strings.TrimPrefix(msg, s.prefix))
-		}
-	}
+// load has the provider load and check its settings.
+func (id *identity) load() error {
+	var err error
+	id.config, id.start, err = providers[id.name].load(id.env, id.opts)
 	return err
+}
+
+// setting returns a setting's value as given.
+func (id *identity) setting(name string) string {
+	v, _, _ := id.env(name)
+	return v
+}
+
+// trust points the provider at the development issuer, as if
+// ISSUER_BASE_URL and AUDIENCE named it, through the same adapter real
+// tokens go through.
+func (id *identity) trust(issuer, audience string) error {
+	id.env = with(id.env, map[string]string{"issuer-base-url": issuer, "audience": audience})
+	return id.load()
+}
+
+// with returns env with some settings replaced.
+func with(env jwtverify.Env, values map[string]string) jwtverify.Env {
+	return func(name string) (string, string, error) {
+		if v, ok := values[name]; ok {
+			return v, name, nil
+		}
+		return env(name)
+	}
 }

@@ -71,12 +71,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The store first: a database that stops start-up (a newer schema, a
+	// file that cannot be opened) does so before anything else starts.
 	store, closeStore, err := openStore(ctx, cfg.store, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	handler, cleanup, err := spaapi.NewAPI(ctx, cfg.auth, cfg.web, store, cfg.quota, log, reg)
+	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
+	if err != nil {
+		return err
+	}
+	defer stopVerifier()
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -99,17 +106,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
 	}
 	srv := httpapi.NewServer(cfg.addr, handler, log)
+	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
+	if err := registerAll(reg, limited.Collectors()); err != nil {
+		ln.Close()
+		return err
+	}
 	log.Info("listening",
 		"addr", ln.Addr().String(),
-		"issuer", cfg.auth.IssuerBaseURL,
-		"audience", cfg.auth.Audiences,
-		"algorithms", cfg.auth.Algorithms,
+		"max_conns", cfg.maxConns,
+		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins,
 		"messages", cfg.store.display,
 		"messages_per_user", int(cfg.quota))
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	select {
 	case err := <-served:
 		return err
@@ -138,7 +149,16 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", httpapi.MetricsHandler(reg))
 	srv := httpapi.NewServer(addr, mux, log)
-	go srv.Serve(ln)
+	go srv.Serve(httpapi.LimitConnections(srv, ln, metricsMaxConns, log))
 	log.Info("metrics listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
+}
+
+func registerAll(reg prometheus.Registerer, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 )
 
 // logBuffer collects a server's JSON log lines.
@@ -102,14 +102,14 @@ func waitStatus(t *testing.T, url string, want int) {
 }
 
 func TestRunServesAndShutsDown(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &logBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, nil, env(map[string]string{
-			"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
+			"ISSUER_BASE_URL": iss.URL, "AUDIENCE": jwtverifytest.Audience, "ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
 		}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)
@@ -217,9 +217,9 @@ func startBinary(t *testing.T, env ...string) (*exec.Cmd, *logBuffer) {
 }
 
 func TestBinaryStartsWhileIssuerIsDown(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	iss.SetDown(true)
-	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+auth0test.Audience, "ADDR=127.0.0.1:0")
+	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0")
 	base := logs.baseURL(t)
 
 	if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
@@ -250,14 +250,14 @@ func TestBinaryStartsWhileIssuerIsDown(t *testing.T) {
 }
 
 func TestBinaryTrustsSSLCertFile(t *testing.T) {
-	iss := auth0test.NewTLSIssuer(t)
+	iss := jwtverifytest.NewTLSIssuer(t)
 	certFile := filepath.Join(t.TempDir(), "issuer-ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Server.Certificate().Raw})
 	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	token := iss.Token(iss.Claims("auth0|alice"))
-	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + auth0test.Audience, "ADDR=127.0.0.1:0"}
+	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0"}
 
 	t.Run("without it the private CA is not trusted", func(t *testing.T) {
 		_, logs := startBinary(t, append(common, "SSL_CERT_FILE="+filepath.Join(t.TempDir(), "empty.pem"))...)
@@ -302,7 +302,7 @@ func TestTestCodeNotLinked(t *testing.T) {
 	if !strings.Contains(deps, "github.com/example/spaapi/adapters/auth0\n") {
 		t.Fatalf("go list -deps looks wrong (no auth0 adapter):\n%s", deps)
 	}
-	for _, pkg := range []string{"adapters/fake", "auth0test", "verifiertest", "messagestest", "postgrestest"} {
+	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest"} {
 		if strings.Contains(deps, pkg) {
 			t.Errorf("cmd/api links %s", pkg)
 		}
@@ -416,7 +416,7 @@ func TestDevModeRefusals(t *testing.T) {
 }
 
 func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	for _, tc := range []struct {
 		name, metrics string
 		starts        bool
@@ -430,7 +430,7 @@ func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
 			if busy, err := net.Listen("tcp", "127.0.0.1:9090"); err == nil {
 				defer busy.Close()
 			}
-			e := map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": auth0test.Audience, "ADDR": "127.0.0.1:0"}
+			e := map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": jwtverifytest.Audience, "ADDR": "127.0.0.1:0"}
 			if tc.metrics != "" {
 				e["METRICS_ADDR"] = "127.0.0.1:9090"
 			}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/spaapi/adapters/auth0/auth0test"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/postgres/postgrestest"
 	"github.com/example/spaapi/adapters/sqlite"
 	"github.com/example/spaapi/domain"
@@ -128,7 +128,7 @@ func deleteMessage(t *testing.T, base, token, id string) int {
 // stopped gracefully (SIGTERM) or killed (SIGKILL) in the middle of a
 // stream of posts. The binary runs as users run it, on an SQLite file.
 func TestBinaryKeepsEveryAcknowledgedPost(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	token := iss.Token(iss.Claims("auth0|writer", "read:messages", "write:messages"))
 	for _, tc := range []struct {
 		name   string
@@ -138,7 +138,7 @@ func TestBinaryKeepsEveryAcknowledgedPost(t *testing.T) {
 		{"kill -9", syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + auth0test.Audience, "ADDR=127.0.0.1:0",
+			env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
 				"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "messages.db"), "MESSAGES_PER_USER=1000000"}
 			cmd, logs := startBinary(t, env...)
 			base := logs.baseURL(t)
@@ -307,9 +307,9 @@ func TestBinaryStartsWhileDatabaseIsDown(t *testing.T) {
 		password = "not-the-password-but-never-logged"
 	}
 
-	iss := auth0test.NewIssuer(t)
+	iss := jwtverifytest.NewIssuer(t)
 	token := iss.Token(iss.Claims("auth0|alice", "read:messages", "write:messages"))
-	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+auth0test.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL="+u.String())
+	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL="+u.String())
 	base := logs.baseURL(t)
 	logs.waitFor(t, "message database not reachable yet")
 	if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
@@ -344,8 +344,8 @@ func TestBinaryStartsWhileDatabaseIsDown(t *testing.T) {
 // across them.
 func TestTwoInstancesOnOnePostgres(t *testing.T) {
 	dbURL := postgrestest.URL(t)
-	iss := auth0test.NewIssuer(t)
-	env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + auth0test.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL=" + dbURL, "MESSAGES_PER_USER=3"}
+	iss := jwtverifytest.NewIssuer(t)
+	env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL=" + dbURL, "MESSAGES_PER_USER=3"}
 	_, logsA := startBinary(t, env...)
 	_, logsB := startBinary(t, env...)
 	a, b := logsA.baseURL(t), logsB.baseURL(t)
@@ -399,8 +399,8 @@ func TestTwoInstancesOnOnePostgres(t *testing.T) {
 // second whose sub equals a user's sub at the first must not delete that
 // user's message.
 func TestBinaryOwnershipIsIssuerAndSubject(t *testing.T) {
-	one, two := auth0test.NewIssuer(t), auth0test.NewIssuer(t)
-	_, logs := startBinary(t, "ISSUER_BASE_URL="+one.URL+","+two.URL, "AUDIENCE="+auth0test.Audience, "ADDR=127.0.0.1:0")
+	one, two := jwtverifytest.NewIssuer(t), jwtverifytest.NewIssuer(t)
+	_, logs := startBinary(t, "ISSUER_BASE_URL="+one.URL+","+two.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0")
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
 	alice := one.Token(one.Claims("auth0|alice", "read:messages", "write:messages"))

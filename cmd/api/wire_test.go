@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
-	"github.com/example/spaapi/adapters/auth0/auth0test"
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
@@ -45,10 +47,16 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 // The production graph, served over real HTTP on loopback, against an
 // issuer on loopback: the same path a deployed service takes.
 func TestNewAPI(t *testing.T) {
-	iss := auth0test.NewIssuer(t)
-	h, cleanup, err := spaapi.NewAPI(context.Background(),
-		auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{auth0test.Audience}, ClockTolerance: 5 * time.Second},
-		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, memory.NewMessages(), app.DefaultMessageQuota, quiet, prometheus.NewRegistry())
+	iss := jwtverifytest.NewIssuer(t)
+	reg := prometheus.NewRegistry()
+	v, stop, err := auth0.New(context.Background(), auth0.Config{IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience},
+		Options: jwtverify.Options{ClockTolerance: 5 * time.Second}}, quiet, reg)
+	if err != nil {
+		t.Fatalf("auth0.New: %v", err)
+	}
+	defer stop()
+	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memory.NewMessages(), app.DefaultMessageQuota,
+		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
 	}
@@ -89,10 +97,12 @@ func TestNewAPI(t *testing.T) {
 	}
 }
 
+// The adapter the production graph is given refuses a bad configuration
+// (cmd/api builds it before the graph; config_test.go checks the messages).
 func TestNewAPIRefusesBadConfig(t *testing.T) {
-	_, _, err := spaapi.NewAPI(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, httpapi.Config{}, memory.NewMessages(), app.DefaultMessageQuota, quiet, prometheus.NewRegistry())
-	if err == nil {
-		t.Fatal("NewAPI accepted an http issuer on a public host")
+	_, _, err := auth0.New(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, quiet, prometheus.NewRegistry())
+	if err == nil || !strings.Contains(err.Error(), "must use https") {
+		t.Fatalf("got %v, want the http issuer on a public host refused", err)
 	}
 }
 

@@ -29,7 +29,7 @@ type Harness struct {
 	// Verifier is the implementation under test.
 	Verifier ports.TokenVerifier
 	// Issuer and Audience are what accepted principals must report
-	// (Audience "" for providers whose tokens have no "aud", as Cognito's).
+	// (Audience "" for providers whose access tokens have no "aud").
 	Issuer   string
 	Audience string
 	// Mint returns a token for g as the implementation's issuer would

@@ -9,6 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -260,6 +261,45 @@ step('alice logs out, also at the issuer', async () => {
   await page.getByTestId('login').waitFor();
   assert.equal(await page.getByTestId('user').count(), 0);
   // The issuer's session is gone too: silent authentication now fails.
+  assert.match(await call('call-private', '/api/private'), /→ no access token: login_required/);
+});
+
+step('a login form posted from another site is refused (login CSRF)', async () => {
+  // An attacker starts a login of its own and makes the victim's browser
+  // post it from the attacker's page (here the SPA's origin, which is
+  // cross-origin to the issuer). The issuer must not log the browser in.
+  const verifier = 'x'.repeat(43);
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const q = new URLSearchParams({
+    client_id: 'dev-spa', redirect_uri: SPA, response_type: 'code', scope: 'openid read:messages',
+    audience: AUDIENCE, state: 'attacker', code_challenge: challenge, code_challenge_method: 'S256',
+  });
+  const html = await (await fetch(`${issuerUrl}/authorize?${q}`)).text();
+  const txn = html.match(/name="txn" value="([^"]+)"/)?.[1];
+  assert.ok(txn, 'the attacker got a login page');
+
+  await page.goto(SPA);
+  await page.getByTestId('login').waitFor();
+  await page.evaluate(({ action, txn }) => {
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = action;
+    for (const [name, value] of [['txn', txn], ['user', 'alice']]) {
+      const input = document.createElement('input');
+      input.type = 'hidden';
+      input.name = name;
+      input.value = value;
+      form.appendChild(input);
+    }
+    document.body.appendChild(form);
+    form.submit();
+  }, { action: `${issuerUrl}/login`, txn });
+  await page.waitForURL((u) => u.origin === issuerUrl && u.pathname === '/login');
+  assert.match(await page.locator('h1').textContent(), /Cross-site login refused/);
+
+  // No session at the issuer: silent authentication still needs a login.
+  await page.goto(SPA);
+  await page.getByTestId('login').waitFor();
   assert.match(await call('call-private', '/api/private'), /→ no access token: login_required/);
 });
 

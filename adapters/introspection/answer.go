@@ -1,0 +1,171 @@
+package introspection
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/example/spaapi/domain"
+)
+
+// judge checks an active answer and turns it into a principal; the entry
+// it returns carries the answer's nbf for cache hits. Members of the wrong
+// JSON type refuse the token (bad_claim), as a JWT's claims would.
+func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, entry, error) {
+	var p domain.Principal
+	var e entry
+	tol := v.cfg.ClockTolerance
+	refuse := func(r domain.Reason, msg string) (domain.Principal, entry, error) {
+		return domain.Principal{}, entry{}, domain.InvalidToken(r, errors.New("introspection: "+msg))
+	}
+
+	// A token the server says is not a plain bearer token is not one here:
+	// a DPoP- or certificate-bound token (RFC 9449, 8705) needs a proof
+	// this API does not check.
+	if tt, ok, err := stringMember(m, "token_type"); err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	} else if ok && !strings.EqualFold(tt, "Bearer") {
+		return refuse(domain.ReasonType, `"token_type" is not Bearer`)
+	}
+	if _, bound := m["cnf"]; bound {
+		return refuse(domain.ReasonType, `"cnf": a sender-constrained token presented as a bearer token`)
+	}
+
+	exp, hasExp, err := timeMember(m, "exp")
+	if err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	}
+	if hasExp {
+		if !now.Before(exp.Add(tol)) {
+			return refuse(domain.ReasonExpired, "expired")
+		}
+		p.ExpiresAt = exp
+	}
+	if nbf, ok, err := timeMember(m, "nbf"); err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	} else if ok {
+		e.notBefore = nbf.Add(-tol)
+		if now.Before(e.notBefore) {
+			return refuse(domain.ReasonNotYetValid, "not yet valid")
+		}
+	}
+	if iat, ok, err := timeMember(m, "iat"); err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	} else if ok {
+		if now.Add(tol).Before(iat) {
+			return refuse(domain.ReasonIssuedInFuture, "issued in the future")
+		}
+		p.IssuedAt = iat
+	}
+
+	issuer := *v.issuer.Load()
+	iss, hasIss, err := stringMember(m, "iss")
+	switch {
+	case err != nil:
+		return refuse(domain.ReasonClaimType, err.Error())
+	case hasIss && issuer != "" && iss != issuer:
+		return refuse(domain.ReasonIssuer, `"iss" is not the configured issuer`)
+	case hasIss:
+		p.Issuer = iss
+	default:
+		p.Issuer = issuer
+	}
+
+	if raw, ok := m["aud"]; ok {
+		switch a := raw.(type) {
+		case string:
+			p.Audiences = []string{a}
+		case []any:
+			for _, x := range a {
+				s, ok := x.(string)
+				if !ok {
+					return refuse(domain.ReasonClaimType, `"aud" has a non-string element`)
+				}
+				p.Audiences = append(p.Audiences, s)
+			}
+		default:
+			return refuse(domain.ReasonClaimType, `"aud" is not a string or an array`)
+		}
+		if !slices.ContainsFunc(p.Audiences, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
+			return refuse(domain.ReasonAudience, "no accepted audience")
+		}
+	}
+
+	var scope string
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"sub", &p.Subject}, {"client_id", &p.ClientID}, {"scope", &scope}, {"username", new(string)}, {"jti", new(string)}} {
+		if *f.dst, _, err = stringMember(m, f.name); err != nil {
+			return refuse(domain.ReasonClaimType, err.Error())
+		}
+	}
+	if _, present := m["sub"]; present && p.Subject == "" {
+		return refuse(domain.ReasonClaimType, `"sub" is empty`)
+	}
+	p.Scopes = strings.Fields(scope)
+	for _, path := range v.cfg.RolesClaims {
+		roles, err := rolesAt(m, path)
+		if err != nil {
+			return refuse(domain.ReasonClaimType, err.Error())
+		}
+		p.Roles = append(p.Roles, roles...)
+	}
+	p.Claims = m
+	return p, e, nil
+}
+
+// stringMember returns member name, whether it is present, and an error
+// if it is present but not a string.
+func stringMember(m map[string]any, name string) (string, bool, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", false, nil
+	}
+	s, isString := v.(string)
+	if !isString {
+		return "", true, fmt.Errorf("%q is not a string", name)
+	}
+	return s, true, nil
+}
+
+// timeMember returns member name, seconds since the epoch, as a time.
+func timeMember(m map[string]any, name string) (time.Time, bool, error) {
+	v, ok := m[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	f, isNumber := v.(float64)
+	if !isNumber || f < 0 || f > math.MaxInt32*100 {
+		return time.Time{}, true, fmt.Errorf("%q is not a time in seconds", name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// rolesAt reads roles at a member name or dot path: an array of strings or
+// one string. Absent is no roles.
+func rolesAt(m map[string]any, path string) ([]string, error) {
+	v, ok := domain.LookupClaim(m, path)
+	if !ok {
+		return nil, nil
+	}
+	switch v := v.(type) {
+	case string:
+		return []string{v}, nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("roles member %q has a non-string element", path)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("roles member %q is not a string or an array", path)
+}

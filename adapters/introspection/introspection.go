@@ -1,0 +1,497 @@
+// Package introspection verifies opaque access tokens by asking the
+// issuer's OAuth 2.0 token introspection endpoint (RFC 7662), for issuers
+// whose access tokens are not JWTs. It implements ports.TokenVerifier
+// itself: there is no signature to check, only the issuer's answer.
+//
+// The API authenticates to the endpoint as a client (client_secret_basic)
+// and sends the token there and nowhere else: over https (plain http only
+// to loopback), with redirects refused. An answer of "active": false
+// refuses the token; an active one is still checked (exp, nbf, iat, iss
+// when an issuer is configured, aud when the answer has one, token_type
+// when present, no sender constraint) before its scope, client_id, sub,
+// aud, iss and exp become the principal. An endpoint that is down, slow or
+// answers garbage makes Verify return domain.ErrUnavailable (503 with
+// Retry-After), never an acceptance. Answers are cached briefly: active
+// ones at most CacheTTL and never past their exp, inactive ones shorter.
+package introspection
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
+)
+
+var (
+	_ ports.TokenVerifier = (*Verifier)(nil)
+	_ ports.Readiness     = (*Verifier)(nil)
+)
+
+// Settings are the provider's own settings. The client secret comes from
+// a file or the environment, never a flag.
+var Settings = []jwtverify.Setting{
+	{Flag: "introspection-url", Var: "INTROSPECTION_URL", Usage: "introspection: the endpoint (default: the introspection_endpoint of ISSUER_BASE_URL's metadata)"},
+	{Flag: "introspection-client-id", Var: "INTROSPECTION_CLIENT_ID", Usage: "introspection: the client this API authenticates as at the endpoint"},
+	{Flag: "introspection-client-secret-file", Var: "INTROSPECTION_CLIENT_SECRET_FILE", Usage: "introspection: file holding that client's secret"},
+	{Var: "INTROSPECTION_CLIENT_SECRET", Usage: "introspection: that client's secret (environment only, never a flag)"},
+	{Flag: "introspection-cache-ttl", Var: "INTROSPECTION_CACHE_TTL", Usage: "introspection: longest an answer is trusted (default 30s; a revoked token works at most this long)"},
+}
+
+// Defaults and limits.
+const (
+	DefaultCacheTTL    = 30 * time.Second
+	MaxCacheTTL        = 10 * time.Minute
+	DefaultNegativeTTL = 5 * time.Second
+	DefaultTimeout     = 3 * time.Second
+	DefaultMaxInFlight = 64
+	// MaxAnswerBytes caps an introspection answer.
+	MaxAnswerBytes = 64 << 10
+)
+
+// Config says where to introspect tokens and which answers to accept.
+type Config struct {
+	// Endpoint is the introspection endpoint. "" means the
+	// introspection_endpoint of Issuer's metadata, found at start-up (and
+	// retried until found).
+	Endpoint string
+	// Issuer, when set, is the issuer whose tokens are accepted: an
+	// answer's "iss", when present, must name it (as its metadata does,
+	// when discovered).
+	Issuer string
+	// ClientID and ClientSecret authenticate the API at the endpoint
+	// (client_secret_basic).
+	ClientID     string
+	ClientSecret string
+	// Audiences: an answer with "aud" must name one of them.
+	Audiences []string
+	// RolesClaims are answer members (names or dot paths) holding roles.
+	RolesClaims []string
+	// ClockTolerance is the leeway for exp, nbf and iat.
+	ClockTolerance time.Duration
+	// CacheSize bounds the answer cache in entries; 0 disables it.
+	CacheSize int
+	// CacheTTL is the longest an active answer is trusted (default 30s,
+	// at most 10m); NegativeTTL that of an inactive one (default 5s, at
+	// most CacheTTL).
+	CacheTTL    time.Duration
+	NegativeTTL time.Duration
+	// Timeout bounds one introspection request (default 3s).
+	Timeout time.Duration
+	// MaxInFlight bounds concurrent introspection requests (default 64);
+	// beyond it tokens are answered as unavailable rather than queued.
+	MaxInFlight int
+	// HTTPClient makes the requests (nil: the system's roots, so
+	// SSL_CERT_FILE works). Redirects are never followed.
+	HTTPClient *http.Client
+	// RetryMax caps the back-off between failed discoveries (default 10s).
+	RetryMax time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Load reads the settings from env, with opts for the clock tolerance and
+// cache size, and checks them; errors name the setting.
+func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
+	c := Config{ClockTolerance: opts.ClockTolerance, CacheSize: opts.CacheSize}
+	if err := jwtverify.Unset(env, "AUTH_PROVIDER=introspection asks the issuer about opaque tokens and checks no signatures", "jwks-uri", "token-signing-alg"); err != nil {
+		return Config{}, err
+	}
+	if err := jwtverify.Unset(env, "AUTH_PROVIDER=introspection caches answers for INTROSPECTION_CACHE_TTL", "token-cache-ttl"); err != nil {
+		return Config{}, err
+	}
+	var err error
+	var from string
+	if c.Issuer, from, err = env("issuer-base-url"); err != nil {
+		return Config{}, err
+	}
+	if strings.Contains(c.Issuer, ",") {
+		return Config{}, fmt.Errorf("%s: AUTH_PROVIDER=introspection takes one issuer", from)
+	}
+	if c.Endpoint, from, err = env("introspection-url"); err != nil {
+		return Config{}, err
+	}
+	if c.Endpoint == "" && c.Issuer == "" {
+		return Config{}, fmt.Errorf("%s is required for AUTH_PROVIDER=introspection, or ISSUER_BASE_URL whose metadata names an introspection_endpoint", from)
+	}
+	if c.ClientID, from, err = env("introspection-client-id"); err != nil {
+		return Config{}, err
+	}
+	if c.ClientID == "" {
+		return Config{}, fmt.Errorf("%s is required for AUTH_PROVIDER=introspection: the client this API authenticates as at the endpoint", from)
+	}
+	secret, secretFrom, err := env("INTROSPECTION_CLIENT_SECRET")
+	if err != nil {
+		return Config{}, err
+	}
+	file, fileFrom, err := env("introspection-client-secret-file")
+	if err != nil {
+		return Config{}, err
+	}
+	switch {
+	case secret != "" && file != "":
+		return Config{}, fmt.Errorf("%s and %s are both set; set one of them", secretFrom, fileFrom)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s: %w", fileFrom, err)
+		}
+		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if secret == "" {
+			return Config{}, fmt.Errorf("%s: %s is empty", fileFrom, file)
+		}
+	case secret == "":
+		return Config{}, fmt.Errorf("%s (or %s) is required for AUTH_PROVIDER=introspection: the secret of %s", fileFrom, secretFrom, c.ClientID)
+	}
+	c.ClientSecret = secret
+	aud, audFrom, err := jwtverify.ListSetting(env, "audience")
+	if err != nil {
+		return Config{}, err
+	}
+	if len(aud) == 0 {
+		return Config{}, fmt.Errorf("%s is required: your API's identifier, which answers that name an aud must contain", audFrom)
+	}
+	c.Audiences = aud
+	if c.RolesClaims, _, err = jwtverify.ListSetting(env, "roles-claim"); err != nil {
+		return Config{}, err
+	}
+	ttl, ttlFrom, err := env("introspection-cache-ttl")
+	if err != nil {
+		return Config{}, err
+	}
+	if ttl != "" {
+		if c.CacheTTL, err = time.ParseDuration(ttl); err != nil || c.CacheTTL <= 0 || c.CacheTTL > MaxCacheTTL {
+			return Config{}, fmt.Errorf("%s: %q is not a duration like 30s (above 0, at most %v)", ttlFrom, ttl, MaxCacheTTL)
+		}
+	}
+	return c, c.Check()
+}
+
+// Check reports what is wrong with c, if anything, as New would, naming
+// the setting.
+func (c Config) Check() error {
+	if c.Endpoint == "" && c.Issuer == "" {
+		return errors.New("INTROSPECTION_URL is required, or ISSUER_BASE_URL whose metadata names an introspection_endpoint")
+	}
+	if c.Endpoint != "" {
+		if _, err := jwtverify.CheckURL(c.Endpoint); err != nil {
+			return fmt.Errorf("INTROSPECTION_URL: %w", err)
+		}
+	}
+	if c.Issuer != "" {
+		if err := jwtverify.CheckIssuerURL(c.Issuer); err != nil {
+			return fmt.Errorf("ISSUER_BASE_URL: %w", err)
+		}
+	}
+	if c.ClientID == "" || strings.ContainsAny(c.ClientID, "\r\n") {
+		return errors.New("INTROSPECTION_CLIENT_ID: required, on one line")
+	}
+	if c.ClientSecret == "" {
+		return errors.New("INTROSPECTION_CLIENT_SECRET: required")
+	}
+	if len(c.Audiences) == 0 {
+		return errors.New("AUDIENCE: at least one audience is required")
+	}
+	for _, a := range c.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return errors.New("AUDIENCE: empty audience")
+		}
+	}
+	switch {
+	case c.CacheTTL < 0 || c.CacheTTL > MaxCacheTTL:
+		return fmt.Errorf("INTROSPECTION_CACHE_TTL: %v is out of range (0 to %v)", c.CacheTTL, MaxCacheTTL)
+	case c.ClockTolerance < 0, c.CacheSize < 0, c.NegativeTTL < 0, c.Timeout < 0, c.MaxInFlight < 0:
+		return errors.New("introspection: negative tuning value")
+	}
+	return nil
+}
+
+// Verifier checks opaque tokens at the introspection endpoint.
+type Verifier struct {
+	cfg      Config
+	client   *http.Client // to the endpoint: no redirects
+	auth     string       // the Authorization header
+	endpoint atomic.Pointer[string]
+	issuer   atomic.Pointer[string] // "" when none is configured
+	cache    *cache                 // nil when disabled
+	slots    chan struct{}          // bounds requests in flight
+	flight   flight                 // one request per token at a time
+	log      *slog.Logger
+	results  *prometheus.CounterVec
+	stopped  chan struct{}
+}
+
+// New returns a verifier for cfg. Without a configured endpoint it starts
+// discovering it from the issuer's metadata in the background, retrying
+// until found; it does not wait. Discovery stops when ctx ends or cleanup
+// is called. The verifier's metrics are registered with reg.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Verifier, func(), error) {
+	if err := cfg.Check(); err != nil {
+		return nil, nil, fmt.Errorf("introspection: %w", err)
+	}
+	setDefault(&cfg.CacheTTL, DefaultCacheTTL)
+	setDefault(&cfg.NegativeTTL, min(DefaultNegativeTTL, cfg.CacheTTL))
+	cfg.NegativeTTL = min(cfg.NegativeTTL, cfg.CacheTTL)
+	setDefault(&cfg.Timeout, DefaultTimeout)
+	setDefault(&cfg.RetryMax, 10*time.Second)
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = jwtverify.NewHTTPClient(cfg.Timeout)
+	}
+	client := *cfg.HTTPClient
+	client.Timeout = cfg.Timeout
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	v := &Verifier{
+		cfg:    cfg,
+		client: &client,
+		// RFC 6749 §2.3.1: the id and secret are form-encoded, then joined.
+		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret))),
+		cache:   newCache(cfg.CacheSize),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+		log:     log,
+		stopped: make(chan struct{}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "introspection_requests_total",
+			Help: "Requests to the introspection endpoint, by result (active, inactive, error).",
+		}, []string{"result"}),
+	}
+	issuer, endpoint := cfg.Issuer, cfg.Endpoint
+	v.issuer.Store(&issuer)
+	v.endpoint.Store(&endpoint)
+	if err := v.register(reg); err != nil {
+		return nil, nil, fmt.Errorf("introspection: metrics: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if endpoint == "" {
+		go v.discover(ctx)
+	} else {
+		close(v.stopped)
+	}
+	log.Info("verifying tokens by introspection", "endpoint", endpoint, "issuer", issuer, "audiences", cfg.Audiences)
+	return v, func() { cancel(); <-v.stopped }, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// discover finds the endpoint in the issuer's metadata, retrying with
+// back-off until it does or ctx ends.
+func (v *Verifier) discover(ctx context.Context) {
+	defer close(v.stopped)
+	for failures := 0; ; failures++ {
+		md, from, err := jwtverify.Discover(ctx, v.cfg.HTTPClient, v.cfg.Issuer)
+		if err == nil && md.IntrospectionEndpoint == "" {
+			err = fmt.Errorf("%s names no introspection_endpoint; set INTROSPECTION_URL", from)
+		}
+		if err == nil {
+			if _, err = jwtverify.CheckURL(md.IntrospectionEndpoint); err != nil {
+				err = fmt.Errorf("%s: introspection_endpoint: %w", from, err)
+			}
+		}
+		if err == nil {
+			v.issuer.Store(&md.Issuer)
+			v.endpoint.Store(&md.IntrospectionEndpoint)
+			v.log.Info("introspection endpoint discovered", "endpoint", md.IntrospectionEndpoint, "issuer", md.Issuer)
+			return
+		}
+		wait := min(time.Second<<min(failures, 10), v.cfg.RetryMax)
+		v.log.Warn("discovering the introspection endpoint failed", "error", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Ready returns nil once the introspection endpoint is known.
+func (v *Verifier) Ready(context.Context) error {
+	if *v.endpoint.Load() == "" {
+		return fmt.Errorf("introspection: %w: the introspection endpoint of %s is not discovered yet", domain.ErrUnavailable, v.cfg.Issuer)
+	}
+	return nil
+}
+
+// errBusy: too many introspections are under way.
+var errBusy = fmt.Errorf("introspection: %w: too many introspection requests in flight", domain.ErrUnavailable)
+
+// Verify implements ports.TokenVerifier.
+func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principal, error) {
+	if len(rawToken) > jwtverify.MaxTokenBytes {
+		return domain.Principal{}, domain.InvalidToken(domain.ReasonTooLarge, nil)
+	}
+	if !b64token(rawToken) {
+		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, errors.New("not an RFC 6750 b64token"))
+	}
+	key := sha256.Sum256([]byte(rawToken))
+	now := v.cfg.Now()
+	if v.cache != nil {
+		if e, ok := v.cache.get(key, now); ok {
+			if e.inactive {
+				return domain.Principal{}, domain.InvalidToken(domain.ReasonInactive, errors.New("introspection: inactive (cached)"))
+			}
+			if now.Before(e.notBefore) {
+				return domain.Principal{}, domain.InvalidToken(domain.ReasonNotYetValid, nil)
+			}
+			return e.principal, nil
+		}
+	}
+	endpoint := *v.endpoint.Load()
+	if endpoint == "" {
+		return domain.Principal{}, v.Ready(ctx)
+	}
+	c := v.flight.do(key, func() (domain.Principal, error) {
+		// Shared by every request for this token: it outlives the first
+		// caller's context, not the timeout.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.cfg.Timeout)
+		defer cancel()
+		return v.introspect(ctx, endpoint, rawToken, key)
+	})
+	select {
+	case <-c.done:
+		return c.p, c.err
+	case <-ctx.Done():
+		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, ctx.Err())
+	}
+}
+
+// introspect asks the endpoint about raw and judges the answer.
+func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32]byte) (domain.Principal, error) {
+	select {
+	case v.slots <- struct{}{}:
+		defer func() { <-v.slots }()
+	default:
+		v.results.WithLabelValues("error").Inc()
+		return domain.Principal{}, errBusy
+	}
+	answer, err := v.ask(ctx, endpoint, raw)
+	if err != nil {
+		v.results.WithLabelValues("error").Inc()
+		v.log.Warn("token introspection failed", "endpoint", endpoint, "error", err)
+		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, err)
+	}
+	now := v.cfg.Now()
+	if answer.inactive {
+		v.results.WithLabelValues("inactive").Inc()
+		if v.cache != nil {
+			v.cache.put(key, entry{inactive: true, until: now.Add(v.cfg.NegativeTTL)}, now)
+		}
+		return domain.Principal{}, domain.InvalidToken(domain.ReasonInactive, errors.New(`introspection: "active": false`))
+	}
+	v.results.WithLabelValues("active").Inc()
+	p, e, err := v.judge(answer.members, now)
+	if err != nil {
+		return domain.Principal{}, err
+	}
+	if v.cache != nil {
+		e.until = now.Add(v.cfg.CacheTTL)
+		if !p.ExpiresAt.IsZero() {
+			e.until = minTime(e.until, p.ExpiresAt.Add(v.cfg.ClockTolerance))
+		}
+		e.principal = p
+		v.cache.put(key, e, now)
+	}
+	return p, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// answer is the endpoint's answer: inactive, or active with its members.
+type answer struct {
+	inactive bool
+	members  map[string]any
+}
+
+// ask posts the token to the endpoint. Any answer other than a 200 with a
+// JSON object whose "active" is a boolean is an error.
+func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error) {
+	body := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
+	if err != nil {
+		return answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", v.auth)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		hint := ""
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			hint = " (check INTROSPECTION_CLIENT_ID and its secret)"
+		}
+		return answer{}, fmt.Errorf("POST %s: status %d%s", endpoint, resp.StatusCode, hint)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
+	if err != nil {
+		return answer{}, fmt.Errorf("POST %s: reading the answer: %w", endpoint, err)
+	}
+	if len(b) > MaxAnswerBytes {
+		return answer{}, fmt.Errorf("POST %s: answer larger than %d bytes", endpoint, MaxAnswerBytes)
+	}
+	var members map[string]any
+	if err := json.Unmarshal(b, &members); err != nil || members == nil {
+		return answer{}, fmt.Errorf("POST %s: the answer is not a JSON object", endpoint)
+	}
+	active, ok := members["active"].(bool)
+	if !ok {
+		return answer{}, fmt.Errorf(`POST %s: the answer's "active" is missing or not a boolean`, endpoint)
+	}
+	if !active {
+		return answer{inactive: true}, nil
+	}
+	return answer{members: members}, nil
+}
+
+// b64token reports whether s is an RFC 6750 b64token, the only shape a
+// bearer token has: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func b64token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
