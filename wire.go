@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/httpapi"
-	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 )
@@ -22,15 +21,15 @@ import (
 // services are the use cases and the router, whatever verifies tokens.
 var services = wire.NewSet(
 	app.NewAuth, app.NewMessages, app.NewHealth,
-	memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)),
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
 // NewAPI builds the production API around the identity provider's adapter
 // that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
-// the same value, ready once the signing keys are loaded). Metrics go to
-// reg. cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// the same value, ready once the signing keys are loaded) and the message
+// store it opened from DATABASE_URL, at most quota messages per author.
+// Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
@@ -38,8 +37,9 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 	return nil, nil, nil
 }
 
-// NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
+// and any message store.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
 	return nil, nil
 }

@@ -9,7 +9,6 @@ package spaapi
 import (
 	"context"
 	"github.com/example/spaapi/adapters/httpapi"
-	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 	"github.com/google/wire"
@@ -22,37 +21,37 @@ import (
 
 // NewAPI builds the production API around the identity provider's adapter
 // that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
-// the same value, ready once the signing keys are loaded). Metrics go to
-// reg. cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// the same value, ready once the signing keys are loaded) and the message
+// store it opened from DATABASE_URL, at most quota messages per author.
+// Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	auth := app.NewAuth(verifier)
-	messages := memory.NewMessages()
-	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(readiness)
+	messages := app.NewMessages(store, quota)
+	health := app.NewHealth(readiness, store)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, nil, err
 	}
-	handler := httpapi.NewRouter(web, auth, appMessages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
 	return handler, func() {
 	}, nil
 }
 
-// NewTestAPI builds the same API around any verifier, e.g. adapters/fake.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
+// and any message store.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	auth := app.NewAuth(verifier)
-	messages := memory.NewMessages()
-	appMessages := app.NewMessages(messages)
-	health := app.NewHealth(readiness)
+	messages := app.NewMessages(store, quota)
+	health := app.NewHealth(readiness, store)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	handler := httpapi.NewRouter(web, auth, appMessages, health, log, metrics)
+	handler := httpapi.NewRouter(web, auth, messages, health, log, metrics)
 	return handler, nil
 }
 
 // wire.go:
 
 // services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, memory.NewMessages, wire.Bind(new(ports.MessageStore), new(*memory.Messages)), httpapi.NewMetrics, httpapi.NewRouter)
+var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewMetrics, httpapi.NewRouter)

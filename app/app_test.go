@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -35,8 +36,10 @@ func TestAuthenticate(t *testing.T) {
 		t.Errorf("unexpected adapter error: got %v, want ErrInvalidToken", err)
 	}
 	v.SetReady(false)
-	if _, err := a.Authenticate(ctx, "good"); !errors.Is(err, domain.ErrUnavailable) {
-		t.Errorf("not ready: got %v, want ErrUnavailable", err)
+	_, err := a.Authenticate(ctx, "good")
+	var ue *domain.UnavailableError
+	if !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &ue) || ue.What != "the token signing keys" {
+		t.Errorf("not ready: got %v, want an *UnavailableError naming the token signing keys", err)
 	}
 }
 
@@ -54,7 +57,7 @@ func TestAuthorize(t *testing.T) {
 
 func TestMe(t *testing.T) {
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
-	got := app.NewMessages(memory.NewMessages()).Me(context.Background(), domain.Principal{Subject: "s", ExpiresAt: exp})
+	got := app.NewMessages(memory.NewMessages(), app.DefaultMessageQuota).Me(context.Background(), domain.Principal{Subject: "s", ExpiresAt: exp})
 	if got.Subject != "s" || !got.ExpiresAt.Equal(exp) || got.ExpiresAt.Location() != time.UTC {
 		t.Errorf("got %+v", got)
 	}
@@ -65,41 +68,67 @@ func TestMe(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	v := fake.New()
-	h := app.NewHealth(v)
+	store := fake.NewMessages()
+	h := app.NewHealth(v, store)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("got %v, want ready", err)
 	}
-	v.SetReady(false)
-	if err := h.Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
-		t.Errorf("got %v, want ErrUnavailable", err)
+	// Each missing dependency is named, in fixed words a client may see.
+	down := fmt.Errorf("fake: %w: connection refused", domain.ErrUnavailable)
+	for _, tc := range []struct {
+		keys, store bool
+		want        string
+	}{
+		{false, true, "the token signing keys"},
+		{true, false, "the message database"},
+		{false, false, "the token signing keys and the message database"},
+	} {
+		v.SetReady(tc.keys)
+		store.Fail(nil)
+		if !tc.store {
+			store.Fail(down)
+		}
+		err := h.Ready(context.Background())
+		var ue *domain.UnavailableError
+		if !errors.As(err, &ue) || !errors.Is(err, domain.ErrUnavailable) || ue.What != tc.want {
+			t.Errorf("keys %v, store %v: got %v, want a *UnavailableError naming %q", tc.keys, tc.store, err, tc.want)
+		}
 	}
 }
 
 func TestMessagesService(t *testing.T) {
 	ctx := context.Background()
 	store := fake.NewMessages()
-	m := app.NewMessages(store)
-	alice := domain.Principal{Subject: "auth0|alice"}
-	bob := domain.Principal{Subject: "auth0|bob"}
-	mod := domain.Principal{Subject: "auth0|mod", Permissions: []string{"delete:messages"}}
+	m := app.NewMessages(store, 3)
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	// The same subject from another issuer is someone else.
+	mallory := domain.Principal{Issuer: "https://two.example/", Subject: "auth0|alice"}
+	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
+	mod := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|mod", Permissions: []string{"delete:messages"}}
 
 	first, err := m.Post(ctx, alice, "hello")
-	if err != nil || first.Author != "auth0|alice" || first.ID == "" {
+	if err != nil || first.Author != "auth0|alice" || first.AuthorIssuer != "https://one.example/" || first.ID == "" {
 		t.Fatalf("Post: %+v, %v", first, err)
 	}
-	second, _ := m.Post(ctx, bob, "hi")
+	second, err := m.Post(ctx, bob, "hi")
+	if err != nil {
+		t.Fatalf("Post: %v", err)
+	}
 	if first.ID == second.ID {
 		t.Errorf("two messages share id %s", first.ID)
 	}
 	if _, err := m.Post(ctx, alice, ""); !errors.Is(err, domain.ErrInvalidInput) {
 		t.Errorf("empty text: got %v, want ErrInvalidInput", err)
 	}
-	list, err := m.List(ctx, bob)
-	if err != nil || len(list) != 2 || list[0].ID != second.ID {
-		t.Errorf("List: %+v, %v", list, err)
+	page, err := m.List(ctx, bob, nil, 10)
+	if err != nil || len(page.Messages) != 2 || page.Messages[0].ID != second.ID || page.Next != nil {
+		t.Errorf("List: %+v, %v; want 2 messages, no next page", page, err)
 	}
 	if err := m.Delete(ctx, bob, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
 		t.Errorf("bob deleting alice's: got %v, want ErrInsufficientScope", err)
+	}
+	if err := m.Delete(ctx, mallory, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
+		t.Errorf("alice's subject from another issuer deleting hers: got %v, want ErrInsufficientScope", err)
 	}
 	if err := m.Delete(ctx, alice, first.ID); err != nil {
 		t.Errorf("alice deleting hers: %v", err)
@@ -111,7 +140,85 @@ func TestMessagesService(t *testing.T) {
 		t.Errorf("unknown id: got %v, want ErrNotFound", err)
 	}
 	store.Fail(errors.New("down"))
-	if _, err := m.List(ctx, alice); err == nil || errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("store failure: got %v", err)
+	if _, err := m.List(ctx, alice, nil, 10); err == nil || errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrUnavailable) {
+		t.Errorf("store failure: got %v, want an internal error", err)
+	}
+	store.Fail(fmt.Errorf("fake: %w: connection refused", domain.ErrUnavailable))
+	_, err = m.Post(ctx, alice, "hello")
+	var ue *domain.UnavailableError
+	if !errors.As(err, &ue) || ue.What != "the message database" {
+		t.Errorf("store unreachable: got %v, want an *UnavailableError naming the message database", err)
+	}
+}
+
+func TestMessagesPages(t *testing.T) {
+	ctx := context.Background()
+	m := app.NewMessages(fake.NewMessages(), 100)
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	var posted []string
+	for i := range 5 {
+		msg, err := m.Post(ctx, alice, fmt.Sprint("message ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append([]string{msg.ID}, posted...) // newest first
+	}
+	var got []string
+	var after *domain.MessageKey
+	for range 10 {
+		page, err := m.List(ctx, alice, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range page.Messages {
+			got = append(got, msg.ID)
+		}
+		if page.Next == nil {
+			break
+		}
+		if last := page.Messages[len(page.Messages)-1]; *page.Next != last.Key() {
+			t.Errorf("Next: got %v, want the last message's key %v", *page.Next, last.Key())
+		}
+		after = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(posted) {
+		t.Errorf("pages of 2: got %v, want %v", got, posted)
+	}
+	// Exactly a page's worth: no next page.
+	if page, err := m.List(ctx, alice, nil, 5); err != nil || len(page.Messages) != 5 || page.Next != nil {
+		t.Errorf("limit 5 of 5: got %d messages, next %v, %v; want 5 and no next", len(page.Messages), page.Next, err)
+	}
+	for _, limit := range []int{0, -1, app.MaxPageSize + 1} {
+		if _, err := m.List(ctx, alice, nil, limit); !errors.Is(err, domain.ErrInvalidInput) {
+			t.Errorf("limit %d: got %v, want ErrInvalidInput", limit, err)
+		}
+	}
+}
+
+func TestMessagesQuota(t *testing.T) {
+	ctx := context.Background()
+	m := app.NewMessages(fake.NewMessages(), 2)
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
+	a1, err := m.Post(ctx, alice, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Post(ctx, alice, "two"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Post(ctx, alice, "three")
+	var qe *domain.QuotaError
+	if !errors.As(err, &qe) || qe.Limit != 2 {
+		t.Fatalf("third: got %v, want a *QuotaError with Limit 2", err)
+	}
+	if _, err := m.Post(ctx, bob, "bob's first"); err != nil {
+		t.Errorf("another author: %v", err)
+	}
+	if err := m.Delete(ctx, alice, a1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Post(ctx, alice, "three, again"); err != nil {
+		t.Errorf("after deleting one: %v", err)
 	}
 }

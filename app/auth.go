@@ -11,6 +11,9 @@ import (
 	"github.com/example/spaapi/ports"
 )
 
+// signingKeys names, for clients, what a verifier waits for.
+const signingKeys = "the token signing keys"
+
 // Auth authenticates callers and authorizes what they do.
 type Auth struct {
 	verifier ports.TokenVerifier
@@ -30,7 +33,14 @@ func (a *Auth) Authenticate(ctx context.Context, rawToken string) (domain.Princi
 	}
 	p, err := a.verifier.Verify(ctx, rawToken)
 	if err != nil {
-		if errors.Is(err, domain.ErrInvalidToken) || errors.Is(err, domain.ErrUnavailable) {
+		switch {
+		case errors.Is(err, domain.ErrInvalidToken):
+			return domain.Principal{}, err
+		case errors.Is(err, domain.ErrUnavailable):
+			// Say what is missing, for the 503 the caller gets.
+			if !errors.As(err, new(*domain.UnavailableError)) {
+				err = &domain.UnavailableError{What: signingKeys, Cause: err}
+			}
 			return domain.Principal{}, err
 		}
 		// An adapter broke its contract. Fail closed, keeping the cause for logs.

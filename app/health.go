@@ -2,20 +2,44 @@ package app
 
 import (
 	"context"
+	"errors"
+	"strings"
 
+	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports"
 )
 
-// Health reports whether the service can do its work.
+// Health reports whether the service can do its work: whether the token
+// verifier has its keys and the message store its database.
 type Health struct {
+	checks []check
+}
+
+// check is one dependency and its client-safe name.
+type check struct {
+	what      string
 	readiness ports.Readiness
 }
 
-// NewHealth returns a Health that asks r.
-func NewHealth(r ports.Readiness) *Health { return &Health{readiness: r} }
+// NewHealth returns a Health that asks keys (the verifier) and store.
+func NewHealth(keys ports.Readiness, store ports.MessageStore) *Health {
+	return &Health{checks: []check{{signingKeys, keys}, {messageStore, store}}}
+}
 
-// Ready returns nil when every dependency is ready, else an error wrapping
-// domain.ErrUnavailable.
+// Ready returns nil when every dependency is ready, else a
+// *domain.UnavailableError naming the ones that are not (wrapping
+// domain.ErrUnavailable and, for logs, their errors).
 func (h *Health) Ready(ctx context.Context) error {
-	return h.readiness.Ready(ctx)
+	var missing []string
+	var causes []error
+	for _, c := range h.checks {
+		if err := c.readiness.Ready(ctx); err != nil {
+			missing = append(missing, c.what)
+			causes = append(causes, err)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &domain.UnavailableError{What: strings.Join(missing, " and "), Cause: errors.Join(causes...)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,16 +17,34 @@ type Message struct {
 	Message string `json:"message"`
 }
 
+// MessageQuota is how many messages one author (issuer and subject) may
+// keep at once (MESSAGES_PER_USER).
+type MessageQuota int
+
+// DefaultMessageQuota is MESSAGES_PER_USER when it is not set.
+const DefaultMessageQuota MessageQuota = 1000
+
+// Page sizes of List.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// messageStore names, for clients, what the message store depends on.
+const messageStore = "the message database"
+
 // Messages serves the Auth0 API quickstart's three messages, and the
 // messages callers post, read and delete.
 type Messages struct {
 	store ports.MessageStore
+	quota MessageQuota
 	now   func() time.Time
 }
 
-// NewMessages returns the message service, keeping messages in store.
-func NewMessages(store ports.MessageStore) *Messages {
-	return &Messages{store: store, now: time.Now}
+// NewMessages returns the message service, keeping messages in store, at
+// most quota per author.
+func NewMessages(store ports.MessageStore, quota MessageQuota) *Messages {
+	return &Messages{store: store, quota: quota, now: time.Now}
 }
 
 // Public is for everyone.
@@ -73,25 +92,44 @@ func (*Messages) Me(_ context.Context, p domain.Principal) Profile {
 	}
 }
 
-// List returns every message, newest first. The route's policy decides
-// who may read them.
-func (m *Messages) List(ctx context.Context, _ domain.Principal) ([]domain.Message, error) {
-	msgs, err := m.store.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing messages: %w", err)
-	}
-	return msgs, nil
+// MessagePage is one page of messages, newest first. Next is the key to
+// list the following page after, nil on the last page.
+type MessagePage struct {
+	Messages []domain.Message
+	Next     *domain.MessageKey
 }
 
-// Post stores text as a message by the caller, who is its author.
-// Invalid text is a *domain.InputError.
+// List returns up to limit (1 to MaxPageSize) messages, newest first,
+// beginning after after (nil: with the newest). The route's policy decides
+// who may read them. At most one page is ever held in memory.
+func (m *Messages) List(ctx context.Context, _ domain.Principal, after *domain.MessageKey, limit int) (MessagePage, error) {
+	if limit < 1 || limit > MaxPageSize {
+		return MessagePage{}, &domain.InputError{Field: "limit", Problem: fmt.Sprintf("must be from 1 to %d", MaxPageSize)}
+	}
+	// One more than asked for tells whether there is a next page.
+	msgs, err := m.store.List(ctx, after, limit+1)
+	if err != nil {
+		return MessagePage{}, storeError("listing messages", err)
+	}
+	page := MessagePage{Messages: msgs}
+	if len(msgs) > limit {
+		page.Messages = msgs[:limit]
+		next := msgs[limit-1].Key()
+		page.Next = &next
+	}
+	return page, nil
+}
+
+// Post stores text as a message by the caller, who is its author. Invalid
+// text is a *domain.InputError; an author at the quota gets a
+// *domain.QuotaError and nothing is stored (nothing is evicted either).
 func (m *Messages) Post(ctx context.Context, p domain.Principal, text string) (domain.Message, error) {
-	msg, err := domain.NewMessage(newID(), p.Subject, text, m.now())
+	msg, err := domain.NewMessage(newID(), p, text, m.now())
 	if err != nil {
 		return domain.Message{}, err
 	}
-	if err := m.store.Add(ctx, msg); err != nil {
-		return domain.Message{}, fmt.Errorf("storing a message: %w", err)
+	if err := m.store.Add(ctx, msg, int(m.quota)); err != nil {
+		return domain.Message{}, storeError("storing a message", err)
 	}
 	return msg, nil
 }
@@ -101,15 +139,28 @@ func (m *Messages) Post(ctx context.Context, p domain.Principal, text string) (d
 func (m *Messages) Delete(ctx context.Context, p domain.Principal, id string) error {
 	msg, err := m.store.Get(ctx, id)
 	if err != nil {
-		return err
+		return storeError("finding a message", err)
 	}
 	if err := domain.CanDelete(p, msg); err != nil {
 		return err
 	}
-	return m.store.Delete(ctx, id)
+	if err := m.store.Delete(ctx, id); err != nil {
+		return storeError("deleting a message", err)
+	}
+	return nil
 }
 
-// newID returns a random message ID.
+// storeError says what failed. A store that cannot be reached becomes a
+// *domain.UnavailableError naming the message database.
+func storeError(doing string, err error) error {
+	var unavailable *domain.UnavailableError
+	if errors.Is(err, domain.ErrUnavailable) && !errors.As(err, &unavailable) {
+		return &domain.UnavailableError{What: messageStore, Cause: fmt.Errorf("%s: %w", doing, err)}
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// newID returns a random message ID: 24 lowercase hex digits.
 func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])

@@ -195,7 +195,8 @@ func TestRefusalTexts(t *testing.T) {
 }
 
 func TestNewMessage(t *testing.T) {
-	now := time.Now()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("x", 3600))
+	iss := "https://issuer.example/"
 	for _, tc := range []struct {
 		author, text string
 		problem      string
@@ -203,17 +204,21 @@ func TestNewMessage(t *testing.T) {
 		{"auth0|a", "hello", ""},
 		{"auth0|a", strings.Repeat("é", 500), ""},
 		{"auth0|a", "line one\n\tline two", ""},
-		{"", "hello", "author: is required"},
-		{"auth0|a", "", "text: is required"},
-		{"auth0|a", " \n ", "text: is required"},
-		{"auth0|a", strings.Repeat("a", 501), "text: is longer than 500 characters"},
-		{"auth0|a", "bell\a", "text: contains control characters"},
-		{"auth0|a", "bad \xff utf-8", "text: is not valid UTF-8"},
+		{"", "hello", "author is required, and the access token has no subject (sub)"},
+		{"auth0|a", "", "text is required"},
+		{"auth0|a", " \n ", "text is required"},
+		{"auth0|a", strings.Repeat("a", 501), "text is longer than 500 characters"},
+		{"auth0|a", "bell\a", "text contains control characters"},
+		{"auth0|a", "bad \xff utf-8", "text is not valid UTF-8"},
 	} {
-		m, err := domain.NewMessage("id1", tc.author, tc.text, now)
+		m, err := domain.NewMessage("id1", domain.Principal{Issuer: iss, Subject: tc.author}, tc.text, now)
 		if tc.problem == "" {
-			if err != nil || m.Text != tc.text || m.Author != tc.author || m.ID != "id1" {
+			if err != nil || m.Text != tc.text || m.Author != tc.author || m.AuthorIssuer != iss || m.ID != "id1" {
 				t.Errorf("%q: got %+v, %v", tc.text, m, err)
+			}
+			// Kept to the microsecond, in UTC, as every store keeps it.
+			if want := time.Date(2030, 1, 2, 2, 4, 5, 123456000, time.UTC); m.CreatedAt != want {
+				t.Errorf("CreatedAt: got %v, want %v", m.CreatedAt, want)
 			}
 			continue
 		}
@@ -225,23 +230,42 @@ func TestNewMessage(t *testing.T) {
 }
 
 func TestCanDelete(t *testing.T) {
-	m := domain.Message{ID: "1", Author: "auth0|alice"}
+	const one, two = "https://one.example/", "https://two.example/"
+	m := domain.Message{ID: "1", Author: "auth0|alice", AuthorIssuer: one}
 	for _, tc := range []struct {
 		name string
 		p    domain.Principal
 		ok   bool
 	}{
-		{"the author", domain.Principal{Subject: "auth0|alice"}, true},
-		{"someone else", domain.Principal{Subject: "auth0|bob"}, false},
-		{"someone else with the scope", domain.Principal{Subject: "auth0|bob", Scopes: []string{"delete:messages"}}, true},
-		{"someone else with the permission", domain.Principal{Subject: "auth0|bob", Permissions: []string{"delete:messages"}}, true},
-		{"no subject", domain.Principal{}, false},
+		{"the author", domain.Principal{Issuer: one, Subject: "auth0|alice"}, true},
+		{"the author's subject from another issuer", domain.Principal{Issuer: two, Subject: "auth0|alice"}, false},
+		{"the author's subject without an issuer", domain.Principal{Subject: "auth0|alice"}, false},
+		{"someone else", domain.Principal{Issuer: one, Subject: "auth0|bob"}, false},
+		{"someone else with the scope", domain.Principal{Issuer: two, Subject: "auth0|bob", Scopes: []string{"delete:messages"}}, true},
+		{"someone else with the permission", domain.Principal{Issuer: two, Subject: "auth0|bob", Permissions: []string{"delete:messages"}}, true},
+		{"no subject", domain.Principal{Issuer: one}, false},
 	} {
 		err := domain.CanDelete(tc.p, m)
 		var se *domain.ScopeError
 		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &se) || se.Scopes[0] != "delete:messages")) {
 			t.Errorf("%s: got %v", tc.name, err)
 		}
+	}
+}
+
+func TestMessageKeyOrder(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	newer := domain.MessageKey{CreatedAt: t0.Add(time.Microsecond), ID: "a"}
+	older := domain.MessageKey{CreatedAt: t0, ID: "z"}
+	sameTimeLowerID := domain.MessageKey{CreatedAt: t0, ID: "y"}
+	if !newer.Before(older) || older.Before(newer) {
+		t.Errorf("the newer key must come first")
+	}
+	if !older.Before(sameTimeLowerID) || sameTimeLowerID.Before(older) {
+		t.Errorf("at the same time, the higher ID must come first")
+	}
+	if older.Before(older) {
+		t.Errorf("a key does not come before itself")
 	}
 }
 

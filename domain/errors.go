@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -30,6 +31,9 @@ var (
 	// ErrInvalidInput: a request's content breaks a rule of the domain. The
 	// error is an *InputError naming the field.
 	ErrInvalidInput = errors.New("invalid input")
+	// ErrQuotaExceeded: storing more would pass a limit. The error is a
+	// *QuotaError that says which.
+	ErrQuotaExceeded = errors.New("quota exceeded")
 )
 
 // Reason says why a token was refused. Reasons are stable, machine-readable
@@ -164,7 +168,49 @@ type InputError struct {
 	Problem string
 }
 
-func (e *InputError) Error() string { return e.Field + ": " + e.Problem }
+// Error reads as a sentence: "text is required".
+func (e *InputError) Error() string { return e.Field + " " + e.Problem }
 
 // Unwrap lets errors.Is find ErrInvalidInput.
 func (e *InputError) Unwrap() error { return ErrInvalidInput }
+
+// QuotaError is a message refused because its author already keeps Limit
+// messages, or, with Total, because the store holds all it may. It wraps
+// ErrQuotaExceeded. Nothing is ever evicted to make room.
+type QuotaError struct {
+	Limit int
+	Total bool
+}
+
+func (e *QuotaError) Error() string {
+	if e.Total {
+		return fmt.Sprintf("quota exceeded: the store holds its limit of %d messages", e.Limit)
+	}
+	return fmt.Sprintf("quota exceeded: the author keeps the most messages allowed (%d)", e.Limit)
+}
+
+// Unwrap lets errors.Is find ErrQuotaExceeded.
+func (e *QuotaError) Unwrap() error { return ErrQuotaExceeded }
+
+// UnavailableError says which dependency is missing. It wraps
+// ErrUnavailable and, for logs only, the cause. What is fixed, client-safe
+// text such as "the message database"; the cause never reaches a client.
+type UnavailableError struct {
+	What  string
+	Cause error
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Cause == nil {
+		return e.What + " unavailable"
+	}
+	return e.What + " unavailable: " + e.Cause.Error()
+}
+
+// Unwrap lets errors.Is find ErrUnavailable and the cause.
+func (e *UnavailableError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.Cause}
+}

@@ -31,7 +31,8 @@ type TokenVerifier interface {
 // Readiness reports whether an adapter can do its work yet.
 //
 // Implementations: the identity provider adapters (ready once signing keys
-// are loaded) and adapters/fake (ready unless told otherwise).
+// are loaded), every MessageStore (ready once its database is reachable and
+// migrated) and adapters/fake (ready unless told otherwise).
 type Readiness interface {
 	// Ready returns nil when ready, or an error wrapping
 	// domain.ErrUnavailable that says what is missing.
@@ -40,14 +41,29 @@ type Readiness interface {
 
 // MessageStore keeps messages.
 //
-// Implementations: adapters/memory (in process, bounded) and adapters/fake
-// (in process, failing on demand, for tests). Both pass the contract suite
-// in ports/messagestest.
+// Implementations: adapters/sqlite (the embedded default), adapters/postgres
+// (for many instances on one database), adapters/memory (in process,
+// bounded) and adapters/fake (failing on demand, for tests). All pass the
+// contract suite in ports/messagestest.
+//
+// Every method returns an error wrapping domain.ErrUnavailable when the
+// storage cannot be reached (not yet, or not any more); Ready says the same
+// without doing any work. Methods are safe for concurrent use.
 type MessageStore interface {
-	// Add stores m, whose ID is new.
-	Add(ctx context.Context, m domain.Message) error
-	// List returns the messages, newest first.
-	List(ctx context.Context) ([]domain.Message, error)
+	Readiness
+	// Add stores m, whose ID is new, unless its author (m.AuthorIssuer and
+	// m.Author together) already keeps perAuthor messages: then it stores
+	// nothing and returns a *domain.QuotaError. Counting and inserting are
+	// one atomic step, so concurrent Adds by one author never pass
+	// perAuthor together. A store with a limit of its own refuses the same
+	// way (QuotaError.Total); no store ever evicts a message to make room.
+	Add(ctx context.Context, m domain.Message, perAuthor int) error
+	// List returns at most limit (>= 1) messages, newest first in
+	// domain.MessageKey order, beginning with the first one after after
+	// (nil: with the newest). An empty result is not an error. The
+	// slice is the caller's to read but not to change: a store may hand
+	// the same one to later callers.
+	List(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error)
 	// Get returns the message with id, or an error wrapping
 	// domain.ErrNotFound.
 	Get(ctx context.Context, id string) (domain.Message, error)

@@ -73,11 +73,22 @@ func TestMessagesFail(t *testing.T) {
 	m := fake.NewMessages()
 	boom := errors.New("disk on fire")
 	m.Fail(boom)
-	if _, err := m.List(context.Background()); !errors.Is(err, boom) {
+	if _, err := m.List(context.Background(), nil, 10); !errors.Is(err, boom) {
 		t.Errorf("List: got %v, want the injected error", err)
 	}
+	if err := m.Ready(context.Background()); err != nil {
+		t.Errorf("Ready with a failure that is not unavailability: got %v, want nil", err)
+	}
+	down := fmt.Errorf("fake: %w", domain.ErrUnavailable)
+	m.Fail(down)
+	if err := m.Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Errorf("Ready while unavailable: got %v, want ErrUnavailable", err)
+	}
 	m.Fail(nil)
-	if _, err := m.List(context.Background()); err != nil {
+	if _, err := m.List(context.Background(), nil, 10); err != nil {
 		t.Errorf("List after Fail(nil): %v", err)
+	}
+	if err := m.Ready(context.Background()); err != nil {
+		t.Errorf("Ready after Fail(nil): %v", err)
 	}
 }

@@ -1,10 +1,12 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/example/spaapi/domain"
@@ -17,18 +19,29 @@ var _ ports.MessageStore = (*Messages)(nil)
 // told to fail, to show how storage failures are answered.
 type Messages struct {
 	mu   sync.Mutex
-	msgs []domain.Message // oldest first
+	msgs []domain.Message // in the order added
 	err  error
 }
 
 // NewMessages returns an empty store that works until Fail is called.
 func NewMessages() *Messages { return &Messages{} }
 
-// Fail makes every later call return err (nil: work again).
+// Fail makes every later call return err (nil: work again). An err
+// wrapping domain.ErrUnavailable also makes Ready fail with it.
 func (m *Messages) Fail(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.err = err
+}
+
+// Ready implements ports.Readiness.
+func (m *Messages) Ready(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil && errors.Is(m.err, domain.ErrUnavailable) {
+		return m.err
+	}
+	return nil
 }
 
 func (m *Messages) find(id string) int {
@@ -36,7 +49,7 @@ func (m *Messages) find(id string) int {
 }
 
 // Add implements ports.MessageStore.
-func (m *Messages) Add(_ context.Context, msg domain.Message) error {
+func (m *Messages) Add(_ context.Context, msg domain.Message, perAuthor int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
@@ -45,19 +58,40 @@ func (m *Messages) Add(_ context.Context, msg domain.Message) error {
 	if m.find(msg.ID) >= 0 {
 		return errors.New("fake: duplicate id")
 	}
+	n := 0
+	for _, x := range m.msgs {
+		if x.Author == msg.Author && x.AuthorIssuer == msg.AuthorIssuer {
+			n++
+		}
+	}
+	if n >= perAuthor {
+		return &domain.QuotaError{Limit: perAuthor}
+	}
 	m.msgs = append(m.msgs, msg)
 	return nil
 }
 
-// List implements ports.MessageStore.
-func (m *Messages) List(context.Context) ([]domain.Message, error) {
+// List implements ports.MessageStore, sorting everything on every call.
+func (m *Messages) List(_ context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
 		return nil, m.err
 	}
-	out := slices.Clone(m.msgs)
-	slices.Reverse(out)
+	all := slices.Clone(m.msgs)
+	slices.SortFunc(all, func(a, b domain.Message) int { // newest first
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+	})
+	out := []domain.Message{}
+	for _, x := range all {
+		if after != nil && !after.Before(x.Key()) {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, x)
+	}
 	return out, nil
 }
 

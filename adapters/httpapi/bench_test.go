@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
+	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 // The full router (middleware, routing, the auth0 verifier with its cache,
@@ -26,8 +29,12 @@ import (
 //
 //	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
 
-func benchRouter(b *testing.B, iss *jwtverifytest.Issuer) http.Handler {
+func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.MessageStore) http.Handler {
 	b.Helper()
+	var store ports.MessageStore = memory.NewMessages()
+	if len(stores) > 0 {
+		store = stores[0]
+	}
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
 		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
@@ -45,7 +52,7 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer) http.Handler {
 		b.Fatal(err)
 	}
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v), app.NewMessages(memory.NewMessages()), app.NewHealth(v), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+		app.NewAuth(v), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {
@@ -104,4 +111,28 @@ func BenchmarkRouter(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// GET /api/messages, a page of 50 of 10,000 stored messages of 140
+// characters, from the in-memory store: what the HTTP side costs.
+func BenchmarkRouterMessages(b *testing.B) {
+	iss := jwtverifytest.NewIssuer(b)
+	store := memory.NewMessagesOfSize(20_000)
+	t0 := time.Now()
+	text := strings.Repeat("a message of moderate length ", 5)[:140]
+	for i := range 10_000 {
+		m, err := domain.NewMessage(fmt.Sprintf("%024x", i), domain.Principal{Issuer: iss.URL, Subject: fmt.Sprint("user-", i%100)}, text, t0.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := store.Add(context.Background(), m, 1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := benchRouter(b, iss, store)
+	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, "/api/messages", tok, 200)
+	}
 }

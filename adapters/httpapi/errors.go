@@ -1,13 +1,19 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/example/spaapi/domain"
 )
@@ -27,6 +33,13 @@ type requestError struct{ description string }
 
 func (e *requestError) Error() string { return "invalid request: " + e.description }
 func (e *requestError) Unwrap() error { return domain.ErrInvalidRequest }
+
+// paramError is a query parameter this API cannot use (400
+// invalid_request, naming the parameter). Unlike requestError it has
+// nothing to do with the token, so it carries no challenge.
+type paramError struct{ name, problem string }
+
+func (e *paramError) Error() string { return e.name + " " + e.problem }
 
 var errMethodNotAllowed = errors.New("method not allowed")
 
@@ -48,8 +61,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		scopeErr *domain.ScopeError
 		reqErr   *requestError
 		bodyErr  *bodyError
+		paramErr *paramError
 		inputErr *domain.InputError
 		denied   *domain.DeniedError
+		quotaErr *domain.QuotaError
+		missing  *domain.UnavailableError
 		h        = w.Header()
 	)
 	info := infoFrom(r.Context())
@@ -81,12 +97,27 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusForbidden, errorBody{"forbidden", "not allowed"})
 	case errors.As(err, &bodyErr):
 		encode(w, bodyErr.status, errorBody{bodyErr.code, bodyErr.description})
+	case errors.As(err, &paramErr):
+		encode(w, http.StatusBadRequest, errorBody{"invalid_request", paramErr.Error()})
 	case errors.As(err, &inputErr):
 		encode(w, http.StatusBadRequest, errorBody{"invalid_input", inputErr.Error()})
+	case errors.As(err, &quotaErr):
+		desc := fmt.Sprintf("you keep %d messages, the most one author may; delete one of yours (DELETE /api/messages/{id}) to post another", quotaErr.Limit)
+		if quotaErr.Total {
+			desc = fmt.Sprintf("the server holds the most messages it may (%d); messages must be deleted before more can be posted", quotaErr.Limit)
+		}
+		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", desc})
 	case errors.Is(err, domain.ErrUnavailable):
+		// What is missing is named by the app layer in fixed words; the
+		// cause (addresses, driver errors) goes to the log only.
 		info.reason = "unavailable"
+		info.err = err
+		what := "a service this request needs"
+		if errors.As(err, &missing) {
+			what = missing.What
+		}
 		h.Set("Retry-After", "5")
-		encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "token signing keys are not available yet; retry shortly"})
+		encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "not available: " + what + "; retry shortly"})
 	case errors.Is(err, domain.ErrNotFound):
 		encode(w, http.StatusNotFound, errorBody{"not_found", "no such resource"})
 	case errors.Is(err, errMethodNotAllowed):
@@ -129,36 +160,170 @@ var (
 	noStore  = []string{"no-store"}
 )
 
-// maxBody caps request bodies.
+// maxBody caps request bodies (16 KiB).
 const maxBody = 16 << 10
 
-// decode reads a JSON object from r's body into v: Content-Type
-// application/json, at most maxBody bytes, no unknown fields, nothing after
-// the object. Errors are *bodyError, ready for writeError.
+// decode reads a JSON object from r's body into v, a pointer to a struct:
+// Content-Type application/json, at most maxBody bytes of valid UTF-8, no
+// lone UTF-16 surrogates in escapes, only v's fields spelt exactly as
+// tagged (encoding/json would accept "TEXT" for "text"), each at most once
+// (it would keep the last), and nothing after the object. Errors are
+// *bodyError, ready for writeError, and say what is wrong.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return &bodyError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
+		if errors.As(err, &tooBig) {
 			return &bodyError{http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body is larger than %d bytes", maxBody)}
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("%.40s: wrong JSON type", typeErr.Field))}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("unknown field %.42s", field))}
 		}
-		return &bodyError{http.StatusBadRequest, "invalid_input", "the body is not a JSON object"}
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body could not be read"}
+	}
+	if !utf8.Valid(body) {
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body is not valid UTF-8"}
+	}
+	if err := checkKeys(body, fieldNames(v)); err != nil {
+		return err
+	}
+	if hasLoneSurrogate(body) {
+		return &bodyError{http.StatusBadRequest, "invalid_input", `the body has a \u escape that is not a valid character (an unpaired UTF-16 surrogate)`}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("%.40s must be a JSON %s", typeErr.Field, jsonKind(typeErr.Type)))}
+		}
+		return syntaxError(err)
+	}
+	return nil
+}
+
+// checkKeys walks the body's top-level object: it must be one object,
+// with only known keys, each once, and nothing after it.
+func checkKeys(body []byte, known []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return syntaxError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body must be a JSON object, like {\"text\":\"hello\"}"}
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntaxError(err)
+		}
+		key, _ := tok.(string) // inside an object, tokens here are keys
+		switch {
+		case seen[key]:
+			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("the field %.40q is given more than once", key))}
+		case !slices.Contains(known, key):
+			for _, k := range known {
+				if strings.EqualFold(k, key) {
+					return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("unknown field %.40q: field names are case-sensitive, use %q", key, k))}
+				}
+			}
+			return &bodyError{http.StatusBadRequest, "invalid_input", printable(fmt.Sprintf("unknown field %.42q", key))}
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return syntaxError(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return syntaxError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &bodyError{http.StatusBadRequest, "invalid_input", "the body has data after the JSON object"}
 	}
 	return nil
+}
+
+// syntaxError describes malformed JSON without echoing it.
+func syntaxError(err error) error {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &bodyError{http.StatusBadRequest, "invalid_input", "the body ends before its JSON does (unexpected end of JSON input)"}
+	case errors.As(err, &syntax):
+		return &bodyError{http.StatusBadRequest, "invalid_input", fmt.Sprintf("the body is not valid JSON (syntax error at byte %d)", syntax.Offset)}
+	}
+	return &bodyError{http.StatusBadRequest, "invalid_input", "the body is not valid JSON"}
+}
+
+// fieldNames returns the JSON names of the fields of the struct v points to.
+func fieldNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// jsonKind names the JSON type a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "number"
+}
+
+// hasLoneSurrogate reports whether a \u escape in JSON text names half of
+// a UTF-16 surrogate pair without its other half; encoding/json would
+// silently turn it into U+FFFD. It assumes the text is valid JSON, where
+// backslashes occur only inside strings.
+func hasLoneSurrogate(b []byte) bool {
+	hex4 := func(i int) (rune, bool) { // the four hex digits of a \u at i
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++ // skip the escaped character, which may be a backslash
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			return false // malformed: json.Unmarshal will say so
+		}
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00: // high half: a low half must follow
+			lo, ok := hex4(i + 6)
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 11
+		case utf16.IsSurrogate(r): // a low half on its own
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // printable drops control characters from text that echoes the client.

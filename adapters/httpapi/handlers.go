@@ -38,12 +38,17 @@ func handleMe(m *app.Messages) http.Handler {
 
 func handleListMessages(m *app.Messages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msgs, err := m.List(r.Context(), principalFrom(r.Context()))
+		after, limit, err := pageParams(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, map[string]any{"messages": msgs})
+		page, err := m.List(r.Context(), principalFrom(r.Context()), after, limit)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeMessageList(w, page.Messages, encodeCursor(page.Next))
 	})
 }
 
@@ -59,7 +64,7 @@ func handlePostMessage(m *app.Messages) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		if body.Text == nil {
+		if body.Text == nil { // absent, or null
 			writeError(w, r, &domain.InputError{Field: "text", Problem: "is required"})
 			return
 		}

@@ -58,6 +58,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// fixtureQuota is MESSAGES_PER_USER in the fixture.
+const fixtureQuota = 5
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	v := fake.New()
@@ -78,7 +81,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	store := fake.NewMessages()
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v), app.NewMessages(store), app.NewHealth(v), log, metrics)
+		app.NewAuth(v), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store), log, metrics)
 	return &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}
 }
 
@@ -254,12 +257,16 @@ func TestUnavailable(t *testing.T) {
 	if rec.Header().Get("Retry-After") == "" {
 		t.Errorf("Retry-After missing")
 	}
-	if got := decodeError(t, rec).Error; got != "temporarily_unavailable" {
-		t.Errorf("error: got %q, want temporarily_unavailable", got)
+	want := errorBody{"temporarily_unavailable", "not available: the token signing keys; retry shortly"}
+	if got := decodeError(t, rec); got != want {
+		t.Errorf("body: got %+v, want %+v", got, want)
 	}
 	rec = f.do("GET", "/readyz", nil)
-	if rec.Code != http.StatusServiceUnavailable || decodeError(t, rec).Error != "temporarily_unavailable" {
-		t.Errorf("/readyz while not ready: got %d", rec.Code)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while not ready: got %d, want 503", rec.Code)
+	}
+	if got := decodeError(t, rec); got != want {
+		t.Errorf("/readyz body: got %+v, want %+v", got, want)
 	}
 	if rec := f.do("GET", "/healthz", nil); rec.Code != http.StatusOK {
 		t.Errorf("/healthz while not ready: got %d, want 200", rec.Code)

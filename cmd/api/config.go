@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/app"
 )
 
 // config is everything run needs, parsed and checked.
@@ -27,6 +28,10 @@ type config struct {
 	// dev is set with -dev: run the development issuer too. The identity
 	// provider's issuer and audience are then filled in from it.
 	dev *devSettings
+	// store is where messages are kept (DATABASE_URL), quota how many
+	// each author may keep (MESSAGES_PER_USER).
+	store storeConfig
+	quota app.MessageQuota
 }
 
 // devSettings locate the development issuer.
@@ -70,6 +75,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
 		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see README)"},
+		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
+		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
@@ -86,6 +93,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nEnvironment only (they may hold secrets, and flags show in ps):\n")
+		for _, s := range settings {
+			if s.flag == "" {
+				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.envs[0], s.usage)
+			}
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -177,6 +190,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if v, _, _ := get("metrics-addr"); v == "" {
 		c.metricsDefault = true
+	}
+	if c.store, err = databaseURL(get, getenv, c.dev); err != nil {
+		return config{}, err
+	}
+	if c.quota, err = messagesPerUser(get); err != nil {
+		return config{}, err
 	}
 	return c, nil
 }

@@ -24,8 +24,16 @@ import (
 	"github.com/example/spaapi/adapters/static"
 )
 
+// env is an environment of exactly m, except that messages are kept in
+// memory unless m says where (DATABASE_URL): tests never write to the
+// home directory.
 func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "DATABASE_URL" {
+			return v
+		}
+		return "memory:"
+	}
 }
 
 // configOf returns the chosen provider's loaded Config.

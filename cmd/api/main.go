@@ -71,12 +71,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The store first: a database that stops start-up (a newer schema, a
+	// file that cannot be opened) does so before anything else starts.
+	store, closeStore, err := openStore(ctx, cfg.store, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
 	if err != nil {
 		return err
 	}
 	defer stopVerifier()
-	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, cfg.web, log, reg)
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -108,7 +115,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,
-		"allowed_origins", cfg.web.AllowedOrigins)
+		"allowed_origins", cfg.web.AllowedOrigins,
+		"messages", cfg.store.display,
+		"messages_per_user", int(cfg.quota))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

@@ -202,7 +202,8 @@ func binary(t *testing.T) string {
 func startBinary(t *testing.T, env ...string) (*exec.Cmd, *logBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary(t))
-	cmd.Env = append(env, "METRICS_ADDR=127.0.0.1:0")
+	// Later entries win: memory unless the test says otherwise.
+	cmd.Env = append(append([]string{"DATABASE_URL=memory:"}, env...), "METRICS_ADDR=127.0.0.1:0")
 	logs := &logBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -301,7 +302,7 @@ func TestTestCodeNotLinked(t *testing.T) {
 	if !strings.Contains(deps, "github.com/example/spaapi/adapters/auth0\n") {
 		t.Fatalf("go list -deps looks wrong (no auth0 adapter):\n%s", deps)
 	}
-	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest"} {
+	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest"} {
 		if strings.Contains(deps, pkg) {
 			t.Errorf("cmd/api links %s", pkg)
 		}

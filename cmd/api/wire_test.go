@@ -21,6 +21,8 @@ import (
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
+	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
 )
 
@@ -53,7 +55,7 @@ func TestNewAPI(t *testing.T) {
 		t.Fatalf("auth0.New: %v", err)
 	}
 	defer stop()
-	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v,
+	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memory.NewMessages(), app.DefaultMessageQuota,
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
@@ -108,7 +110,7 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
-	h, err := spaapi.NewTestAPI(v, v, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

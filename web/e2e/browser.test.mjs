@@ -26,20 +26,21 @@ const SCREENSHOT = process.env.UPDATE_SCREENSHOT
 const FAILURES = path.join(webDir, 'test-output');
 
 let tmp, api, vite, browser, page;
-let issuerUrl, apiUrl;
+let issuerUrl, apiUrl, bin, devDir, issuerAddr;
 const consoleLog = []; // the page's console and errors, shown on failure
 
 before(async () => {
   tmp = await tempDir('spaapi-browser-');
-  const bin = process.env.API_BIN || buildApi(tmp);
+  bin = process.env.API_BIN || buildApi(tmp);
 
   const apiPort = await freePort();
   const issuerPort = await freePort();
   apiUrl = `http://localhost:${apiPort}`;
   issuerUrl = `http://localhost:${issuerPort}`;
-  const devDir = path.join(tmp, 'dev'); // gets keys and a default config.json
+  devDir = path.join(tmp, 'dev'); // gets keys, a default config.json and messages.db
+  issuerAddr = `127.0.0.1:${issuerPort}`;
   await mkdir(devDir);
-  api = start('api', bin, ['-dev', '-dev-dir', devDir, '-addr', `127.0.0.1:${apiPort}`, '-dev-issuer-addr', `127.0.0.1:${issuerPort}`], {
+  api = start('api', bin, ['-dev', '-dev-dir', devDir, '-addr', `127.0.0.1:${apiPort}`, '-dev-issuer-addr', issuerAddr], {
     env: apiEnv({}),
   });
 
@@ -167,6 +168,75 @@ step('alice logs in and gets 200 from every endpoint', async () => {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 });
 
+// The messages panel's items, as their texts.
+async function messageTexts() {
+  await page.waitForSelector('[data-testid="messages"][data-loaded="true"][data-busy="false"]', { state: 'attached' });
+  return page.locator('[data-testid="message"] .message-text').allTextContents();
+}
+
+// apiToken mints a development token, as `api token` does for a user.
+function apiToken(...args) {
+  const r = spawnSync(bin, ['token', '-dev-dir', devDir, '-dev-issuer-addr', issuerAddr, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`api token: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+step('alice posts a message, reloads and still sees it, then deletes it', async () => {
+  const text = `hello from the browser, ${Date.now()}`;
+  assert.deepEqual(await messageTexts(), []);
+  await page.getByTestId('message-text').fill(text);
+  await page.getByTestId('post-message').click();
+  await page.locator('[data-testid="message"]', { hasText: text }).waitFor();
+
+  await page.reload();
+  await page.getByTestId('user').waitFor();
+  await page.locator('[data-testid="message"]', { hasText: text }).waitFor();
+  assert.deepEqual(await messageTexts(), [text]);
+
+  await page.locator('[data-testid="message"]', { hasText: text }).getByTestId('delete-message').click();
+  await page.locator('[data-testid="message"]', { hasText: text }).waitFor({ state: 'detached' });
+  await page.reload();
+  await page.getByTestId('user').waitFor();
+  assert.deepEqual(await messageTexts(), []);
+  assert.equal(await page.getByTestId('messages-error').count(), 0);
+});
+
+step('"load more" follows next_cursor; only your own messages have a delete button', async () => {
+  // Twelve messages: eleven of alice's, posted through the API as the SPA
+  // would, and the newest by someone else.
+  const alice = apiToken('-sub', 'alice', '-scope', 'read:messages write:messages');
+  const carol = apiToken('-sub', 'carol', '-scope', 'write:messages');
+  for (let i = 1; i <= 12; i++) {
+    const res = await fetch(`${apiUrl}/api/messages`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${i === 12 ? carol : alice}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text: `message ${i}` }),
+    });
+    assert.equal(res.status, 201, await res.text());
+  }
+  await page.reload();
+  await page.getByTestId('user').waitFor();
+  await page.getByTestId('load-more').waitFor();
+  const first = await messageTexts();
+  assert.deepEqual(first, ['message 12', 'message 11', 'message 10', 'message 9', 'message 8', 'message 7',
+    'message 6', 'message 5', 'message 4', 'message 3']);
+  const carols = page.locator('[data-testid="message"]', { hasText: 'message 12' });
+  assert.equal(await carols.getByTestId('delete-message').count(), 0, "no delete button on carol's message");
+  assert.equal(await page.getByTestId('delete-message').count(), 9);
+
+  await page.getByTestId('load-more').click();
+  await page.getByTestId('load-more').waitFor({ state: 'detached' });
+  assert.deepEqual((await messageTexts()).slice(10), ['message 2', 'message 1']);
+
+  // Clean up alice's, through the page.
+  while ((await page.getByTestId('delete-message').count()) > 0) {
+    const before = await page.getByTestId('delete-message').count();
+    await page.getByTestId('delete-message').first().click();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="delete-message"]').length < n, before);
+  }
+  assert.deepEqual(await messageTexts(), ['message 12']);
+});
+
 step('a reload keeps alice logged in (silent authentication in a hidden iframe)', async () => {
   // The token cache is in memory, so after a reload the SDK asks the issuer
   // again: /authorize with prompt=none, answered by a web_message page.
@@ -243,4 +313,20 @@ step('bob logs in: /api/private 200, /api/private-scoped 403 insufficient_scope'
   const scoped = await call('call-scoped', '/api/private-scoped');
   assert.match(scoped, /→ 403 insufficient_scope/);
   assert.match(scoped, /WWW-Authenticate: .*error="insufficient_scope"/);
+});
+
+step('bob sees why he may not read or post messages', async () => {
+  const error = page.getByTestId('messages-error');
+  await error.waitFor();
+  const shown = await error.textContent();
+  assert.match(shown, /GET \/api\/messages\?limit=10 → 403 insufficient_scope: insufficient scope: read:messages required/);
+  assert.match(shown, /Your access token lacks the scope this needs/);
+  assert.equal(await page.getByTestId('message').count(), 0);
+
+  await page.getByTestId('message-text').fill('bob was here');
+  await page.getByTestId('post-message').click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="messages-error"]')?.textContent.includes('POST /api/messages → 403'),
+  );
+  assert.match(await error.textContent(), /403 insufficient_scope: insufficient scope: write:messages required/);
 });

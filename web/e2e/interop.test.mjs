@@ -32,7 +32,7 @@ before(async () => {
   const port = await freePort();
   apiUrl = `http://127.0.0.1:${port}`;
   api = start('api', bin, [], {
-    env: apiEnv({ ISSUER_BASE_URL: mock.issuer.url, AUDIENCE, ADDR: `127.0.0.1:${port}` }),
+    env: apiEnv({ ISSUER_BASE_URL: mock.issuer.url, AUDIENCE, ADDR: `127.0.0.1:${port}`, DATABASE_URL: 'memory:' }),
   });
   try {
     await waitFor(`${apiUrl}/readyz`, api); // 200 once the mock's keys are loaded

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { useAuth0 } from '@auth0/auth0-react';
+import Messages from './Messages.jsx';
 
 // The four API endpoints; all but the public one are called with an access token.
 const ENDPOINTS = [
@@ -105,6 +106,8 @@ export default function App({ apiUrl }) {
           {result.text}
         </pre>
       </section>
+
+      {isAuthenticated && <Messages apiUrl={apiUrl} />}
     </main>
   );
 }

@@ -28,7 +28,7 @@ if (missing.length > 0) {
         authorizationParams={{
           redirect_uri: window.location.origin,
           audience: env.VITE_AUTH0_AUDIENCE,
-          scope: 'openid profile email read:messages',
+          scope: 'openid profile email read:messages write:messages',
         }}
       >
         <App apiUrl={trimSlash(env.VITE_API_URL)} />

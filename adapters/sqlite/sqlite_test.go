@@ -1,0 +1,264 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/spaapi/adapters/sqlite"
+	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
+	"github.com/example/spaapi/ports/messagestest"
+)
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestContract(t *testing.T) {
+	messagestest.Run(t, func(t *testing.T) ports.MessageStore {
+		return open(t, filepath.Join(t.TempDir(), "messages.db"))
+	})
+}
+
+func post(t *testing.T, s ports.MessageStore, id string) domain.Message {
+	t.Helper()
+	m, err := domain.NewMessage(id, domain.Principal{Issuer: "https://i.example/", Subject: "ann"}, "hello "+id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(context.Background(), m, 1000); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	return m
+}
+
+// Messages survive closing and reopening, which applies no migration twice.
+func TestReopenKeepsMessages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dir", "messages.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post(t, s, "a1")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	if got, err := s.Get(context.Background(), "a1"); err != nil || got.Text != "hello a1" {
+		t.Errorf("after reopening: got %+v, %v", got, err)
+	}
+	db := raw(t, path)
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations: got %d rows, %v; want 1", n, err)
+	}
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode: got %q, %v; want wal", mode, err)
+	}
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v, want no access for group and others", p, fi.Mode().Perm())
+		}
+	}
+}
+
+// raw opens the file directly, as an operator would.
+func raw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestRefusesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := raw(t, path).Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future.sql', 'later')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlite.Open(context.Background(), path)
+	var se *sqlite.SchemaError
+	if !errors.As(err, &se) || se.Database != 99 || se.Known != 1 {
+		t.Fatalf("got %v, want a *SchemaError for version 99", err)
+	}
+	if want := "version 99, newer than this program knows (1)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+func TestRefusesBadPaths(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"", ":memory:", filepath.Join(dir, "a?b.db"), filepath.Join(blocker, "messages.db")} {
+		if s, err := sqlite.Open(context.Background(), path); err == nil {
+			s.Close()
+			t.Errorf("%q: opened, want an error", path)
+		}
+	}
+}
+
+// Two stores on one file, as two processes starting at once would be:
+// both migrate without error, and the quota holds across them.
+func TestTwoOpenersOfOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	stores := make([]*sqlite.Store, 4)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = sqlite.Open(context.Background(), path) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("opener %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	ctx := context.Background()
+	who := domain.Principal{Issuer: "https://i.example/", Subject: "ann"}
+	for i := range 4 {
+		m, _ := domain.NewMessage(fmt.Sprint("pre", i), who, "hi", time.Now())
+		if err := stores[0].Add(ctx, m, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := make([]bool, len(stores))
+	for i, s := range stores {
+		m, _ := domain.NewMessage(fmt.Sprint("race", i), who, "hi", time.Now())
+		wg.Go(func() { ok[i] = s.Add(ctx, m, 5) == nil })
+	}
+	wg.Wait()
+	n := 0
+	for _, b := range ok {
+		if b {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d of %d concurrent posts through separate connections succeeded at 4/5, want 1", n, len(stores))
+	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	messagestest.Benchmark(b, func(b *testing.B) ports.MessageStore {
+		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "messages.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// The newest page is cached; every commit, by this store or another
+// connection to the file, is seen at once all the same.
+func TestNewestPageIsNeverStale(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	a, b := open(t, path), open(t, path)
+	ctx := context.Background()
+	newest := func(s *sqlite.Store) string {
+		t.Helper()
+		list, err := s.List(ctx, nil, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range list {
+			ids = append(ids, m.ID)
+		}
+		return strings.Join(ids, " ")
+	}
+	steps := []struct {
+		do   func()
+		want string
+	}{
+		{func() {}, ""},
+		{func() { post(t, a, "m1") }, "m1"},
+		{func() { post(t, b, "m2") }, "m2 m1"},
+		{func() { post(t, a, "m3") }, "m3 m2 m1"},
+		{func() { post(t, b, "m4") }, "m4 m3 m2"},
+		{func() {
+			if err := b.Delete(ctx, "m4"); err != nil {
+				t.Fatal(err)
+			}
+		}, "m3 m2 m1"},
+		{func() {
+			if err := a.Delete(ctx, "m3"); err != nil {
+				t.Fatal(err)
+			}
+		}, "m2 m1"},
+	}
+	for i, step := range steps {
+		step.do()
+		for name, s := range map[string]*sqlite.Store{"a": a, "b": b} {
+			for range 2 { // the second read comes from the cache
+				if got := newest(s); got != step.want {
+					t.Errorf("step %d, store %s: got %q, want %q", i, name, got, step.want)
+				}
+			}
+		}
+	}
+}
+
+// Another process writing the file (here: a connection of its own) is
+// seen within a fraction of a second.
+func TestNewestPageSeesOtherWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messages.db")
+	s := open(t, path)
+	post(t, s, "m1")
+	if list, err := s.List(context.Background(), nil, 10); err != nil || len(list) != 1 {
+		t.Fatalf("got %v, %v", list, err)
+	}
+	db := raw(t, path)
+	if _, err := db.Exec(`INSERT INTO messages (id, author_issuer, author, text, created_at) VALUES ('m2', 'https://i.example/', 'bob', 'from elsewhere', ?)`,
+		time.Now().Add(time.Second).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		list, err := s.List(context.Background(), nil, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 2 && list[0].ID == "m2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another writer's message not listed after 2s: %v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
