@@ -3,7 +3,6 @@ package jwtverify_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,19 +11,6 @@ import (
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/domain"
 )
-
-// stoppedClock is a clock that moves only when a test sets it, so a
-// boundary can be hit to the nanosecond without sleeping.
-type stoppedClock struct{ ns atomic.Int64 }
-
-func newStoppedClock(at time.Time) *stoppedClock {
-	c := &stoppedClock{}
-	c.Set(at)
-	return c
-}
-
-func (c *stoppedClock) Now() time.Time   { return time.Unix(0, c.ns.Load()) }
-func (c *stoppedClock) Set(at time.Time) { c.ns.Store(at.UnixNano()) }
 
 // boundary is one instant relative to a claim, and the expected outcome.
 type boundary struct {
@@ -82,7 +68,7 @@ func TestClockToleranceBoundaries(t *testing.T) {
 	iss := jwtverifytest.NewIssuer(t)
 	t0 := time.Unix(time.Now().Unix(), 0) // claims are whole seconds
 	for _, tol := range []time.Duration{0, 5 * time.Second, 90 * time.Second} {
-		clk := newStoppedClock(t0)
+		clk := jwtverifytest.NewStoppedClock(t0)
 		cfg := newConfig(iss)
 		cfg.ClockTolerance, cfg.Now = tol, clk.Now
 		v := start(t, cfg)
@@ -123,7 +109,7 @@ func TestCacheHitClockBoundaries(t *testing.T) {
 		for _, outside := range []time.Duration{tc.outside, tc.past} {
 			t.Run(fmt.Sprintf("%s%+v", tc.claim, outside), func(t *testing.T) {
 				iss := jwtverifytest.NewIssuer(t)
-				clk := newStoppedClock(t0.Add(tc.verified))
+				clk := jwtverifytest.NewStoppedClock(t0.Add(tc.verified))
 				cfg := newConfig(iss)
 				cfg.ClockTolerance, cfg.Now, cfg.CacheSize, cfg.CacheTTL = tol, clk.Now, 100, time.Hour
 				reg := prometheus.NewRegistry()
@@ -162,7 +148,7 @@ func TestEveryTimeCheckUsesTheClock(t *testing.T) {
 	day := 24 * time.Hour
 	for _, size := range []int{0, 100} {
 		t.Run(fmt.Sprintf("cache size %d", size), func(t *testing.T) {
-			clk := newStoppedClock(time.Now().Add(day))
+			clk := jwtverifytest.NewStoppedClock(time.Now().Add(day))
 			cfg := newConfig(iss)
 			cfg.Now, cfg.CacheSize = clk.Now, size
 			v := start(t, cfg)
