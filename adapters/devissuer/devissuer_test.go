@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -224,6 +225,21 @@ func codeExchange(code, verifier string) url.Values {
 		"code": {code}, "code_verifier": {verifier}, "redirect_uri": {spa}}
 }
 
+// str is m[k] if it is a JSON string, else "": tests compare it with a
+// non-empty value, so a missing or mistyped member fails them.
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// num is m[k] if it is a JSON number, else NaN (equal to nothing).
+func num(m map[string]any, k string) float64 {
+	if f, ok := m[k].(float64); ok {
+		return f
+	}
+	return math.NaN()
+}
+
 func claims(t *testing.T, tok string) jwt.MapClaims {
 	t.Helper()
 	c := jwt.MapClaims{}
@@ -244,7 +260,7 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("token: got %d %v", status, body)
 	}
-	if body["token_type"] != "Bearer" || body["expires_in"] != 3600.0 || body["refresh_token"] == nil || body["id_token"] == nil {
+	if str(body, "token_type") != "Bearer" || num(body, "expires_in") != 3600 || body["refresh_token"] == nil || body["id_token"] == nil {
 		t.Errorf("token response: %v", body)
 	}
 
@@ -266,7 +282,7 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 		t.Errorf("aud %q lacks the userinfo audience", p.Audiences)
 	}
 	at := claims(t, body["access_token"].(string))
-	if at["jti"] == nil || at["azp"] != devissuer.DefaultSPAClient {
+	if at["jti"] == nil || str(at, "azp") != devissuer.DefaultSPAClient {
 		t.Errorf("access token lacks jti or azp: %v", at)
 	}
 
@@ -284,7 +300,7 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		t.Fatalf("userinfo body: %v", err)
 	}
-	if resp.StatusCode != 200 || info["sub"] != "dev|alice" || info["email"] != "alice@example.com" {
+	if resp.StatusCode != 200 || str(info, "sub") != "dev|alice" || str(info, "email") != "alice@example.com" {
 		t.Errorf("userinfo: got %d %v", resp.StatusCode, info)
 	}
 	if resp := send(t, "GET", e.srv.URL+"/userinfo", http.Header{"Authorization": {"Bearer garbage"}}, ""); resp.StatusCode != 401 {
@@ -339,7 +355,7 @@ func TestCodeExchangeRefusals(t *testing.T) {
 			p := codeExchange(back.Query().Get("code"), verifier)
 			tc.change(e, p)
 			status, body := e.token(p, false)
-			if status != 400 || body["error"] != tc.want {
+			if status != 400 || str(body, "error") != tc.want {
 				t.Errorf("got %d %v, want 400 %s", status, body, tc.want)
 			}
 		})
@@ -361,7 +377,7 @@ func TestCodeExchangeRefusals(t *testing.T) {
 			if status != tc.status {
 				t.Fatalf("got %d %v, want %d", status, body, tc.status)
 			}
-			if status == 400 && (body["error"] != "invalid_grant" || body["error_description"] != "invalid, expired or already used authorization code") {
+			if status == 400 && (str(body, "error") != "invalid_grant" || str(body, "error_description") != "invalid, expired or already used authorization code") {
 				t.Errorf("got %v, want invalid_grant: invalid, expired or already used authorization code", body)
 			}
 		})
@@ -373,7 +389,7 @@ func TestCodeExchangeRefusals(t *testing.T) {
 		if status, body := e.token(p, false); status != 200 {
 			t.Fatalf("first use: got %d %v", status, body)
 		}
-		if status, body := e.token(p, false); status != 400 || body["error"] != "invalid_grant" {
+		if status, body := e.token(p, false); status != 400 || str(body, "error") != "invalid_grant" {
 			t.Errorf("second use: got %d %v, want 400 invalid_grant", status, body)
 		}
 	})
@@ -483,7 +499,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 		return e.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {devissuer.DefaultSPAClient}, "refresh_token": {rt}}, true)
 	}
 	status, second := refresh(rt1)
-	if status != 200 || second["refresh_token"] == nil || second["refresh_token"] == rt1 {
+	if status != 200 || second["refresh_token"] == nil || str(second, "refresh_token") == rt1 {
 		t.Fatalf("refresh: got %d %v, want a new refresh token", status, second)
 	}
 	if _, err := e.api().Verify(context.Background(), second["access_token"].(string)); err != nil {
@@ -491,10 +507,10 @@ func TestRefreshTokenRotation(t *testing.T) {
 	}
 	rt2 := second["refresh_token"].(string)
 	// Reusing the rotated-out token revokes the whole family, rt2 included.
-	if status, body := refresh(rt1); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := refresh(rt1); status != 400 || str(body, "error") != "invalid_grant" {
 		t.Errorf("reuse of rt1: got %d %v, want invalid_grant", status, body)
 	}
-	if status, body := refresh(rt2); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := refresh(rt2); status != 400 || str(body, "error") != "invalid_grant" {
 		t.Errorf("rt2 after reuse detection: got %d %v, want invalid_grant", status, body)
 	}
 	if status, _ := e.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {"dev-spa"}, "refresh_token": {"nope"}}, false); status != 400 {
@@ -518,7 +534,7 @@ func TestClientCredentials(t *testing.T) {
 		if p.Subject != "dev-machine@clients" || !p.HasScope("read:messages") || !p.HasScope("write:messages") {
 			t.Errorf("machine principal: %+v", p)
 		}
-		if claims(t, body["access_token"].(string))["gty"] != "client-credentials" {
+		if str(claims(t, body["access_token"].(string)), "gty") != "client-credentials" {
 			t.Errorf("gty claim missing")
 		}
 	}
@@ -529,7 +545,7 @@ func TestClientCredentials(t *testing.T) {
 	}
 	narrow.Set("scope", "read:messages delete:everything")
 	_, body := e.token(narrow, false)
-	if body["scope"] != "read:messages" {
+	if str(body, "scope") != "read:messages" {
 		t.Errorf("requested subset: got scope %v, want read:messages", body["scope"])
 	}
 
@@ -554,7 +570,7 @@ func TestClientCredentials(t *testing.T) {
 		change(p)
 		status, body := e.token(p, false)
 		want := map[string]string{"wrong secret": "invalid_client", "public client": "invalid_client", "unknown audience": "access_denied"}[name]
-		if status < 400 || body["error"] != want {
+		if status < 400 || str(body, "error") != want {
 			t.Errorf("%s: got %d %v, want %s", name, status, body, want)
 		}
 	}

@@ -201,7 +201,7 @@ func TestTickedScopesAreThoseOffered(t *testing.T) {
 	q.Set("prompt", "none")
 	back := e.redirect(e.authorize(q))
 	_, body := e.token(codeExchange(back.Query().Get("code"), verifier), false)
-	if body["scope"] != "openid read:messages" {
+	if str(body, "scope") != "openid read:messages" {
 		t.Errorf("silent login asking for more: got scope %v, want openid read:messages", body["scope"])
 	}
 }
@@ -214,7 +214,7 @@ func refreshFrom(e *env, scope string) map[string]any {
 	q.Set("scope", scope)
 	back := e.login(q, url.Values{"user": {"alice"}})
 	status, body := e.token(codeExchange(back.Query().Get("code"), verifier), false)
-	if status != 200 || body["scope"] != scope {
+	if status != 200 || str(body, "scope") != scope {
 		e.t.Fatalf("login: got %d %v, want scope %q", status, body, scope)
 	}
 	return body
@@ -263,7 +263,7 @@ func TestRefreshWithFewerScopesKeepsRotation(t *testing.T) {
 
 	status, second := e.refresh(rt1, "read:messages")
 	rt2, _ := second["refresh_token"].(string)
-	if status != 200 || second["scope"] != "read:messages" || rt2 == "" || rt2 == rt1 {
+	if status != 200 || str(second, "scope") != "read:messages" || rt2 == "" || rt2 == rt1 {
 		t.Fatalf("narrowed refresh: got %d %v, want scope read:messages and a new refresh token", status, second)
 	}
 	if second["id_token"] != nil {
@@ -271,14 +271,14 @@ func TestRefreshWithFewerScopesKeepsRotation(t *testing.T) {
 	}
 	status, third := e.refresh(rt2, "")
 	rt3, _ := third["refresh_token"].(string)
-	if status != 200 || third["scope"] != full || rt3 == "" {
+	if status != 200 || str(third, "scope") != full || rt3 == "" {
 		t.Fatalf("refresh with the successor: got %d %v, want scope %q and a new refresh token", status, third, full)
 	}
 	// Same family: reusing rt1 revokes rt3.
-	if status, body := e.refresh(rt1, ""); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := e.refresh(rt1, ""); status != 400 || str(body, "error") != "invalid_grant" {
 		t.Errorf("reuse of rt1: got %d %v, want 400 invalid_grant", status, body)
 	}
-	if status, body := e.refresh(rt3, ""); status != 400 || body["error"] != "invalid_grant" {
+	if status, body := e.refresh(rt3, ""); status != 400 || str(body, "error") != "invalid_grant" {
 		t.Errorf("rt3 after rt1's reuse: got %d %v, want 400 invalid_grant (one family)", status, body)
 	}
 }

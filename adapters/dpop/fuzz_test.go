@@ -129,8 +129,7 @@ func fixedKey(t testing.TB, alg, seed string) *key {
 		t.Fatal(err)
 	}
 	k.jwk = publicJWK(k.signer.Public())
-	raw, _ := json.Marshal(k.jwk)
-	if k.jkt, err = dpop.Thumbprint(raw); err != nil {
+	if k.jkt, err = dpop.Thumbprint(mustJSON(t, k.jwk)); err != nil {
 		t.Fatal(err)
 	}
 	return k

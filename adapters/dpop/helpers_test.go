@@ -90,7 +90,7 @@ func testKey(t testing.TB, name string) *key {
 		t.Fatal(err)
 	}
 	k.jwk = publicJWK(k.signer.Public())
-	raw, _ := json.Marshal(k.jwk)
+	raw := mustJSON(t, k.jwk)
 	if k.jkt, err = dpop.Thumbprint(raw); err != nil && name != "RSA1024" {
 		t.Fatalf("Thumbprint(%s): %v", name, err)
 	}
@@ -251,4 +251,24 @@ type failingCache struct{ err error }
 
 func (c failingCache) FirstSeen(context.Context, string, time.Duration) (bool, error) {
 	return false, c.err
+}
+
+// mustJSON is v as JSON, or fails the test.
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// mustB64 decodes base64url s, or fails the test.
+func mustB64(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := decodeB64(s)
+	if err != nil {
+		t.Fatalf("decoding %q: %v", s, err)
+	}
+	return b
 }

@@ -10,7 +10,10 @@ import (
 )
 
 func TestURLPolicyHTU(t *testing.T) {
-	direct, _ := dpop.NewURLPolicy("", nil)
+	direct, err := dpop.NewURLPolicy("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	public, err := dpop.NewURLPolicy("https://API.example.com:443", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -111,9 +111,7 @@ func hmacProof(t testing.TB, secret []byte) string {
 	k := testKey(t, "ES256")
 	h := header(k)
 	h["alg"] = "HS256"
-	hb, _ := json.Marshal(h)
-	cb, _ := json.Marshal(claims(testNow))
-	input := b64(hb) + "." + b64(cb)
+	input := b64(mustJSON(t, h)) + "." + b64(mustJSON(t, claims(testNow)))
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(input))
 	return input + "." + b64(mac.Sum(nil))
@@ -173,16 +171,13 @@ func TestHostileProofs(t *testing.T) {
 			k := es(t)
 			h := header(k)
 			h["alg"] = "none"
-			hb, _ := json.Marshal(h)
-			cb, _ := json.Marshal(claims(testNow))
-			return b64(hb) + "." + b64(cb) + "." + b64([]byte("sig"))
+			return b64(mustJSON(t, h)) + "." + b64(mustJSON(t, claims(testNow))) + "." + b64([]byte("sig"))
 		}), domain.ProofAlgorithm},
 		{"alg HS256 keyed with the jwk's x", raw(func(t *testing.T) string {
 			return hmacProof(t, []byte(es(t).jwk["x"].(string)))
 		}), domain.ProofAlgorithm},
 		{"alg HS256 keyed with the whole jwk", raw(func(t *testing.T) string {
-			j, _ := json.Marshal(es(t).jwk)
-			return hmacProof(t, j)
+			return hmacProof(t, mustJSON(t, es(t).jwk))
 		}), domain.ProofAlgorithm},
 		{"alg missing", withHeader(map[string]any{"alg": nil}), domain.ProofAlgorithm},
 		{"alg not a string", withHeader(map[string]any{"alg": []string{"ES256"}}), domain.ProofAlgorithm},
@@ -250,7 +245,7 @@ func TestHostileProofs(t *testing.T) {
 			k := testKey(t, "RS256")
 			h := header(k)
 			jwk := clone(k.jwk)
-			n, _ := decodeB64(jwk["n"].(string))
+			n := mustB64(t, jwk["n"].(string))
 			jwk["n"] = b64(append([]byte{0}, n...))
 			h["jwk"] = jwk
 			return request(k, sign(t, h, claims(testNow), k.alg, k.signer))
@@ -282,7 +277,7 @@ func TestHostileProofs(t *testing.T) {
 		}, domain.ProofSignature},
 		{"signature bit flipped", raw(func(t *testing.T) string {
 			h, c, s := segments(t)
-			sb, _ := decodeB64(s)
+			sb := mustB64(t, s)
 			sb[10] ^= 1
 			return h + "." + c + "." + b64(sb)
 		}), domain.ProofSignature},
@@ -296,13 +291,11 @@ func TestHostileProofs(t *testing.T) {
 			h, _, s := segments(t)
 			c := claims(testNow)
 			c["htm"] = "POST"
-			cb, _ := json.Marshal(c)
-			return h + "." + b64(cb) + "." + s
+			return h + "." + b64(mustJSON(t, c)) + "." + s
 		}), domain.ProofSignature},
 		{"jwk swapped for another key after signing", raw(func(t *testing.T) string {
 			_, c, s := segments(t)
-			hb, _ := json.Marshal(header(testKey(t, "ES256-other")))
-			return b64(hb) + "." + c + "." + s
+			return b64(mustJSON(t, header(testKey(t, "ES256-other")))) + "." + c + "." + s
 		}), domain.ProofSignature},
 
 		// Claims present, of the right type.
@@ -538,11 +531,16 @@ func TestNonces(t *testing.T) {
 	// Forged: random bytes of the right shape; a nonce of another secret;
 	// our nonce with its window changed; with one character changed.
 	random := make([]byte, 24)
-	_, _ = rand.Read(random)
+	if _, err := rand.Read(random); err != nil {
+		t.Fatal(err)
+	}
 	wantReason(t, v.VerifyProof(ctx, withNonce(b64(random))), domain.ProofNonceInvalid)
-	otherSecret, _ := dpop.NewNonces([]byte(strings.Repeat("t", 32)), time.Minute, clk.Now)
+	otherSecret, err := dpop.NewNonces([]byte(strings.Repeat("t", 32)), time.Minute, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantReason(t, v.VerifyProof(ctx, withNonce(otherSecret.Current())), domain.ProofNonceInvalid)
-	nb, _ := decodeB64(current)
+	nb := mustB64(t, current)
 	nb[7]++
 	wantReason(t, v.VerifyProof(ctx, withNonce(b64(nb))), domain.ProofNonceInvalid)
 	flipped := []byte(current)
@@ -685,12 +683,14 @@ func TestThumbprintRFC7638Example(t *testing.T) {
 // The thumbprint of an EC key is the SHA-256 of exactly
 // {"crv":"P-256","kty":"EC","x":"…","y":"…"}.
 func TestThumbprintEC(t *testing.T) {
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	jwk := publicJWK(&priv.PublicKey)
 	canonical := `{"crv":"P-256","kty":"EC","x":"` + jwk["x"].(string) + `","y":"` + jwk["y"].(string) + `"}`
 	sum := sha256.Sum256([]byte(canonical))
-	raw, _ := json.Marshal(jwk)
-	got, err := dpop.Thumbprint(raw)
+	got, err := dpop.Thumbprint(mustJSON(t, jwk))
 	if err != nil || got != b64(sum[:]) {
 		t.Fatalf("got %s, %v; want %s", got, err, b64(sum[:]))
 	}

@@ -209,3 +209,81 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+// The issuer is compared byte for byte: Entra's v2.0 and v1.0 issuers are
+// checked by the engine's list of accepted names alone (there are two, so
+// golang-jwt's WithIssuer is not used), and a look-alike that differs only
+// in case or in a trailing slash is another issuer.
+func TestIssuerIsMatchedExactly(t *testing.T) {
+	iss := newIssuer(t)
+	v := start(t, config(iss))
+	v1 := "https://sts.windows.net/" + tenant + "/"
+	upperTenant := strings.ToUpper(tenant)
+	for _, tc := range []struct {
+		name   string
+		claims func() map[string]any
+	}{
+		{"v2 tenant in upper case", func() map[string]any {
+			c := v2Claims(iss, "s", nil, time.Hour)
+			c["iss"] = strings.Replace(iss.URL, tenant, upperTenant, 1)
+			return c
+		}},
+		{"v2 path in other case", func() map[string]any {
+			c := v2Claims(iss, "s", nil, time.Hour)
+			c["iss"] = strings.Replace(iss.URL, "/v2.0", "/V2.0", 1)
+			return c
+		}},
+		{"v2 scheme and host in upper case", func() map[string]any {
+			c := v2Claims(iss, "s", nil, time.Hour)
+			c["iss"] = strings.ToUpper(iss.Server.URL) + "/" + tenant + "/v2.0"
+			return c
+		}},
+		{"v2 with a trailing slash", func() map[string]any {
+			c := v2Claims(iss, "s", nil, time.Hour)
+			c["iss"] = iss.URL + "/"
+			return c
+		}},
+		{"v1 tenant in upper case", func() map[string]any {
+			c := v1Claims("s", nil, time.Hour)
+			c["iss"] = strings.Replace(v1, tenant, upperTenant, 1)
+			return c
+		}},
+		{"v1 tenant in upper case, no ver", func() map[string]any {
+			c := v1Claims("s", nil, time.Hour)
+			c["iss"] = strings.Replace(v1, tenant, upperTenant, 1)
+			delete(c, "ver")
+			return c
+		}},
+		{"v1 host in upper case, no ver", func() map[string]any {
+			c := v1Claims("s", nil, time.Hour)
+			c["iss"] = strings.Replace(v1, "sts.windows.net", "STS.WINDOWS.NET", 1)
+			delete(c, "ver")
+			return c
+		}},
+		{"v1 without the trailing slash, no ver", func() map[string]any {
+			c := v1Claims("s", nil, time.Hour)
+			c["iss"] = strings.TrimSuffix(v1, "/")
+			delete(c, "ver")
+			return c
+		}},
+		{"v1 with a second trailing slash, no ver", func() map[string]any {
+			c := v1Claims("s", nil, time.Hour)
+			c["iss"] = v1 + "/"
+			delete(c, "ver")
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.claims()
+			if _, err := v.Verify(context.Background(), signJWT(t, iss, c)); jwtverifytest.Reason(t, err) != domain.ReasonIssuer {
+				t.Errorf("iss %q: got %v, want %s", c["iss"], err, domain.ReasonIssuer)
+			}
+		})
+	}
+	// Controls: the exact names, with and without "ver", are accepted.
+	for _, c := range []map[string]any{v2Claims(iss, "s", nil, time.Hour), v1Claims("s", nil, time.Hour)} {
+		verifyOK(t, v, signJWT(t, iss, c))
+		delete(c, "ver")
+		verifyOK(t, v, signJWT(t, iss, c))
+	}
+}

@@ -2,9 +2,6 @@ package hs256_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -44,9 +41,9 @@ func TestContract(t *testing.T) {
 	verifiertest.Run(t, verifiertest.Harness{
 		Verifier: v, Issuer: "https://legacy.example/", Audience: "legacy-api",
 		Mint: func(t *testing.T, g verifiertest.Grant) string {
-			c, _ := json.Marshal(jwtverifytest.Lifetime(map[string]any{"iss": "https://legacy.example/", "aud": "legacy-api",
+			c := jwtverifytest.MustJSON(t, jwtverifytest.Lifetime(map[string]any{"iss": "https://legacy.example/", "aud": "legacy-api",
 				"sub": g.Subject, "scope": strings.Join(g.Scopes, " ")}, g.TTL))
-			return jwtverifytest.HMACToken(t, secret, `{"alg":"HS256","typ":"JWT"}`, string(c))
+			return jwtverifytest.HMACToken(t, secret, `{"alg":"HS256","typ":"JWT"}`, c)
 		},
 	})
 }
@@ -100,8 +97,7 @@ func TestMisconfiguration(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	secretFile := jwtverifytest.WriteFile(t, "secret", []byte("0123456789abcdef0123456789abcdef\n"))
 	base := map[string]string{"ISSUER_BASE_URL": "legacy", "AUDIENCE": "api"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}

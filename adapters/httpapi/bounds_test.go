@@ -65,7 +65,10 @@ func TestMetricSeriesAreBounded(t *testing.T) {
 	if got := f.series(t); got != after0 {
 		t.Errorf("series: got %d after more made-up methods and paths, want %d as before", got, after0)
 	}
-	families, _ := f.reg.Gather()
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
 	found := false
 	for _, mf := range families {
 		if mf.GetName() != "http_requests_total" {
@@ -108,7 +111,7 @@ func TestLogLineOfAnUnusualMethodIsBounded(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[i]), &m); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
-		if m["method"] != want {
+		if got, ok := m["method"].(string); !ok || got != want {
 			t.Errorf("line %d: method got %q, want %q", i, m["method"], want)
 		}
 	}

@@ -428,7 +428,8 @@ func TestLogs(t *testing.T) {
 				t.Errorf("line %d: %s got %v, want %v", i, k, lines[i][k], v)
 			}
 		}
-		if id, ok := lines[i]["request_id"].(string); !ok || id == "" || lines[i]["method"] != "GET" {
+		id, ok := lines[i]["request_id"].(string)
+		if method, _ := lines[i]["method"].(string); !ok || id == "" || method != "GET" {
 			t.Errorf("line %d lacks request_id or method: %v", i, lines[i])
 		}
 	}

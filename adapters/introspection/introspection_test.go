@@ -107,7 +107,8 @@ func TestPrincipal(t *testing.T) {
 		!slices.Equal(p.Roles, []string{"admins", "editor"}) || time.Until(p.ExpiresAt) < 59*time.Minute || p.IssuedAt.IsZero() {
 		t.Errorf("got %+v", p)
 	}
-	if u, _ := p.Claim("username"); u != "alice" {
+	u, _ := p.Claim("username")
+	if s, ok := u.(string); !ok || s != "alice" {
 		t.Errorf("username claim: got %v", u)
 	}
 }
@@ -372,7 +373,9 @@ func TestCache(t *testing.T) {
 			if _, err := v.Verify(context.Background(), tok); err != nil {
 				t.Fatal(err)
 			}
-			v.Verify(context.Background(), opaque()) // inactive: cached too
+			if got := verify(t, v, opaque()); got != domain.ReasonInactive { // inactive: cached too
+				t.Fatalf("unknown token: got %s, want %s", got, domain.ReasonInactive)
+			}
 		}
 		if n := metric(t, reg, "token_cache_entries"); n > 10 {
 			t.Errorf("entries: got %v, want at most 10", n)
@@ -385,8 +388,11 @@ func TestCache(t *testing.T) {
 		v := start(t, cfg)
 		tok := opaque()
 		s.set(tok, active("u", nil, time.Hour))
-		v.Verify(context.Background(), tok)
-		v.Verify(context.Background(), tok)
+		for i := range 2 {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				t.Fatalf("verification %d with the cache off: %v", i, err)
+			}
+		}
 		if n := s.requests.Load(); n != 2 {
 			t.Errorf("requests with the cache off: got %d, want 2", n)
 		}
@@ -595,10 +601,16 @@ func TestMetrics(t *testing.T) {
 	v, _ := startLogged(t, config(s), reg)
 	tok := opaque()
 	s.set(tok, active("u", nil, time.Hour))
-	v.Verify(context.Background(), tok)
-	v.Verify(context.Background(), opaque())
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("active token: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), opaque()); jwtverifytest.Reason(t, err) != domain.ReasonInactive {
+		t.Fatalf("unknown token: got %v, want %s", err, domain.ReasonInactive)
+	}
 	s.misbehave(body("garbage"))
-	v.Verify(context.Background(), opaque())
+	if _, err := v.Verify(context.Background(), opaque()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("garbage answer: got %v, want ErrUnavailable", err)
+	}
 	for result, want := range map[string]float64{"active": 1, "inactive": 1, "error": 1} {
 		if got := metricWith(t, reg, "introspection_requests_total", result); got != want {
 			t.Errorf("introspection_requests_total{result=%q}: got %v, want %v", result, got, want)

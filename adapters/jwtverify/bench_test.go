@@ -28,7 +28,10 @@ func BenchmarkRawRSAVerify(b *testing.B) {
 	iss := jwtverifytest.NewIssuer(b)
 	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
 	i := strings.LastIndex(tok, ".")
-	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil {
+		b.Fatal(err)
+	}
 	pub := iss.Key.Public().(*rsa.PublicKey)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,7 +13,7 @@ import (
 //
 // Entries are keyed by the SHA-256 of the whole token, so a token that
 // differs in any byte (a tampered signature included) misses and is fully
-// verified. A hit is still checked against the clock (exp, nbf), the
+// verified. A hit is still checked against the clock (exp, nbf, iat), the
 // entry's own time limit and the verifier's configuration generation.
 // Entries are spread over shards, each with its own lock, so hits on
 // different shards never wait for each other.
@@ -33,7 +33,7 @@ type cacheShard struct {
 type cacheEntry struct {
 	principal domain.Principal
 	kid       string    // key that verified it; "" for tokens without kid
-	notBefore time.Time // nbf minus leeway; zero when the token has none
+	notBefore time.Time // the later of nbf and iat, minus leeway; zero when the token has neither
 	until     time.Time // min(exp plus leeway, cached time plus TTL)
 	gen       uint64    // configuration generation it was verified under
 }

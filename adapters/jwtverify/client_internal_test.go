@@ -20,8 +20,11 @@ func TestRedirects(t *testing.T) {
 		"http://keys.example.com/jwks.json": false,
 		"http://10.0.0.1/jwks.json":         false,
 	} {
-		u, _ := url.Parse(target)
-		err := c.CheckRedirect(&http.Request{URL: u}, from)
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.CheckRedirect(&http.Request{URL: u}, from)
 		if ok != (err == nil) {
 			t.Errorf("redirect to %s: got %v, want allowed=%v", target, err, ok)
 		}
@@ -30,7 +33,10 @@ func TestRedirects(t *testing.T) {
 		}
 	}
 	many := make([]*http.Request, 5)
-	u, _ := url.Parse("https://x.example/")
+	u, err := url.Parse("https://x.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.CheckRedirect(&http.Request{URL: u}, many); err == nil {
 		t.Errorf("a sixth redirect was followed")
 	}

@@ -82,12 +82,20 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	return p, nil
 }
 
-// remember caches a verified token until its exp (plus leeway).
+// remember caches a verified token until its exp (plus leeway). A hit
+// applies the parser's time checks again: before the later of nbf and iat
+// (less leeway), as after exp, the entry is not used, so a clock that
+// steps back cannot make the cache accept what the parser would refuse.
 func (iss *issuer) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal, gen uint64) {
 	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(iss.opts.ClockTolerance), gen: gen}
 	e.kid, _ = tok.Header["kid"].(string)
 	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
 		e.notBefore = nbf.Add(-iss.opts.ClockTolerance)
+	}
+	if !p.IssuedAt.IsZero() {
+		if iat := p.IssuedAt.Add(-iss.opts.ClockTolerance); iat.After(e.notBefore) {
+			e.notBefore = iat
+		}
 	}
 	iss.cache.put(key, e, iss.opts.Now())
 }

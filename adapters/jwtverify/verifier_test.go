@@ -213,8 +213,8 @@ func TestHostileTokens(t *testing.T) {
 		{"header is a string", raw(`"RS256"`, `{}`), domain.ReasonMalformed},
 		{"payload is an array", raw(`{"alg":"RS256","kid":"key-1"}`, `[1,2]`), domain.ReasonMalformed},
 		{"payload with trailing garbage", func(t *testing.T, iss *jwtverifytest.Issuer) string {
-			c, _ := json.Marshal(iss.Claims("x"))
-			return jwtverifytest.SignRaw(t, iss.Key, "RS256", []byte(`{"alg":"RS256","kid":"key-1"}`), append(c, []byte(" x")...))
+			c := mustJSON(t, iss.Claims("x"))
+			return jwtverifytest.SignRaw(t, iss.Key, "RS256", []byte(`{"alg":"RS256","kid":"key-1"}`), []byte(c+" x"))
 		}, domain.ReasonMalformed},
 		{"payload not JSON", raw(`{"alg":"RS256","kid":"key-1"}`, `hello`), domain.ReasonMalformed},
 		{"payload null", raw(`{"alg":"RS256","kid":"key-1"}`, `null`), domain.ReasonMissingClaim},
@@ -413,9 +413,7 @@ func TestAlgorithms(t *testing.T) {
 			// only the curve check can tell this from a bad signature.
 			h := jwtverifytest.Header(es384NoAlg)
 			h["alg"] = "ES256"
-			c, _ := json.Marshal(iss.Claims("x"))
-			hj, _ := json.Marshal(h)
-			return jwtverifytest.SignRaw(t, es384NoAlg, "ES384", hj, c)
+			return jwtverifytest.SignRaw(t, es384NoAlg, "ES384", []byte(mustJSON(t, h)), []byte(mustJSON(t, iss.Claims("x"))))
 		}(), domain.ReasonUnknownKey},
 		{"ES384 token naming a P-384 key without JWK alg", sign(es384NoAlg, "ES384"), "ok"},
 		{"EdDSA token naming an RSA key", func() string {
@@ -451,7 +449,7 @@ func TestEd25519(t *testing.T) {
 	rsaEd.JWKAlg = "Ed25519"
 	iss.Publish(edDSA, ed25519, edNoAlg, rsaNoAlg, rsaEd)
 
-	sign := func(k *jwtverifytest.Key, alg, kid string) string {
+	sign := func(t *testing.T, k *jwtverifytest.Key, alg, kid string) string {
 		h := jwtverifytest.Header(k)
 		h["alg"], h["kid"] = alg, kid
 		if kid == "" {
@@ -462,29 +460,29 @@ func TestEd25519(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		algs []string
-		tok  func() string
+		tok  func(t *testing.T) string
 		want domain.Reason
 	}{
-		{"Ed25519 token, JWK alg Ed25519", []string{"Ed25519"}, func() string { return sign(ed25519, "Ed25519", ed25519.KID) }, "ok"},
-		{"Ed25519 token, JWK alg EdDSA", []string{"Ed25519"}, func() string { return sign(edDSA, "Ed25519", edDSA.KID) }, "ok"},
-		{"Ed25519 token, JWK without alg", []string{"Ed25519"}, func() string { return sign(edNoAlg, "Ed25519", edNoAlg.KID) }, "ok"},
-		{"EdDSA token, JWK alg Ed25519", []string{"EdDSA"}, func() string { return sign(ed25519, "EdDSA", ed25519.KID) }, "ok"},
-		{"Ed25519 token without kid", []string{"Ed25519"}, func() string { return sign(ed25519, "Ed25519", "") }, "ok"},
-		{"Ed25519 token when only EdDSA is allowed", []string{"EdDSA"}, func() string { return sign(ed25519, "Ed25519", ed25519.KID) }, domain.ReasonAlgorithm},
-		{"EdDSA token when only Ed25519 is allowed", []string{"Ed25519"}, func() string { return sign(edDSA, "EdDSA", edDSA.KID) }, domain.ReasonAlgorithm},
-		{"Ed25519 token naming an RSA key", []string{"Ed25519", "RS256"}, func() string { return sign(ed25519, "Ed25519", rsaNoAlg.KID) }, domain.ReasonUnknownKey},
-		{"Ed25519 token naming an RSA key whose JWK alg says Ed25519", []string{"Ed25519", "RS256"}, func() string { return sign(ed25519, "Ed25519", rsaEd.KID) }, domain.ReasonUnknownKey},
-		{"RS256 token naming an Ed25519 key", []string{"Ed25519", "RS256"}, func() string { return sign(rsaNoAlg, "RS256", ed25519.KID) }, domain.ReasonUnknownKey},
-		{"Ed25519 token signed by another Ed25519 key", []string{"Ed25519"}, func() string {
+		{"Ed25519 token, JWK alg Ed25519", []string{"Ed25519"}, func(t *testing.T) string { return sign(t, ed25519, "Ed25519", ed25519.KID) }, "ok"},
+		{"Ed25519 token, JWK alg EdDSA", []string{"Ed25519"}, func(t *testing.T) string { return sign(t, edDSA, "Ed25519", edDSA.KID) }, "ok"},
+		{"Ed25519 token, JWK without alg", []string{"Ed25519"}, func(t *testing.T) string { return sign(t, edNoAlg, "Ed25519", edNoAlg.KID) }, "ok"},
+		{"EdDSA token, JWK alg Ed25519", []string{"EdDSA"}, func(t *testing.T) string { return sign(t, ed25519, "EdDSA", ed25519.KID) }, "ok"},
+		{"Ed25519 token without kid", []string{"Ed25519"}, func(t *testing.T) string { return sign(t, ed25519, "Ed25519", "") }, "ok"},
+		{"Ed25519 token when only EdDSA is allowed", []string{"EdDSA"}, func(t *testing.T) string { return sign(t, ed25519, "Ed25519", ed25519.KID) }, domain.ReasonAlgorithm},
+		{"EdDSA token when only Ed25519 is allowed", []string{"Ed25519"}, func(t *testing.T) string { return sign(t, edDSA, "EdDSA", edDSA.KID) }, domain.ReasonAlgorithm},
+		{"Ed25519 token naming an RSA key", []string{"Ed25519", "RS256"}, func(t *testing.T) string { return sign(t, ed25519, "Ed25519", rsaNoAlg.KID) }, domain.ReasonUnknownKey},
+		{"Ed25519 token naming an RSA key whose JWK alg says Ed25519", []string{"Ed25519", "RS256"}, func(t *testing.T) string { return sign(t, ed25519, "Ed25519", rsaEd.KID) }, domain.ReasonUnknownKey},
+		{"RS256 token naming an Ed25519 key", []string{"Ed25519", "RS256"}, func(t *testing.T) string { return sign(t, rsaNoAlg, "RS256", ed25519.KID) }, domain.ReasonUnknownKey},
+		{"Ed25519 token signed by another Ed25519 key", []string{"Ed25519"}, func(t *testing.T) string {
 			other := jwtverifytest.NewEdKey(t, "other")
-			return sign(other, "Ed25519", ed25519.KID)
+			return sign(t, other, "Ed25519", ed25519.KID)
 		}, domain.ReasonSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := newConfig(iss)
 			cfg.Algorithms = tc.algs
 			v := start(t, cfg)
-			_, err := v.Verify(context.Background(), tc.tok())
+			_, err := v.Verify(context.Background(), tc.tok(t))
 			if got := reasonOf(t, err); got != tc.want {
 				t.Errorf("got %q (%v), want %q", got, err, tc.want)
 			}
@@ -548,7 +546,9 @@ func TestJWKSHygiene(t *testing.T) {
 	enc.Use = "enc"
 	ops := jwtverifytest.NewRSAKey(t, "ops", 2)
 	opsJWK := map[string]any{}
-	json.Unmarshal(ops.JWK(t), &opsJWK)
+	if err := json.Unmarshal(ops.JWK(t), &opsJWK); err != nil {
+		t.Fatal(err)
+	}
 	opsJWK["key_ops"] = []string{"encrypt", "verify"}
 	oct := json.RawMessage(`{"kty":"oct","kid":"hs","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA","alg":"HS256"}`)
 	iss.PublishRaw(iss.Key.JWK(t), weak.JWK(t), enc.JWK(t), json.RawMessage(mustJSON(t, opsJWK)), oct,
@@ -586,12 +586,14 @@ func TestRotationAndFlood(t *testing.T) {
 	base := iss.JWKSHits.Load()
 
 	// A flood of random kids costs one fetch per cooldown.
+	// The tokens are signed here: a goroutine must not call t.Fatal.
 	flood := make(chan error, 300)
 	for i := range 300 {
+		h := jwtverifytest.Header(iss.Key)
+		h["kid"] = "random-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+		tok := jwtverifytest.Sign(t, iss.Key, h, iss.Claims("x"))
 		go func() {
-			h := jwtverifytest.Header(iss.Key)
-			h["kid"] = "random-" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
-			_, err := v.Verify(ctx, jwtverifytest.Sign(t, iss.Key, h, iss.Claims("x")))
+			_, err := v.Verify(ctx, tok)
 			flood <- err
 		}()
 	}
@@ -627,7 +629,9 @@ func TestRotationAndFlood(t *testing.T) {
 	clk.Advance(jwtverify.DefaultUnknownKeyCooldown)
 	h := jwtverifytest.Header(k2)
 	h["kid"] = "trigger-a-refresh"
-	v.Verify(ctx, jwtverifytest.Sign(t, k2, h, iss.Claims("x")))
+	if _, err := v.Verify(ctx, jwtverifytest.Sign(t, k2, h, iss.Claims("x"))); reasonOf(t, err) != domain.ReasonUnknownKey {
+		t.Fatalf("token naming a kid nobody has: got %v, want unknown_key", err)
+	}
 	if _, err := v.Verify(ctx, iss.Token(iss.Claims("x"))); reasonOf(t, err) != domain.ReasonUnknownKey {
 		t.Errorf("withdrawn key: got %v, want unknown_key", err)
 	}
@@ -925,6 +929,45 @@ func TestConfigErrors(t *testing.T) {
 	})
 }
 
+// With several issuers, each token is verified with the keys of the
+// issuer it names and no other: a token claiming one issuer but signed
+// with another's key is refused. This test runs before any valid token,
+// and alone, so that keys routed to the wrong issuer fail it here rather
+// than only by a valid token of the other issuer being refused.
+func TestForgedIssuerIsRefused(t *testing.T) {
+	a := jwtverifytest.NewIssuer(t)
+	b := jwtverifytest.NewIssuer(t)
+	b.Key = jwtverifytest.NewRSAKey(t, "key-1", 1) // the same kid as a's key, another key
+	b.Publish(b.Key)
+	onlyA := jwtverifytest.NewRSAKey(t, "only-a", 2)
+	a.Publish(a.Key, onlyA)
+	cfgA, cfgB := newConfig(a), newConfig(b)
+	v := newMulti(t, cfgA.Options, quiet, prometheus.NewRegistry(), cfgA.Issuer, cfgB.Issuer)
+	waitReady(t, v)
+
+	for _, tc := range []struct {
+		name string
+		tok  func(t *testing.T) string
+		want domain.Reason
+	}{
+		{"b's claims signed by a's key, kid both have", func(t *testing.T) string {
+			return a.Token(b.Claims("auth0|forged"))
+		}, domain.ReasonSignature},
+		{"b's claims signed by a's key, kid only a has", func(t *testing.T) string {
+			return jwtverifytest.Sign(t, onlyA, jwtverifytest.Header(onlyA), b.Claims("auth0|forged"))
+		}, domain.ReasonUnknownKey},
+		{"a's claims signed by b's key, kid both have", func(t *testing.T) string {
+			return b.Token(a.Claims("auth0|forged"))
+		}, domain.ReasonSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := v.Verify(context.Background(), tc.tok(t)); reasonOf(t, err) != tc.want {
+				t.Errorf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestMultipleIssuers(t *testing.T) {
 	a := jwtverifytest.NewIssuer(t)
 	b := jwtverifytest.NewIssuer(t)
@@ -951,17 +994,8 @@ func TestMultipleIssuers(t *testing.T) {
 		t.Errorf("issuer b: got %q", p.Issuer)
 	}
 
-	// a's key must not verify a token claiming issuer b, even with a kid
-	// b also uses, nor with a kid only a has.
-	claimsB := b.Claims("auth0|forged")
-	if _, err := v.Verify(ctx, a.Token(claimsB)); reasonOf(t, err) != domain.ReasonSignature {
-		t.Errorf("b's claims signed by a's key (shared kid): got %v, want bad_signature", err)
-	}
-	a2 := jwtverifytest.NewRSAKey(t, "only-a", 2)
-	a.Publish(a.Key, a2)
-	if _, err := v.Verify(ctx, jwtverifytest.Sign(t, a2, jwtverifytest.Header(a2), claimsB)); reasonOf(t, err) != domain.ReasonUnknownKey {
-		t.Errorf("b's claims signed by a key only a has: got %v, want unknown_key", err)
-	}
+	// Tokens claiming one issuer signed with the other's keys: see
+	// TestForgedIssuerIsRefused.
 
 	// Garbage is malformed before any issuer is picked.
 	for _, garbage := range []string{"", "invalidToken abc", "a.b", "a.!!!.c", b64("[1]") + "." + b64("[1]") + ".c2ln",

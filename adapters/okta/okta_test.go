@@ -96,7 +96,8 @@ func TestAccessToken(t *testing.T) {
 	if !slices.Equal(p.Scopes, []string{"openid", "read:messages"}) || !slices.Equal(p.Roles, []string{"Everyone", "admins"}) || p.ClientID != client {
 		t.Errorf("scopes %q roles %q client %q", p.Scopes, p.Roles, p.ClientID)
 	}
-	if uid, _ := p.Claim("uid"); uid != "00u1a2b3c4d5e6f7g8h9" {
+	uid, _ := p.Claim("uid")
+	if s, ok := uid.(string); !ok || s != "00u1a2b3c4d5e6f7g8h9" {
 		t.Errorf("uid claim: got %v", uid)
 	}
 	if p, err := v.Verify(context.Background(), sign(t, iss, serviceClaims(iss))); err != nil || p.ClientID != "0oaservice1" || !p.HasScope("read:messages") {

@@ -46,8 +46,11 @@ func redisURL(t *testing.T) string {
 // prefix returns a key prefix of its own for each cache, so that tests
 // sharing one Redis never see each other's keys.
 func prefix(t *testing.T) string {
+	t.Helper()
 	b := make([]byte, 8)
-	_, _ = rand.Read(b)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
 	return "spaapi-test:" + hex.EncodeToString(b) + ":"
 }
 
@@ -80,7 +83,10 @@ func TestKeysAreNamespacedHashedAndExpire(t *testing.T) {
 		t.Fatalf("FirstSeen: got %v, %v; want true, nil", ok, err)
 	}
 
-	opts, _ := goredis.ParseURL(url)
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	probe := goredis.NewClient(opts)
 	defer probe.Close()
 	keys, err := probe.Keys(ctx, pfx+"*").Result()

@@ -3,7 +3,6 @@ package static_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -71,34 +70,37 @@ func TestKeyFiles(t *testing.T) {
 		for _, k := range keys {
 			raws = append(raws, k.JWK(t))
 		}
-		b, _ := json.Marshal(map[string]any{"keys": raws})
+		b, err := json.Marshal(map[string]any{"keys": raws})
+		if err != nil {
+			t.Fatal(err)
+		}
 		return b
 	}
 	for _, tc := range []struct {
 		name    string
 		content []byte
 		algs    []string
-		tok     func() string
+		tok     func(t *testing.T) string
 	}{
-		{"PEM public key, token naming any kid", jwtverifytest.PEMPublic(t, key), nil, func() string {
+		{"PEM public key, token naming any kid", jwtverifytest.PEMPublic(t, key), nil, func(t *testing.T) string {
 			h := jwtverifytest.Header(key)
 			h["kid"] = "whatever"
 			return jwtverifytest.Sign(t, key, h, claims())
 		}},
-		{"PEM certificate, token without kid", certPEM(), nil, func() string {
+		{"PEM certificate, token without kid", certPEM(), nil, func(t *testing.T) string {
 			h := jwtverifytest.Header(key)
 			delete(h, "kid")
 			return jwtverifytest.Sign(t, key, h, claims())
 		}},
-		{"one JWK", key.JWK(t), nil, func() string { return jwtverifytest.Sign(t, key, jwtverifytest.Header(key), claims()) }},
-		{"JWKS with an EC key", jwks(key, ec), []string{"RS256", "ES256"}, func() string {
+		{"one JWK", key.JWK(t), nil, func(t *testing.T) string { return jwtverifytest.Sign(t, key, jwtverifytest.Header(key), claims()) }},
+		{"JWKS with an EC key", jwks(key, ec), []string{"RS256", "ES256"}, func(t *testing.T) string {
 			return jwtverifytest.Sign(t, ec, jwtverifytest.Header(ec), claims())
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := start(t, static.Config{Issuers: []string{"https://idp.internal.example/"}, Audiences: []string{"api"},
 				KeyFile: jwtverifytest.WriteFile(t, "keys", tc.content), Options: jwtverify.Options{Algorithms: tc.algs}})
-			if _, err := v.Verify(context.Background(), tc.tok()); err != nil {
+			if _, err := v.Verify(context.Background(), tc.tok(t)); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
 			other := jwtverifytest.NewRSAKey(t, "file-key", 1)
@@ -110,8 +112,10 @@ func TestKeyFiles(t *testing.T) {
 }
 
 func TestMisconfiguration(t *testing.T) {
-	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
-	privDER, _ := x509.MarshalPKCS8PrivateKey(priv)
+	privDER, err := x509.MarshalPKCS8PrivateKey(jwtverifytest.NewRSAKey(t, "private", 0).Private)
+	if err != nil {
+		t.Fatal(err)
+	}
 	privFile := jwtverifytest.WriteFile(t, "private.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
 	weak := jwtverifytest.WriteFile(t, "weak.pem", jwtverifytest.PEMPublic(t, jwtverifytest.NewRSAKeyBits(t, "w", 1024)))
 	for _, tc := range []struct {

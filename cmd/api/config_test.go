@@ -2,13 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
+	"errors"
+	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +14,7 @@ import (
 	"github.com/example/spaapi/adapters/cognito"
 	"github.com/example/spaapi/adapters/entra"
 	"github.com/example/spaapi/adapters/hs256"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/keycloak"
 	"github.com/example/spaapi/adapters/oidc"
 	"github.com/example/spaapi/adapters/okta"
@@ -178,60 +175,56 @@ func TestConfigValues(t *testing.T) {
 }
 
 func TestProviderConfig(t *testing.T) {
-	keyFile := filepath.Join(t.TempDir(), "key.pem")
-	k, _ := rsa.GenerateKey(rand.Reader, 2048)
-	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	keyFile := jwtverifytest.WriteFile(t, "key.pem", jwtverifytest.PEMPublic(t, jwtverifytest.NewRSAKey(t, "k", 0)))
+	secretFile := jwtverifytest.WriteFile(t, "secret", []byte("0123456789abcdef0123456789abcdef\n"))
 
 	t.Run("valid", func(t *testing.T) {
 		for _, tc := range []struct {
 			name  string
 			env   map[string]string
-			check func(c config) bool
+			check func(t *testing.T, c config) bool
 		}{
 			{"oidc with roles", map[string]string{"AUTH_PROVIDER": "oidc", "ISSUER_BASE_URL": "https://id.example.com/realms/demo", "AUDIENCE": "demo-api", "ROLES_CLAIM": "realm_access.roles, groups"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					o := configOf[oidc.Config](t, c)
 					return c.identity.name == "oidc" && slices.Equal(o.RolesClaims, []string{"realm_access.roles", "groups"})
 				}},
 			{"several issuers", map[string]string{"ISSUER_BASE_URL": "https://a.auth0.com/,https://b.auth0.com/", "AUDIENCE": "api"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					a := configOf[auth0.Config](t, c)
 					return slices.Equal(a.Issuers, []string{"https://a.auth0.com/", "https://b.auth0.com/"}) && a.IssuerBaseURL == ""
 				}},
 			{"cognito", map[string]string{"AUTH_PROVIDER": "cognito", "COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_IDS": "c1,c2"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					g := configOf[cognito.Config](t, c)
 					return g.UserPoolID == "eu-west-1_AbC123" && slices.Equal(g.ClientIDs, []string{"c1", "c2"})
 				}},
 			{"entra", map[string]string{"AUTH_PROVIDER": "entra", "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "ENTRA_CLIENT_ID": "6e74172b-be56-4843-9ff4-e66a39bb12e3"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					e := configOf[entra.Config](t, c)
 					return e.TenantID != "" && len(e.Audiences) == 0
 				}},
 			{"keycloak", map[string]string{"AUTH_PROVIDER": "keycloak", "KEYCLOAK_URL": "https://keycloak.example.com", "KEYCLOAK_REALM": "demo", "KEYCLOAK_CLIENT_ID": "demo-api"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					k := configOf[keycloak.Config](t, c)
 					return k.Issuer() == "https://keycloak.example.com/realms/demo" && k.ClientID == "demo-api"
 				}},
 			{"okta", map[string]string{"AUTH_PROVIDER": "okta", "OKTA_DOMAIN": "dev-123456.okta.com"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					return configOf[okta.Config](t, c).Issuer() == "https://dev-123456.okta.com/oauth2/default"
 				}},
 			{"static", map[string]string{"AUTH_PROVIDER": "static", "ISSUER_BASE_URL": "internal-idp", "AUDIENCE": "api", "KEY_FILE": keyFile},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					k := configOf[static.Config](t, c)
 					return k.KeyFile == keyFile && slices.Equal(k.Issuers, []string{"internal-idp"})
 				}},
 			{"hs256 from a file", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET_FILE": secretFile},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					h := configOf[hs256.Config](t, c)
 					return string(h.Secret) == "0123456789abcdef0123456789abcdef" && slices.Equal(h.Algorithms, []string{"HS256"})
 				}},
 			{"hs256 from the environment", map[string]string{"AUTH_PROVIDER": "hs256", "ISSUER_BASE_URL": "legacy", "AUDIENCE": "api", "HS256_SECRET": strings.Repeat("s", 64), "TOKEN_SIGNING_ALG": "HS512"},
-				func(c config) bool {
+				func(t *testing.T, c config) bool {
 					h := configOf[hs256.Config](t, c)
 					return len(h.Secret) == 64 && slices.Equal(h.Algorithms, []string{"HS512"})
 				}},
@@ -241,7 +234,7 @@ func TestProviderConfig(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v", err)
 				}
-				if !tc.check(c) {
+				if !tc.check(t, c) {
 					t.Errorf("unexpected config %+v", c.identity.config)
 				}
 			})
@@ -316,7 +309,9 @@ func TestProviderNameFirst(t *testing.T) {
 // start-up when another provider is chosen, naming its owner.
 func TestProviderSettingsBelongToTheirProvider(t *testing.T) {
 	var usage bytes.Buffer
-	loadConfig([]string{"-h"}, env(nil), &usage)
+	if _, err := loadConfig([]string{"-h"}, env(nil), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: got %v, want flag.ErrHelp", err)
+	}
 	for _, owner := range providerNames() {
 		if !strings.Contains(usage.String(), owner) {
 			t.Errorf("-h does not list provider %s:\n%s", owner, usage.String())

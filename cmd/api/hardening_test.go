@@ -128,8 +128,9 @@ func TestDevIssuerOnALocalhostName(t *testing.T) {
 	defer cancel()
 	logs := &logBuffer{}
 	done := make(chan error, 1)
+	dir := t.TempDir() // not in the goroutine: TempDir may call t.Fatal
 	go func() {
-		done <- run(ctx, []string{"-dev", "-dev-dir", t.TempDir(), "-addr", "api.localhost:0", "-dev-issuer-addr", "issuer.localhost:0", "-metrics-addr", "off"},
+		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "api.localhost:0", "-dev-issuer-addr", "issuer.localhost:0", "-metrics-addr", "off"},
 			env(map[string]string{}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)
@@ -162,10 +163,10 @@ func TestMaxConnsCapsTheAPI(t *testing.T) {
 			"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "MAX_CONNS": "3"}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)
-	if got := logs.waitFor(t, `"msg":"listening"`)["max_conns"]; got != 3.0 {
+	if got, ok := logs.waitFor(t, `"msg":"listening"`)["max_conns"].(float64); !ok || got != 3 {
 		t.Errorf("listening line: max_conns got %v, want 3", got)
 	}
-	metricsURL := "http://" + logs.waitFor(t, `"msg":"metrics listening"`)["addr"].(string) + "/metrics"
+	metricsURL := "http://" + logs.addr(t, `"msg":"metrics listening"`) + "/metrics"
 	addr := strings.TrimPrefix(base, "http://")
 	var silent []net.Conn
 	for range 3 {
@@ -181,7 +182,9 @@ func TestMaxConnsCapsTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || resp.StatusCode != 503 {
 		t.Fatalf("fourth connection: got %v, %v; want 503 at once", resp, err)

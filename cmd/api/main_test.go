@@ -50,7 +50,9 @@ func (l *logBuffer) waitFor(t *testing.T, want string) map[string]any {
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), want) {
 				var m map[string]any
-				json.Unmarshal(sc.Bytes(), &m)
+				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+					t.Fatalf("log line with %q is not JSON: %v: %s", want, err, sc.Text())
+				}
 				return m
 			}
 		}
@@ -63,13 +65,26 @@ func (l *logBuffer) waitFor(t *testing.T, want string) map[string]any {
 // baseURL returns the address from the "listening" log line.
 func (l *logBuffer) baseURL(t *testing.T) string {
 	t.Helper()
-	line := l.waitFor(t, `"msg":"listening"`)
-	return "http://" + line["addr"].(string)
+	return "http://" + l.addr(t, `"msg":"listening"`)
+}
+
+// addr returns the "addr" of the first log line containing want.
+func (l *logBuffer) addr(t *testing.T, want string) string {
+	t.Helper()
+	line := l.waitFor(t, want)
+	addr, ok := line["addr"].(string)
+	if !ok || addr == "" {
+		t.Fatalf("log line with %q has no addr: %v", want, line)
+	}
+	return addr
 }
 
 func call(t *testing.T, url, token string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -78,7 +93,10 @@ func call(t *testing.T, url, token string) (*http.Response, string) {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
 	return resp, string(body)
 }
 
@@ -129,7 +147,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 
 	// /metrics is served on its own address, with every outcome by reason.
-	metricsURL := "http://" + logs.waitFor(t, `"msg":"metrics listening"`)["addr"].(string) + "/metrics"
+	metricsURL := "http://" + logs.addr(t, `"msg":"metrics listening"`) + "/metrics"
 	if resp, _ := call(t, base+"/metrics", ""); resp.StatusCode != 404 {
 		t.Errorf("/metrics on the API address: got %d, want 404", resp.StatusCode)
 	}
@@ -243,7 +261,9 @@ func TestBinaryStartsWhileIssuerIsDown(t *testing.T) {
 		t.Errorf("valid token once the issuer is back: got %d %s", resp.StatusCode, body)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: got %v, want status 0", err)
 	}
@@ -456,7 +476,9 @@ func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
 			}
 			logs.waitFor(t, "no /metrics")
 			cancel()
-			<-done
+			if err := <-done; err != nil {
+				t.Errorf("run after cancel: got %v, want nil", err)
+			}
 		})
 	}
 }

@@ -35,6 +35,23 @@ func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.L
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
+// StoppedClock is a clock that moves only when a test sets it, so a
+// boundary can be hit to the nanosecond without sleeping.
+type StoppedClock struct{ ns atomic.Int64 }
+
+// NewStoppedClock returns a clock stopped at at.
+func NewStoppedClock(at time.Time) *StoppedClock {
+	c := &StoppedClock{}
+	c.Set(at)
+	return c
+}
+
+// Now returns the time the clock was set to.
+func (c *StoppedClock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Set moves the clock to at, forwards or back.
+func (c *StoppedClock) Set(at time.Time) { c.ns.Store(at.UnixNano()) }
+
 // WaitReady waits until r is ready, at most 10 seconds.
 func WaitReady(t testing.TB, r ports.Readiness) {
 	t.Helper()
