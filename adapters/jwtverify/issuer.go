@@ -61,6 +61,9 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	if err != nil {
 		return domain.Principal{}, iss.refusal(tok, err)
 	}
+	if err := checkDatesInRange(claims); err != nil {
+		return domain.Principal{}, err
+	}
 	if len(iss.spec.AlsoNames) > 0 { // the parser could check only one
 		name, _ := claims["iss"].(string)
 		if !iss.accepts(name) {
@@ -199,6 +202,24 @@ func checkHeader(h map[string]any) error {
 		if _, isString := kid.(string); !isString {
 			return errHeader
 		}
+	}
+	return nil
+}
+
+// maxNumericDate is the end of year 9999 in Unix seconds.
+const maxNumericDate = 253402300799
+
+// checkDatesInRange refuses "nbf" and "iat" later than year 9999.
+// golang-jwt turns a NumericDate past the range of int64 seconds into a
+// time in the distant past, so without this "nbf": 1e300 (not valid
+// before the year 10^300) and "iat": 1e19 passed its checks. (An "exp"
+// that large comes out in the past too, and is refused as expired.)
+func checkDatesInRange(c jwt.MapClaims) error {
+	if f, ok := c["nbf"].(float64); ok && f > maxNumericDate {
+		return domain.InvalidToken(domain.ReasonNotYetValid, errors.New("nbf is after year 9999"))
+	}
+	if f, ok := c["iat"].(float64); ok && f > maxNumericDate {
+		return domain.InvalidToken(domain.ReasonIssuedInFuture, errors.New("iat is after year 9999"))
 	}
 	return nil
 }
