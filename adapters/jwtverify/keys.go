@@ -279,6 +279,9 @@ func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return jwkset.JWK{}, fmt.Errorf("not a JWK: %w", err)
 	}
+	if err := exactMemberNames(raw); err != nil {
+		return jwkset.JWK{}, fmt.Errorf("kid %q: %w", m.KID, err)
+	}
 	switch m.KTY {
 	case jwkset.KtyRSA, jwkset.KtyEC, jwkset.KtyOKP:
 	default:
@@ -330,6 +333,30 @@ func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 		}
 	}
 	return jwkset.JWK{}, fmt.Errorf("kid %q: %s", m.KID, unfit(k.Key(), jwkAlg, algs))
+}
+
+// jwkMembers are the JWK members JWKMarshal reads.
+var jwkMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#S256",
+	"crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// exactMemberNames refuses a JWK with a member whose name differs from a
+// JWK member's only in case ("KTY", "Use"). JWK member names are
+// case-sensitive (RFC 7517 §4), but encoding/json matches struct fields
+// case-insensitively, so {"use":"enc","USE":"sig"} would read as a
+// signing key here and as an encryption key everywhere else.
+func exactMemberNames(raw json.RawMessage) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return fmt.Errorf("not a JWK: %w", err)
+	}
+	for name := range members {
+		for _, known := range jwkMembers {
+			if name != known && strings.EqualFold(name, known) {
+				return fmt.Errorf("member %q: JWK member names are case-sensitive (%q?)", name, known)
+			}
+		}
+	}
+	return nil
 }
 
 // isEdDSA reports whether alg names EdDSA with Ed25519: "EdDSA" or
