@@ -329,6 +329,7 @@ func (k *hostileKit) seedTokens() []string {
 // the attacker's), splices of parts of other tokens, and signature
 // malleations. The result is a string of any shape.
 func (k *hostileKit) mutate(tok string, others []string, ops []byte) string {
+	ops = ops[:min(len(ops), 2*maxMutations)]
 	for len(ops) >= 2 {
 		what, where := ops[0], ops[1]
 		ops = ops[2:]
@@ -339,6 +340,10 @@ func (k *hostileKit) mutate(tok string, others []string, ops []byte) string {
 	}
 	return tok
 }
+
+// maxMutations bounds the mutations of one token, so that one input costs
+// at most a few signatures.
+const maxMutations = 8
 
 // pick returns the element of list that b selects.
 func pick[T any](list []T, b byte) T { return list[int(b)%len(list)] }
