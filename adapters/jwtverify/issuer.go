@@ -134,6 +134,11 @@ var (
 	errNoKey       = errors.New("no key of the issuer fits the token's algorithm")
 )
 
+// errB64: with "b64": false (RFC 7797) the payload is not base64url-encoded,
+// so libraries that implement it verify another signing input; nothing
+// here does (it needs crit, which is refused anyway).
+var errB64 = errors.New(`"b64" header parameter other than true`)
+
 // keyfunc checks the header, then finds the verification key: by kid
 // through keyfunc (refreshing on an unknown kid), or every fitting key when
 // the token has no kid (or, with a key file, names a kid no key has). Keys
@@ -187,6 +192,9 @@ func checkHeader(h map[string]any) error {
 	if _, ok := h["crit"]; ok {
 		return errCritical
 	}
+	if b64, ok := h["b64"]; ok && b64 != true {
+		return errB64
+	}
 	// RFC 8725 §3.11 and RFC 9068 §4: refuse explicitly typed non-access tokens.
 	if typ, ok := h["typ"]; ok {
 		s, isString := typ.(string)
@@ -234,7 +242,7 @@ func (iss *issuer) refusal(tok *jwt.Token, err error) error {
 		reason = domain.ReasonCritical
 	case errors.Is(err, errType):
 		reason = domain.ReasonType
-	case errors.Is(err, errHeader), errors.Is(err, jwt.ErrTokenMalformed):
+	case errors.Is(err, errHeader), errors.Is(err, errB64), errors.Is(err, jwt.ErrTokenMalformed):
 		reason = domain.ReasonMalformed
 	case tok != nil && !iss.algorithmAllowed(tok.Header["alg"]):
 		reason = domain.ReasonAlgorithm
