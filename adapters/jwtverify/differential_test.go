@@ -93,7 +93,7 @@ var weRefuseItAccepts = map[domain.Reason]string{
 	domain.ReasonMissingClaim:   "by design: exp, iss and aud are required (RFC 9068 §2.2); go-jose checks them only when present",
 	domain.ReasonClaimType:      "by design: scope, sub, client_id, jti, azp must be strings, permissions an array of strings; go-jose reads only the registered claims",
 	domain.ReasonUnknownKey:     "by design: a JWK's alg pins its key to that algorithm (a key published for RS256 does not verify PS256); go-jose gets the bare public key",
-	domain.ReasonMalformed:      "by design: strict compact form (a signature with a trailing \\n, which go-jose's base64 skips), header and claims JSON objects with nothing after them (not even a space), typ and kid strings",
+	domain.ReasonMalformed:      "by design: strict compact form (a signature with a trailing \\n, which go-jose's base64 skips), header and claims JSON objects with nothing after them (not even a space), typ and kid strings, b64 absent or true",
 	domain.ReasonExpired:        "the same rule; golang-jwt and go-jose round fractional NumericDates differently (under a second)",
 	domain.ReasonNotYetValid:    "the same rule at the edge (rounding), and nbf after year 9999, which go-jose reads as the distant past",
 	domain.ReasonIssuedInFuture: "the same rule at the edge (rounding), and iat after year 9999, which go-jose reads as the distant past",
@@ -106,7 +106,6 @@ var weAcceptItRefusesWhy = map[string]string{
 	"duplicate member names": "the last counts (RFC 7515 §5.2 and RFC 7519 §4 allow it; golang-jwt does so); go-jose's JSON refuses duplicates",
 	"embedded jwk header":    "by design: ignored, keys come only from the issuer's key set; go-jose parses it and refuses this one",
 	"x5c header":             "by design: ignored; go-jose parses the certificates and refuses these",
-	`"b64": false, no crit`:  "RFC 7797 §6 requires crit for b64, so without it b64 is an unknown parameter, ignored (RFC 7515 §4); go-jose applies it anyway and verifies another signing input",
 }
 
 // weAcceptItRefuses classifies a token we accept and go-jose refuses, by
@@ -118,7 +117,6 @@ func weAcceptItRefuses(tok, theirs string) string {
 	c, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	var header map[string]json.RawMessage
 	_ = json.Unmarshal(h, &header)
-	_, hasCrit := header["crit"]
 	switch {
 	case (strings.Contains(theirs, "duplicate key") || strings.Contains(theirs, "invalid protected header")) && (duplicateMember(h) || duplicateMember(c)):
 		return "duplicate member names"
@@ -126,35 +124,43 @@ func weAcceptItRefuses(tok, theirs string) string {
 		return "embedded jwk header"
 	case strings.Contains(theirs, "x5c") && header["x5c"] != nil:
 		return "x5c header"
-	case strings.HasPrefix(theirs, "signature") && string(header["b64"]) == "false" && !hasCrit:
-		return `"b64": false, no crit`
 	}
 	return ""
 }
 
-// duplicateMember reports whether the JSON object b has a member name
-// twice at its top level.
+// duplicateMember reports whether some object in the JSON text b names a
+// member twice.
 func duplicateMember(b []byte) bool {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		name, err := dec.Token()
+	var walk func(raw []byte) bool
+	walk = func(raw []byte) bool {
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		tok, err := dec.Token()
 		if err != nil {
 			return false
 		}
-		if seen[fmt.Sprint(name)] {
-			return true
+		seen := map[string]bool{}
+		for dec.More() {
+			if tok == json.Delim('{') {
+				name, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				if seen[fmt.Sprint(name)] {
+					return true
+				}
+				seen[fmt.Sprint(name)] = true
+			}
+			var val json.RawMessage
+			if dec.Decode(&val) != nil {
+				return false
+			}
+			if walk(val) {
+				return true
+			}
 		}
-		seen[fmt.Sprint(name)] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return false
-		}
+		return false
 	}
-	return false
+	return walk(b)
 }
 
 // TestDifferential verifies the same generated tokens — valid ones and

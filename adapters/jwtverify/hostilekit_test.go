@@ -656,6 +656,9 @@ func meetsRules(tok, iss string, signer *jwtverifytest.Key) error {
 	if _, ok := h["crit"]; ok {
 		return errors.New("crit present")
 	}
+	if b64, ok := h["b64"]; ok && string(b64) != "true" {
+		return fmt.Errorf("b64 %s", b64)
+	}
 	if raw, ok := h["typ"]; ok {
 		var typ string
 		if json.Unmarshal(raw, &typ) != nil {
