@@ -34,12 +34,15 @@ func FuzzVerify(f *testing.F) {
 	for _, tok := range seeds {
 		f.Add(tok, []byte(nil))
 	}
-	// Each mutation on a valid token, alone and signed again by the
-	// trusted key afterwards, with the first 64 choices of where.
+	// Each mutation on a valid token with the first 64 choices of where;
+	// the edits of the header and claims also signed again by the trusted
+	// key afterwards.
 	for what := range 24 {
 		for where := range 64 {
 			f.Add(others[0], []byte{byte(what), byte(where)})
-			f.Add(others[0], []byte{byte(what), byte(where), 20, 0})
+			if 8 <= what && what <= 19 {
+				f.Add(others[0], []byte{byte(what), byte(where), 20, 0})
+			}
 		}
 	}
 	ctx := context.Background()
