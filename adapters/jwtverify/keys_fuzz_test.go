@@ -154,7 +154,9 @@ func admissionBroken(raw json.RawMessage, algs []string, k jwkset.JWK) error {
 	if kty != "RSA" && kty != "EC" && kty != "OKP" {
 		return fmt.Errorf("kty %s", m["kty"])
 	}
-	if use, ok := str("use"); ok && use != "sig" {
+	// An empty use or alg counts as absent, as parseKey reads it (and
+	// go-jose does): no rule hangs on it, the key's type still has to fit.
+	if use, ok := str("use"); ok && use != "sig" && use != "" {
 		return fmt.Errorf("use %s", m["use"])
 	}
 	if raw, ok := m["key_ops"]; ok {
@@ -169,6 +171,7 @@ func admissionBroken(raw json.RawMessage, algs []string, k jwkset.JWK) error {
 		}
 	}
 	jwkAlg, hasAlg := str("alg")
+	hasAlg = hasAlg && jwkAlg != ""
 	eddsa := func(a string) bool { return a == "EdDSA" || a == "Ed25519" }
 	if hasAlg && !slices.Contains(algs, jwkAlg) && !(eddsa(jwkAlg) && slices.ContainsFunc(algs, eddsa)) {
 		return fmt.Errorf("alg %s not among %v", m["alg"], algs)
