@@ -24,7 +24,9 @@ func bearerToken(r *http.Request) (string, error) {
 	if len(values) == 0 {
 		return "", domain.ErrUnauthenticated
 	}
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	// Only spaces and tabs surround a field value (RFC 9110 §5.5); other
+	// white space (U+00A0, U+0085, ...) is part of it, and no b64token.
+	scheme, rest, _ := strings.Cut(strings.Trim(values[0], " \t"), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		return "", domain.ErrUnauthenticated
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/example/spaapi/app"
@@ -47,7 +48,9 @@ func encodeCursor(k *domain.MessageKey) string {
 
 // decodeCursor parses a cursor encodeCursor made, refusing anything else.
 func decodeCursor(s string) (domain.MessageKey, bool) {
-	if len(s) > maxCursorLen {
+	// encoding/base64 skips \r and \n even in strict mode: refuse them, or
+	// one position would have many encodings.
+	if len(s) > maxCursorLen || strings.ContainsAny(s, "\r\n") {
 		return domain.MessageKey{}, false
 	}
 	b, err := cursorEncoding.DecodeString(s)

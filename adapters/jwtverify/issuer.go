@@ -61,6 +61,9 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	if err != nil {
 		return domain.Principal{}, iss.refusal(tok, err)
 	}
+	if err := checkDatesInRange(claims); err != nil {
+		return domain.Principal{}, err
+	}
 	if len(iss.spec.AlsoNames) > 0 { // the parser could check only one
 		name, _ := claims["iss"].(string)
 		if !iss.accepts(name) {
@@ -139,6 +142,11 @@ var (
 	errNoKey       = errors.New("no key of the issuer fits the token's algorithm")
 )
 
+// errB64: with "b64": false (RFC 7797) the payload is not base64url-encoded,
+// so libraries that implement it verify another signing input; nothing
+// here does (it needs crit, which is refused anyway).
+var errB64 = errors.New(`"b64" header parameter other than true`)
+
 // keyfunc checks the header, then finds the verification key: by kid
 // through keyfunc (refreshing on an unknown kid), or every fitting key when
 // the token has no kid (or, with a key file, names a kid no key has). Keys
@@ -192,6 +200,9 @@ func checkHeader(h map[string]any) error {
 	if _, ok := h["crit"]; ok {
 		return errCritical
 	}
+	if b64, ok := h["b64"]; ok && b64 != true {
+		return errB64
+	}
 	// RFC 8725 §3.11 and RFC 9068 §4: refuse explicitly typed non-access tokens.
 	if typ, ok := h["typ"]; ok {
 		s, isString := typ.(string)
@@ -211,6 +222,24 @@ func checkHeader(h map[string]any) error {
 	return nil
 }
 
+// maxNumericDate is the end of year 9999 in Unix seconds.
+const maxNumericDate = 253402300799
+
+// checkDatesInRange refuses "nbf" and "iat" later than year 9999.
+// golang-jwt turns a NumericDate past the range of int64 seconds into a
+// time in the distant past, so without this "nbf": 1e300 (not valid
+// before the year 10^300) and "iat": 1e19 passed its checks. (An "exp"
+// that large comes out in the past too, and is refused as expired.)
+func checkDatesInRange(c jwt.MapClaims) error {
+	if f, ok := c["nbf"].(float64); ok && f > maxNumericDate {
+		return domain.InvalidToken(domain.ReasonNotYetValid, errors.New("nbf is after year 9999"))
+	}
+	if f, ok := c["iat"].(float64); ok && f > maxNumericDate {
+		return domain.InvalidToken(domain.ReasonIssuedInFuture, errors.New("iat is after year 9999"))
+	}
+	return nil
+}
+
 // refusal turns a golang-jwt error into a domain error with a reason.
 func (iss *issuer) refusal(tok *jwt.Token, err error) error {
 	reason := domain.ReasonMalformed
@@ -221,7 +250,7 @@ func (iss *issuer) refusal(tok *jwt.Token, err error) error {
 		reason = domain.ReasonCritical
 	case errors.Is(err, errType):
 		reason = domain.ReasonType
-	case errors.Is(err, errHeader), errors.Is(err, jwt.ErrTokenMalformed):
+	case errors.Is(err, errHeader), errors.Is(err, errB64), errors.Is(err, jwt.ErrTokenMalformed):
 		reason = domain.ReasonMalformed
 	case tok != nil && !iss.algorithmAllowed(tok.Header["alg"]):
 		reason = domain.ReasonAlgorithm

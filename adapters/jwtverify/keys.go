@@ -271,17 +271,27 @@ func (s *keySource) load(ctx context.Context) error {
 }
 
 // parseKey turns one JWKS entry into a verification key, or says why the
-// entry is ignored: symmetric or unknown key types, keys not for signatures,
-// and keys none of algs can use (RSA keys under 2048 bits among them).
+// entry is ignored: symmetric or unknown key types, private keys, keys not
+// for signatures, and keys none of algs can use (RSA keys under 2048 bits
+// among them).
 func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 	var m jwkset.JWKMarshal
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return jwkset.JWK{}, fmt.Errorf("not a JWK: %w", err)
 	}
+	if err := exactMemberNames(raw); err != nil {
+		return jwkset.JWK{}, fmt.Errorf("kid %q: %w", m.KID, err)
+	}
 	switch m.KTY {
 	case jwkset.KtyRSA, jwkset.KtyEC, jwkset.KtyOKP:
 	default:
 		return jwkset.JWK{}, fmt.Errorf("kid %q: key type %q not accepted (only RSA, EC and OKP public keys)", m.KID, m.KTY)
+	}
+	// RFC 7517 §9.2: a key set published for verification holds public
+	// keys; a private key in it is no longer secret, and anyone could
+	// sign tokens with it.
+	if m.D != "" || m.P != "" || m.Q != "" || m.DP != "" || m.DQ != "" || m.QI != "" || m.OTH != nil || m.K != "" {
+		return jwkset.JWK{}, fmt.Errorf("kid %q: holds private key members (d, p, q, dp, dq, qi, oth or k): a published private key lets anyone sign tokens", m.KID)
 	}
 	if m.USE != "" && m.USE != jwkset.UseSig {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: use %q is not sig", m.KID, m.USE)
@@ -301,9 +311,8 @@ func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 		return jwkset.JWK{}, fmt.Errorf("kid %q: alg %q is not an allowed algorithm", m.KID, m.ALG)
 	}
 	// Certificates are not used: keys come from the JWKS itself. Dropping
-	// them also drops private parameters' companions and any x5u fetch.
+	// them also drops any x5u fetch.
 	m.X5C, m.X5T, m.X5TS256, m.X5U = nil, "", "", ""
-	m.D, m.P, m.Q, m.DP, m.DQ, m.QI, m.OTH, m.K = "", "", "", "", "", "", nil, ""
 	// "EdDSA" and RFC 9864's "Ed25519" name the same algorithm for an
 	// Ed25519 key: keyFits pins such a key to exactly those two, so its
 	// JWK alg is dropped for keyfunc's exact comparison with the token's.
@@ -324,6 +333,30 @@ func parseKey(raw json.RawMessage, algs []string) (jwkset.JWK, error) {
 		}
 	}
 	return jwkset.JWK{}, fmt.Errorf("kid %q: %s", m.KID, unfit(k.Key(), jwkAlg, algs))
+}
+
+// jwkMembers are the JWK members JWKMarshal reads.
+var jwkMembers = []string{"kty", "use", "key_ops", "alg", "kid", "x5u", "x5c", "x5t", "x5t#S256",
+	"crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// exactMemberNames refuses a JWK with a member whose name differs from a
+// JWK member's only in case ("KTY", "Use"). JWK member names are
+// case-sensitive (RFC 7517 §4), but encoding/json matches struct fields
+// case-insensitively, so {"use":"enc","USE":"sig"} would read as a
+// signing key here and as an encryption key everywhere else.
+func exactMemberNames(raw json.RawMessage) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return fmt.Errorf("not a JWK: %w", err)
+	}
+	for name := range members {
+		for _, known := range jwkMembers {
+			if name != known && strings.EqualFold(name, known) {
+				return fmt.Errorf("member %q: JWK member names are case-sensitive (%q?)", name, known)
+			}
+		}
+	}
+	return nil
 }
 
 // isEdDSA reports whether alg names EdDSA with Ed25519: "EdDSA" or
