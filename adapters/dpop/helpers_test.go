@@ -252,3 +252,5 @@ type failingCache struct{ err error }
 func (c failingCache) FirstSeen(context.Context, string, time.Duration) (bool, error) {
 	return false, c.err
 }
+
+func (c failingCache) Ready(context.Context) error { return c.err }
