@@ -94,6 +94,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		fmt.Fprintf(stderr, "Usage: api [flags]            serve the API\n"+
 			"       api -dev [flags]       serve the API and a development issuer, offline\n"+
 			"       api token [flags]      print a development access token (see api token -h)\n"+
+			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
 			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()

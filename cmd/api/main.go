@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "token":
 			return runToken(args[1:], getenv, stdout, stderr)
+		case "proof":
+			return runProof(args[1:], getenv, stdout, stderr)
 		case "rotate-dev-keys":
 			return runRotate(args[1:], getenv, stderr)
 		}
