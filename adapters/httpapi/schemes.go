@@ -87,6 +87,10 @@ func (s *schemes) missingCredentials() string {
 	return "access token required: Authorization: Bearer <token>, or DPoP <token> with a DPoP proof"
 }
 
+// dpopHeader is the DPoP header's canonical key, for a map lookup that
+// does not canonicalise (and allocate) on every request.
+const dpopHeader = "Dpop"
+
 // dpopRequest prepares the DPoP side of a request whose credentials c were
 // read without error:
 //
@@ -104,7 +108,7 @@ func dpopRequest(w http.ResponseWriter, r *http.Request, auth *app.Auth, c *app.
 	case mode == app.DPoPDisabled:
 		return nil
 	case c.Scheme == app.SchemeBearer:
-		if mode == app.DPoPAllowed && len(r.Header.Values("DPoP")) > 0 {
+		if mode == app.DPoPAllowed && len(r.Header[dpopHeader]) > 0 {
 			return &requestError{"a DPoP proof came with the Bearer scheme; send a DPoP-bound token as Authorization: DPoP <token>"}
 		}
 		return nil
@@ -112,7 +116,7 @@ func dpopRequest(w http.ResponseWriter, r *http.Request, auth *app.Auth, c *app.
 	if nonce := auth.DPoPNonce(); nonce != "" {
 		w.Header()["Dpop-Nonce"] = []string{nonce}
 	}
-	c.Proof = ports.ProofRequest{Method: r.Method, URL: htu(r), Proofs: r.Header.Values("DPoP")}
+	c.Proof = ports.ProofRequest{Method: r.Method, URL: htu(r), Proofs: r.Header[dpopHeader]}
 	return nil
 }
 
