@@ -13,23 +13,29 @@ import (
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
 )
 
-// services are the use cases and the router, whatever verifies tokens.
+// services are the use cases, the DPoP proof verifier and the router,
+// whatever verifies tokens and keeps used proofs.
 var services = wire.NewSet(
 	app.NewAuth, app.NewMessages, app.NewHealth,
+	dpop.New, wire.Bind(new(ports.ProofVerifier), new(*dpop.Verifier)),
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
 // NewAPI builds the production API around the identity provider's adapter
 // that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
 // the same value, ready once the signing keys are loaded) and the message
-// store it opened from DATABASE_URL, at most quota messages per author.
-// Metrics go to reg. cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// store it opened from DATABASE_URL, at most quota messages per author;
+// DPoP proofs as proofs (DPOP_*) and mode (DPOP_MODE) say, their jtis kept
+// in replay (Redis with REDIS_URL, else memory). Metrics go to reg.
+// cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota,
+	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
@@ -38,8 +44,9 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// and any message store.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// any message store and any replay cache.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota,
+	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
 	return nil, nil
 }

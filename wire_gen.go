@@ -8,6 +8,7 @@ package spaapi
 
 import (
 	"context"
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/ports"
@@ -22,12 +23,18 @@ import (
 // NewAPI builds the production API around the identity provider's adapter
 // that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
 // the same value, ready once the signing keys are loaded) and the message
-// store it opened from DATABASE_URL, at most quota messages per author.
-// Metrics go to reg. cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
-	auth := app.NewAuth(verifier)
+// store it opened from DATABASE_URL, at most quota messages per author;
+// DPoP proofs as proofs (DPOP_*) and mode (DPOP_MODE) say, their jtis kept
+// in replay (Redis with REDIS_URL, else memory). Metrics go to reg.
+// cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+	dpopVerifier, err := dpop.New(proofs, replay)
+	if err != nil {
+		return nil, nil, err
+	}
+	auth := app.NewAuth(verifier, dpopVerifier, mode)
 	messages := app.NewMessages(store, quota)
-	health := app.NewHealth(readiness, store)
+	health := app.NewHealth(readiness, store, replay)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, nil, err
@@ -38,11 +45,15 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// and any message store.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
-	auth := app.NewAuth(verifier)
+// any message store and any replay cache.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+	dpopVerifier, err := dpop.New(proofs, replay)
+	if err != nil {
+		return nil, err
+	}
+	auth := app.NewAuth(verifier, dpopVerifier, mode)
 	messages := app.NewMessages(store, quota)
-	health := app.NewHealth(readiness, store)
+	health := app.NewHealth(readiness, store, replay)
 	metrics, err := httpapi.NewMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -53,5 +64,6 @@ func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store p
 
 // wire.go:
 
-// services are the use cases and the router, whatever verifies tokens.
-var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, httpapi.NewMetrics, httpapi.NewRouter)
+// services are the use cases, the DPoP proof verifier and the router,
+// whatever verifies tokens and keeps used proofs.
+var services = wire.NewSet(app.NewAuth, app.NewMessages, app.NewHealth, dpop.New, wire.Bind(new(ports.ProofVerifier), new(*dpop.Verifier)), httpapi.NewMetrics, httpapi.NewRouter)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 func TestAuthenticate(t *testing.T) {
@@ -20,31 +22,43 @@ func TestAuthenticate(t *testing.T) {
 	v.Accept("good", alice)
 	v.Refuse("expired", domain.InvalidToken(domain.ReasonExpired, nil))
 	v.Refuse("broken-adapter", errors.New("connection reset"))
-	a := app.NewAuth(v)
+	a := app.NewAuth(v, nil, app.DPoPDisabled)
 
-	if p, err := a.Authenticate(ctx, "good"); err != nil || p.Subject != "auth0|alice" {
+	if p, err := a.Authenticate(ctx, bearer("good")); err != nil || p.Subject != "auth0|alice" {
 		t.Errorf("good token: got %+v, %v", p, err)
 	}
-	if _, err := a.Authenticate(ctx, ""); !errors.Is(err, domain.ErrUnauthenticated) {
+	if _, err := a.Authenticate(ctx, bearer("")); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Errorf("empty token: got %v, want ErrUnauthenticated", err)
 	}
-	if _, err := a.Authenticate(ctx, "expired"); !errors.Is(err, domain.ErrInvalidToken) {
+	if _, err := a.Authenticate(ctx, bearer("expired")); !errors.Is(err, domain.ErrInvalidToken) {
 		t.Errorf("expired: got %v, want ErrInvalidToken", err)
 	}
 	// An adapter error outside the port's contract fails closed as a refused token.
-	if _, err := a.Authenticate(ctx, "broken-adapter"); !errors.Is(err, domain.ErrInvalidToken) {
+	if _, err := a.Authenticate(ctx, bearer("broken-adapter")); !errors.Is(err, domain.ErrInvalidToken) {
 		t.Errorf("unexpected adapter error: got %v, want ErrInvalidToken", err)
 	}
 	v.SetReady(false)
-	_, err := a.Authenticate(ctx, "good")
+	_, err := a.Authenticate(ctx, bearer("good"))
 	var ue *domain.UnavailableError
 	if !errors.Is(err, domain.ErrUnavailable) || !errors.As(err, &ue) || ue.What != "the token signing keys" {
 		t.Errorf("not ready: got %v, want an *UnavailableError naming the token signing keys", err)
 	}
 }
 
+func bearer(token string) app.Credentials {
+	return app.Credentials{Scheme: app.SchemeBearer, Token: token}
+}
+
+// replayStore is a replay cache whose store can be down.
+type replayStore struct {
+	ports.ReplayCache
+	down error
+}
+
+func (r *replayStore) Ready(context.Context) error { return r.down }
+
 func TestAuthorize(t *testing.T) {
-	a := app.NewAuth(fake.New())
+	a := app.NewAuth(fake.New(), nil, app.DPoPDisabled)
 	ctx := context.Background()
 	p := domain.Principal{Scopes: []string{"read:messages"}}
 	if err := a.Authorize(ctx, p, domain.AllScopes("read:messages")); err != nil {
@@ -69,29 +83,36 @@ func TestMe(t *testing.T) {
 func TestHealth(t *testing.T) {
 	v := fake.New()
 	store := fake.NewMessages()
-	h := app.NewHealth(v, store)
+	replay := &replayStore{ReplayCache: memory.NewReplayCache(64, nil)}
+	h := app.NewHealth(v, store, replay)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("got %v, want ready", err)
 	}
 	// Each missing dependency is named, in fixed words a client may see.
 	down := fmt.Errorf("fake: %w: connection refused", domain.ErrUnavailable)
 	for _, tc := range []struct {
-		keys, store bool
-		want        string
+		keys, store, replay bool
+		want                string
 	}{
-		{false, true, "the token signing keys"},
-		{true, false, "the message database"},
-		{false, false, "the token signing keys and the message database"},
+		{false, true, true, "the token signing keys"},
+		{true, false, true, "the message database"},
+		{true, true, false, "the DPoP replay store"},
+		{false, false, true, "the token signing keys and the message database"},
+		{false, false, false, "the token signing keys and the message database and the DPoP replay store"},
 	} {
 		v.SetReady(tc.keys)
 		store.Fail(nil)
 		if !tc.store {
 			store.Fail(down)
 		}
+		replay.down = nil
+		if !tc.replay {
+			replay.down = down
+		}
 		err := h.Ready(context.Background())
 		var ue *domain.UnavailableError
 		if !errors.As(err, &ue) || !errors.Is(err, domain.ErrUnavailable) || ue.What != tc.want {
-			t.Errorf("keys %v, store %v: got %v, want a *UnavailableError naming %q", tc.keys, tc.store, err, tc.want)
+			t.Errorf("keys %v, store %v, replay %v: got %v, want a *UnavailableError naming %q", tc.keys, tc.store, tc.replay, err, tc.want)
 		}
 	}
 }
@@ -155,13 +176,25 @@ func TestMessagesPages(t *testing.T) {
 	ctx := context.Background()
 	m := app.NewMessages(fake.NewMessages(), 100)
 	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
-	var posted []string
+	var keys []domain.MessageKey
 	for i := range 5 {
 		msg, err := m.Post(ctx, alice, fmt.Sprint("message ", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		posted = append([]string{msg.ID}, posted...) // newest first
+		keys = append(keys, msg.Key())
+	}
+	// Newest first, as domain.MessageKey orders them: posts in the same
+	// microsecond are ordered by ID, not by when they were posted.
+	slices.SortFunc(keys, func(a, b domain.MessageKey) int {
+		if a.Before(b) {
+			return -1
+		}
+		return 1
+	})
+	var posted []string
+	for _, k := range keys {
+		posted = append(posted, k.ID)
 	}
 	var got []string
 	var after *domain.MessageKey

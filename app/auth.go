@@ -17,20 +17,81 @@ const signingKeys = "the token signing keys"
 // Auth authenticates callers and authorizes what they do.
 type Auth struct {
 	verifier ports.TokenVerifier
+	proofs   ports.ProofVerifier
+	mode     DPoPMode
 }
 
-// NewAuth returns an Auth that trusts tokens verifier accepts.
-func NewAuth(verifier ports.TokenVerifier) *Auth {
-	return &Auth{verifier: verifier}
-}
-
-// Authenticate returns the principal behind rawToken.
-// An empty token is domain.ErrUnauthenticated; a refused one wraps
-// domain.ErrInvalidToken; keys not loaded yet wraps domain.ErrUnavailable.
-func (a *Auth) Authenticate(ctx context.Context, rawToken string) (domain.Principal, error) {
-	if rawToken == "" {
-		return domain.Principal{}, domain.ErrUnauthenticated
+// NewAuth returns an Auth that trusts tokens verifier accepts and, as mode
+// says, DPoP-bound tokens with a proof proofs accepts. proofs may be nil
+// only with DPoPDisabled.
+func NewAuth(verifier ports.TokenVerifier, proofs ports.ProofVerifier, mode DPoPMode) *Auth {
+	if proofs == nil && mode != DPoPDisabled {
+		panic(fmt.Sprintf("app: NewAuth: DPOP_MODE=%v needs a proof verifier", mode))
 	}
+	return &Auth{verifier: verifier, proofs: proofs, mode: mode}
+}
+
+// Scheme is how a request presents its access token (RFC 6750, RFC 9449).
+type Scheme int
+
+// The schemes of an Authorization header.
+const (
+	SchemeNone   Scheme = iota // no credentials
+	SchemeBearer               // "Authorization: Bearer <token>"
+	SchemeDPoP                 // "Authorization: DPoP <token>", with a DPoP proof header
+)
+
+// Credentials are what a request presents to a protected endpoint.
+type Credentials struct {
+	Scheme Scheme
+	Token  string
+	// Proof is, for SchemeDPoP, what the proof must match: Method, URL
+	// and Proofs (every DPoP header value). Authenticate fills in
+	// AccessToken and JKT.
+	Proof ports.ProofRequest
+}
+
+// Authenticate returns the principal behind c, as the DPoP mode allows:
+//
+//   - no token (or, with DPoPDisabled, the DPoP scheme):
+//     domain.ErrUnauthenticated;
+//   - with DPoPRequired, the Bearer scheme: a *domain.ProofError
+//     (dpop_required), which wraps domain.ErrUnauthenticated;
+//   - a refused token: an error wrapping domain.ErrInvalidToken; keys not
+//     loaded yet: one wrapping domain.ErrUnavailable;
+//   - the Bearer scheme with a DPoP-bound token (cnf.jkt), unless DPoP is
+//     disabled: a *domain.ProofError (dpop_bound_token_as_bearer,
+//     invalid_token). A bound token is never used without its proof.
+//   - the DPoP scheme: the proof is checked on every request (the token
+//     may come from the verifier's cache, the proof never does); its
+//     refusal is a *domain.ProofError.
+func (a *Auth) Authenticate(ctx context.Context, c Credentials) (domain.Principal, error) {
+	switch {
+	case c.Token == "", c.Scheme == SchemeNone, c.Scheme == SchemeDPoP && a.mode == DPoPDisabled:
+		return domain.Principal{}, domain.ErrUnauthenticated
+	case c.Scheme == SchemeBearer && a.mode == DPoPRequired:
+		return domain.Principal{}, domain.InvalidProof(domain.ProofRequired, "", nil)
+	}
+	p, err := a.verify(ctx, c.Token)
+	if err != nil {
+		return domain.Principal{}, err
+	}
+	if c.Scheme == SchemeBearer {
+		if p.JKT != "" && a.mode != DPoPDisabled {
+			return domain.Principal{}, domain.InvalidProof(domain.ProofBearerBound, "", nil)
+		}
+		return p, nil
+	}
+	proof := c.Proof
+	proof.AccessToken, proof.JKT = c.Token, p.JKT
+	if err := a.proofs.VerifyProof(ctx, proof); err != nil {
+		return domain.Principal{}, err
+	}
+	return p, nil
+}
+
+// verify asks the token verifier about rawToken.
+func (a *Auth) verify(ctx context.Context, rawToken string) (domain.Principal, error) {
 	p, err := a.verifier.Verify(ctx, rawToken)
 	if err != nil {
 		switch {
@@ -53,4 +114,25 @@ func (a *Auth) Authenticate(ctx context.Context, rawToken string) (domain.Princi
 // (wrapping domain.ErrForbidden) when it does not.
 func (a *Auth) Authorize(_ context.Context, p domain.Principal, policy domain.Policy) error {
 	return policy.Check(p)
+}
+
+// DPoPMode returns which schemes Authenticate accepts.
+func (a *Auth) DPoPMode() DPoPMode { return a.mode }
+
+// ProofAlgorithms lists the DPoP proof algorithms accepted (for the DPoP
+// challenge's algs), nil when DPoP is disabled.
+func (a *Auth) ProofAlgorithms() []string {
+	if a.mode == DPoPDisabled {
+		return nil
+	}
+	return a.proofs.Algorithms()
+}
+
+// DPoPNonce returns the nonce DPoP proofs must carry now (for the
+// DPoP-Nonce header), or "" when nonces are off or DPoP is disabled.
+func (a *Auth) DPoPNonce() string {
+	if a.mode == DPoPDisabled {
+		return ""
+	}
+	return a.proofs.Nonce()
 }

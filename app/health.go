@@ -10,7 +10,8 @@ import (
 )
 
 // Health reports whether the service can do its work: whether the token
-// verifier has its keys and the message store its database.
+// verifier has its keys, the message store its database and the DPoP
+// replay cache its store.
 type Health struct {
 	checks []check
 }
@@ -21,9 +22,13 @@ type check struct {
 	readiness ports.Readiness
 }
 
-// NewHealth returns a Health that asks keys (the verifier) and store.
-func NewHealth(keys ports.Readiness, store ports.MessageStore) *Health {
-	return &Health{checks: []check{{signingKeys, keys}, {messageStore, store}}}
+// replayStore names, for clients, the store of used DPoP proofs.
+const replayStore = "the DPoP replay store"
+
+// NewHealth returns a Health that asks keys (the verifier), store and
+// replay.
+func NewHealth(keys ports.Readiness, store ports.MessageStore, replay ports.ReplayCache) *Health {
+	return &Health{checks: []check{{signingKeys, keys}, {messageStore, store}, {replayStore, replay}}}
 }
 
 // Ready returns nil when every dependency is ready, else a

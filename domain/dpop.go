@@ -1,5 +1,7 @@
 package domain
 
+import "slices"
+
 // ProofReason says why a request with DPoP credentials (RFC 9449) was
 // refused. Reasons are stable, machine-readable and safe to show to
 // clients, log and count; all begin with "dpop_" so that they never clash
@@ -9,6 +11,11 @@ type ProofReason string
 // The reasons a DPoP request is refused, grouped by the error code
 // (ProofReason.Code) the client is answered with.
 const (
+	// no error code (HTTP 401): the request has no credentials the API
+	// accepts (RFC 6750 §3.1)
+
+	ProofRequired ProofReason = "dpop_required" // DPOP_MODE=required and the Bearer scheme was used
+
 	// invalid_request (HTTP 400)
 
 	ProofMultiple ProofReason = "dpop_multiple_proofs" // more than one DPoP header
@@ -44,6 +51,9 @@ const (
 
 	ProofNotBound    ProofReason = "dpop_not_bound"    // the token has no cnf.jkt
 	ProofKeyMismatch ProofReason = "dpop_key_mismatch" // cnf.jkt is not the proof key's thumbprint
+	// ProofBearerBound: a DPoP-bound token (cnf.jkt) sent with the Bearer
+	// scheme, which would use it without a proof (RFC 9449 §7.2).
+	ProofBearerBound ProofReason = "dpop_bound_token_as_bearer"
 
 	// temporarily_unavailable (HTTP 503, Retry-After)
 
@@ -52,6 +62,7 @@ const (
 
 // The error codes of refused DPoP requests (RFC 9449 §7.1, §8; RFC 6750 §3.1).
 const (
+	ProofCodeNone           = "" // no credentials the API accepts: a challenge without an error code
 	ProofCodeInvalidRequest = "invalid_request"
 	ProofCodeInvalidProof   = "invalid_dpop_proof"
 	ProofCodeUseNonce       = "use_dpop_nonce"
@@ -62,6 +73,7 @@ const (
 // proofReasons maps each reason to its error code and its fixed,
 // client-safe description.
 var proofReasons = map[ProofReason]struct{ code, description string }{
+	ProofRequired:     {ProofCodeNone, "DPoP-bound access token required: send Authorization: DPoP <token> with a DPoP proof"},
 	ProofMultiple:     {ProofCodeInvalidRequest, "more than one DPoP header"},
 	ProofMissing:      {ProofCodeInvalidProof, "DPoP proof required"},
 	ProofTooLarge:     {ProofCodeInvalidProof, "DPoP proof too large"},
@@ -86,7 +98,19 @@ var proofReasons = map[ProofReason]struct{ code, description string }{
 	ProofNonceInvalid: {ProofCodeUseNonce, "DPoP nonce not recognised"},
 	ProofNotBound:     {ProofCodeInvalidToken, "access token is not bound to a DPoP key"},
 	ProofKeyMismatch:  {ProofCodeInvalidToken, "access token is bound to another DPoP key"},
+	ProofBearerBound:  {ProofCodeInvalidToken, "DPoP-bound access token sent with the Bearer scheme; use Authorization: DPoP with a DPoP proof"},
 	ProofUnavailable:  {ProofCodeUnavailable, "DPoP replay check unavailable; retry shortly"},
+}
+
+// ProofReasons returns every reason, sorted: the values a metric label of
+// DPoP outcomes can take.
+func ProofReasons() []ProofReason {
+	out := make([]ProofReason, 0, len(proofReasons))
+	for r := range proofReasons {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Code returns the OAuth error code r is answered with: ProofCodeInvalidProof
@@ -107,7 +131,7 @@ func (r ProofReason) Description() string {
 }
 
 // ProofError is a refused DPoP request. It wraps, by its code:
-// ErrInvalidRequest (invalid_request); ErrInvalidToken (invalid_dpop_proof,
+// ErrUnauthenticated (no code: dpop_required); ErrInvalidRequest (invalid_request); ErrInvalidToken (invalid_dpop_proof,
 // use_dpop_nonce, invalid_token: all answered 401); ErrUnavailable
 // (temporarily_unavailable: answered 503); and, for logs only, the cause.
 type ProofError struct {
@@ -147,6 +171,8 @@ func (e *ProofError) Error() string {
 func (e *ProofError) Unwrap() []error {
 	var sentinel error
 	switch e.Code() {
+	case ProofCodeNone:
+		sentinel = ErrUnauthenticated
 	case ProofCodeInvalidRequest:
 		sentinel = ErrInvalidRequest
 	case ProofCodeUnavailable:

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,6 +25,8 @@ func TestProofErrors(t *testing.T) {
 		{domain.ProofNotBound, "invalid_token", domain.ErrInvalidToken},
 		{domain.ProofKeyMismatch, "invalid_token", domain.ErrInvalidToken},
 		{domain.ProofUnavailable, "temporarily_unavailable", domain.ErrUnavailable},
+		{domain.ProofBearerBound, "invalid_token", domain.ErrInvalidToken},
+		{domain.ProofRequired, "", domain.ErrUnauthenticated},
 		{domain.ProofReason("dpop_something_new"), "invalid_dpop_proof", domain.ErrInvalidToken},
 	} {
 		cause := errors.New("library detail")
@@ -35,7 +38,7 @@ func TestProofErrors(t *testing.T) {
 		if !errors.Is(err, tc.sentinel) || !errors.Is(err, cause) {
 			t.Errorf("%s: %v does not wrap %v and its cause", tc.reason, err, tc.sentinel)
 		}
-		for _, other := range []error{domain.ErrInvalidRequest, domain.ErrInvalidToken, domain.ErrUnavailable} {
+		for _, other := range []error{domain.ErrUnauthenticated, domain.ErrInvalidRequest, domain.ErrInvalidToken, domain.ErrUnavailable} {
 			if other != tc.sentinel && errors.Is(err, other) {
 				t.Errorf("%s: also wraps %v", tc.reason, other)
 			}
@@ -51,13 +54,25 @@ func TestProofErrors(t *testing.T) {
 // clash with token reasons (all begin with "dpop_").
 func TestProofReasonDescriptions(t *testing.T) {
 	seen := map[string]domain.ProofReason{}
-	for _, r := range []domain.ProofReason{
+	all := []domain.ProofReason{
 		domain.ProofMultiple, domain.ProofMissing, domain.ProofTooLarge, domain.ProofMalformed, domain.ProofType,
 		domain.ProofAlgorithm, domain.ProofCritical, domain.ProofKey, domain.ProofPrivateKey, domain.ProofWeakKey,
 		domain.ProofSignature, domain.ProofMissingClaim, domain.ProofClaimType, domain.ProofMethod, domain.ProofURL,
 		domain.ProofTooOld, domain.ProofFuture, domain.ProofAccessToken, domain.ProofReplayed, domain.ProofNonceMissing,
 		domain.ProofNonceStale, domain.ProofNonceInvalid, domain.ProofNotBound, domain.ProofKeyMismatch, domain.ProofUnavailable,
-	} {
+		domain.ProofRequired, domain.ProofBearerBound,
+	}
+	// ProofReasons (the metric's label values) lists exactly these.
+	if got := domain.ProofReasons(); len(got) != len(all) || !slices.IsSorted(got) {
+		t.Errorf("ProofReasons: got %d reasons %v, want the %d known ones, sorted", len(got), got, len(all))
+	} else {
+		for _, r := range all {
+			if !slices.Contains(got, r) {
+				t.Errorf("ProofReasons lacks %s", r)
+			}
+		}
+	}
+	for _, r := range all {
 		d := r.Description()
 		if prev, dup := seen[d]; dup || d == "invalid DPoP proof" {
 			t.Errorf("%s: description %q not its own (also %s)", r, d, prev)

@@ -39,6 +39,10 @@ type Principal struct {
 	ExpiresAt time.Time
 	// IssuedAt is the "iat" claim; zero when the token has none.
 	IssuedAt time.Time
+	// JKT is the token's "cnf"."jkt": the RFC 7638 thumbprint of the key
+	// the token is bound to (DPoP, RFC 9449 §6), "" for a bearer token. A
+	// bound token is accepted only with a proof made with that key.
+	JKT string
 	// Claims holds every claim of the token as decoded JSON (numbers are
 	// float64), for the application claims this struct does not name.
 	Claims map[string]any

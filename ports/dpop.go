@@ -45,3 +45,21 @@ type ProofVerifier interface {
 	// "algs" parameter of the DPoP challenge.
 	Algorithms() []string
 }
+
+// TokenRequestProofs checks the DPoP proofs clients send an authorization
+// server's token endpoint (RFC 9449 §5), where there is no access token
+// yet: the tokens issued are bound to the proof's key.
+//
+// Implementation: adapters/dpop; the development issuer uses it.
+type TokenRequestProofs interface {
+	// VerifyTokenRequestProof checks req's one proof as VerifyProof does,
+	// but without an access token ("ath" and a binding are not checked;
+	// req.AccessToken and req.JKT are ignored), records its jti, and
+	// returns the RFC 7638 thumbprint of its key, for cnf.jkt. Errors as
+	// VerifyProof's.
+	VerifyTokenRequestProof(ctx context.Context, req ProofRequest) (jkt string, err error)
+
+	// Nonce and Algorithms are ProofVerifier's.
+	Nonce() string
+	Algorithms() []string
+}

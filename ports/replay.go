@@ -13,6 +13,9 @@ import (
 // (shared by every instance using the same Redis). Both pass the contract
 // suite in ports/replaytest.
 type ReplayCache interface {
+	// Readiness: nil when the store answers (always, for one in process),
+	// else an error wrapping domain.ErrUnavailable. /readyz asks it.
+	Readiness
 	// FirstSeen records key for ttl and reports whether it is new: true the
 	// first time key is seen within its ttl, false every later time until
 	// the ttl has passed. The check and the record are one atomic step: of

@@ -17,6 +17,9 @@ var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 
 var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
+// thumbprintValue is an RFC 7638 SHA-256 thumbprint in base64url (dpop_jkt).
+var thumbprintValue = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
 // MaxParamLength bounds the /authorize parameters the issuer keeps and
 // echoes (state, nonce, scope): what SDKs send is far shorter (auth0-spa-js
 // sends 56 characters), and a web page must not be able to make the
@@ -94,6 +97,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.codeChallenge = challenge
+	// RFC 9449 §10: a client may bind the code to its DPoP key up front; the
+	// token request must then prove that key.
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		if !thumbprintValue.MatchString(jkt) {
+			fail("invalid_request", "dpop_jkt is not a base64url SHA-256 thumbprint (43 characters)")
+			return
+		}
+		if s.proofs == nil {
+			fail("invalid_request", "dpop_jkt: this issuer was started without DPoP support")
+			return
+		}
+		req.dpopJKT = jkt
+	}
 
 	prompt := strings.Fields(q.Get("prompt"))
 	sess := s.currentSession(r)

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/example/spaapi/ports"
 )
 
 // Config lists the API, users and clients the issuer knows. It is read
@@ -28,6 +30,9 @@ type Config struct {
 	Audience string   `json:"audience"`
 	Users    []User   `json:"users"`
 	Clients  []Client `json:"clients"`
+	// DPoPNonce makes the token endpoint ask DPoP clients for a server
+	// nonce (RFC 9449 §8): false when absent.
+	DPoPNonce bool `json:"dpop_nonce,omitempty"`
 }
 
 // User is someone who can log in on the login page.
@@ -278,7 +283,8 @@ func IssuerURL(port string) string { return "http://localhost:" + port + "/" }
 
 // Open loads (or creates) the configuration and keys in dir and returns
 // the issuer server, and the configuration file's path for messages.
-func Open(dir, issuer string, log *slog.Logger) (*Server, string, error) {
+// proofs checks DPoP proofs at the token endpoint (nil: no DPoP).
+func Open(dir, issuer string, proofs ports.TokenRequestProofs, log *slog.Logger) (*Server, string, error) {
 	cfg, path, err := LoadConfig(dir)
 	if err != nil {
 		return nil, path, err
@@ -287,6 +293,6 @@ func Open(dir, issuer string, log *slog.Logger) (*Server, string, error) {
 	if err != nil {
 		return nil, path, err
 	}
-	s, err := NewServer(issuer, cfg, keys, log, nil)
+	s, err := NewServer(issuer, cfg, keys, proofs, log, nil)
 	return s, path, err
 }

@@ -29,7 +29,9 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/devissuer"
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/memory"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -55,7 +57,19 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, dpop.DefaultConfig())
+}
+
+// newEnvWith is newEnv whose token endpoint checks DPoP proofs as proofs
+// says (on the env's clock, used proofs in memory).
+func newEnvWith(t *testing.T, proofs dpop.Config) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
+	proofs.Now = e.clock.Now
+	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg, _, err := devissuer.LoadConfig(e.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +82,7 @@ func newEnv(t *testing.T) *env {
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
 	e.issuer = e.srv.URL + "/"
-	s, err := devissuer.NewServer(e.issuer, cfg, keys, quiet, e.clock.Now)
+	s, err := devissuer.NewServer(e.issuer, cfg, keys, pv, quiet, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +178,16 @@ func (e *env) redirect(resp *http.Response) *url.URL {
 // token POSTs to /oauth/token as a form (or JSON when asJSON).
 func (e *env) token(p url.Values, asJSON bool) (int, map[string]any) {
 	e.t.Helper()
-	var resp *http.Response
-	var err error
+	status, body, _ := e.tokenWith(p, asJSON, nil)
+	return status, body
+}
+
+// tokenWith POSTs to /oauth/token with extra headers (a DPoP proof) and
+// returns the answer's headers too.
+func (e *env) tokenWith(p url.Values, asJSON bool, header http.Header) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	var body string
+	req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", nil)
 	if asJSON {
 		m := map[string]string{}
 		for k := range p {
@@ -175,19 +197,27 @@ func (e *env) token(p url.Values, asJSON bool) (int, map[string]any) {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		resp, err = http.Post(e.srv.URL+"/oauth/token", "application/json", strings.NewReader(string(b)))
+		body = string(b)
+		req.Header.Set("Content-Type", "application/json")
 	} else {
-		resp, err = http.PostForm(e.srv.URL+"/oauth/token", p)
+		body = p.Encode()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	var answer map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
 		e.t.Fatalf("token response is not JSON: %v", err)
 	}
-	return resp.StatusCode, body
+	return resp.StatusCode, answer, resp.Header
 }
 
 // readAll reads and closes a response body.

@@ -47,7 +47,7 @@ func fuzzIssuer(t testing.TB) func() *Server {
 		WebOrigins: []string{"http://localhost:3000"}})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return func() *Server {
-		s, err := NewServer("http://localhost:8081/", cfg, keys, log, func() time.Time { return fuzzNow })
+		s, err := NewServer("http://localhost:8081/", cfg, keys, nil, log, func() time.Time { return fuzzNow })
 		if err != nil {
 			t.Fatal(err)
 		}

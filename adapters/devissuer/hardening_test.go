@@ -311,7 +311,7 @@ func TestDevFilesWritableByOthers(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, _, errConfig := devissuer.LoadConfig(dir)
-			_, _, errOpen := devissuer.Open(dir, "http://localhost:1/", slog.Default())
+			_, _, errOpen := devissuer.Open(dir, "http://localhost:1/", nil, slog.Default())
 			if tc.want == "" {
 				if errConfig != nil || errOpen != nil {
 					t.Errorf("got %v, %v; want both accepted", errConfig, errOpen)
@@ -357,7 +357,7 @@ func TestKeysFileWithoutKeysStopsStartUp(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := devissuer.Open(dir, "http://localhost:1/", slog.Default())
+			_, _, err := devissuer.Open(dir, "http://localhost:1/", nil, slog.Default())
 			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "keys.json")) {
 				t.Fatalf("got %v, want an error naming keys.json", err)
 			}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/example/spaapi/ports"
 )
 
 // Lifetimes of what the issuer hands out.
@@ -35,6 +37,9 @@ type Server struct {
 	cfg    Config
 	minter *Minter
 	log    *slog.Logger
+	// proofs checks DPoP proofs at /oauth/token (RFC 9449 §5); nil: DPoP
+	// is not supported.
+	proofs ports.TokenRequestProofs
 
 	mu       sync.Mutex
 	logins   *expiring[*authRequest]  // login page shown, awaiting a choice
@@ -53,6 +58,7 @@ type authRequest struct {
 	nonce         string
 	scopes        []string
 	codeChallenge string
+	dpopJKT       string // dpop_jkt: the key the token request must prove (RFC 9449 §10)
 	browser       string // the browserCookie of the browser that asked
 }
 
@@ -80,11 +86,15 @@ type refreshToken struct {
 	scopes   []string
 	perms    []string
 	authTime time.Time
+	// jkt binds a public client's refresh token to the DPoP key of the
+	// request that got it (RFC 9449 §5): only a proof by that key can use it.
+	jkt string
 }
 
 // NewServer returns the issuer for cfg, signing with keys. issuer is its
-// identifier, e.g. "http://localhost:8081/".
-func NewServer(issuer string, cfg Config, keys *Keys, log *slog.Logger, now func() time.Time) (*Server, error) {
+// identifier, e.g. "http://localhost:8081/". proofs checks DPoP proofs at
+// the token endpoint; nil turns DPoP off.
+func NewServer(issuer string, cfg Config, keys *Keys, proofs ports.TokenRequestProofs, log *slog.Logger, now func() time.Time) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -98,6 +108,7 @@ func NewServer(issuer string, cfg Config, keys *Keys, log *slog.Logger, now func
 		cfg:      cfg,
 		minter:   &Minter{Issuer: issuer, Audience: cfg.Audience, Keys: keys, Now: now},
 		log:      log,
+		proofs:   proofs,
 		logins:   newExpiring[*authRequest](MaxPendingLogins),
 		codes:    newExpiring[*authCode](MaxCodes),
 		sessions: newExpiring[*session](MaxSessions),
@@ -137,7 +148,7 @@ func (s *Server) evicted(what string, max int) {
 
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	iss := s.minter.Issuer
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer":                                iss,
 		"authorization_endpoint":                iss + "authorize",
 		"token_endpoint":                        iss + "oauth/token",
@@ -153,7 +164,11 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "none"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
 		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "nickname", "email", "email_verified"},
-	})
+	}
+	if s.proofs != nil {
+		doc["dpop_signing_alg_values_supported"] = s.proofs.Algorithms() // RFC 9449 §5.1
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
@@ -190,6 +205,13 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devissuer", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_token", "access token not accepted by /userinfo"})
+		return
+	}
+	if _, bound := claims["cnf"]; bound {
+		// A DPoP-bound token is not a bearer token; this endpoint takes
+		// bearer tokens only.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devissuer", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_token", "DPoP-bound access tokens are not accepted by /userinfo"})
 		return
 	}
 	sub, _ := claims["sub"].(string)
@@ -273,6 +295,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		w.Header().Add("Vary", "Origin")
 		if origin := r.Header.Get("Origin"); origin != "" && s.webOrigin(origin) {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -5,12 +5,16 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 // tokenResponse is /oauth/token's success body.
@@ -24,25 +28,68 @@ type tokenResponse struct {
 }
 
 // token is /oauth/token: authorization_code (with PKCE), refresh_token
-// (rotating) and client_credentials, with JSON or form bodies.
+// (rotating) and client_credentials, with JSON or form bodies. A DPoP proof
+// (RFC 9449 §5) binds the tokens issued to its key.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	p, err := tokenParams(w, r)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", err.Error()})
 		return
 	}
+	jkt, ok := s.tokenProof(w, r)
+	if !ok {
+		return
+	}
 	switch p.Get("grant_type") {
 	case "authorization_code":
-		s.codeGrant(w, p)
+		s.codeGrant(w, p, jkt)
 	case "refresh_token":
-		s.refreshGrant(w, p)
+		s.refreshGrant(w, p, jkt)
 	case "client_credentials":
-		s.clientGrant(w, r, p)
+		s.clientGrant(w, r, p, jkt)
 	case "":
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "grant_type is required"})
 	default:
 		writeJSON(w, http.StatusBadRequest, oauthError{"unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials"})
 	}
+}
+
+// tokenProof checks the token request's DPoP proof, if it has one, and
+// returns its key's thumbprint ("" without a proof). Otherwise it answers
+// (400 invalid_dpop_proof, or use_dpop_nonce with the nonce to use; 503
+// when used proofs cannot be checked) and returns false. With nonces on,
+// every answer to a DPoP request carries the current nonce.
+func (s *Server) tokenProof(w http.ResponseWriter, r *http.Request) (string, bool) {
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) == 0 {
+		return "", true
+	}
+	if s.proofs == nil {
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_dpop_proof", "this issuer was started without DPoP support"})
+		return "", false
+	}
+	if nonce := s.proofs.Nonce(); nonce != "" {
+		w.Header().Set("DPoP-Nonce", nonce)
+	}
+	jkt, err := s.proofs.VerifyTokenRequestProof(r.Context(), ports.ProofRequest{
+		Method: r.Method, URL: s.minter.Issuer + "oauth/token", Proofs: proofs,
+	})
+	var pe *domain.ProofError
+	switch {
+	case err == nil:
+		return jkt, true
+	case !errors.As(err, &pe):
+		s.log.Error("devissuer: checking a DPoP proof", "error", err)
+		writeJSON(w, http.StatusInternalServerError, oauthError{"server_error", "could not check the DPoP proof"})
+	case pe.Code() == domain.ProofCodeUnavailable:
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", pe.Describe()})
+	case pe.Code() == domain.ProofCodeUseNonce:
+		writeJSON(w, http.StatusBadRequest, oauthError{"use_dpop_nonce", pe.Describe()})
+	default:
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_dpop_proof", pe.Describe()})
+	}
+	return "", false
 }
 
 // tokenParams reads the request body as JSON or as a form.
@@ -82,7 +129,7 @@ const (
 	errContentType = paramError("Content-Type must be application/json or application/x-www-form-urlencoded")
 )
 
-func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
+func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
 	s.mu.Lock()
 	c, ok := s.codes.take(p.Get("code"), s.now()) // single use, whatever happens next
 	s.mu.Unlock()
@@ -95,6 +142,9 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
 		return
 	case p.Get("redirect_uri") != c.req.redirectURI:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "redirect_uri does not match the authorization request"})
+		return
+	case c.req.dpopJKT != "" && jkt != c.req.dpopJKT:
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "the code is bound to a DPoP key (dpop_jkt); a DPoP proof made with that key is required"})
 		return
 	}
 	if c.req.client.ClientSecret != "" && !secretOK(c.req.client, p.Get("client_secret")) {
@@ -113,13 +163,15 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
 	if slices.Contains(c.granted, "offline_access") {
 		refreshScopes = c.granted
 	}
-	s.issue(w, c.req.client.ClientID, c.req.nonce, c.who, c.granted, c.perms, c.authTime, "", refreshScopes)
+	s.issue(w, c.req.client, c.req.nonce, c.who, c.granted, c.perms, c.authTime, "", refreshScopes, jkt)
 }
 
 // refreshGrant rotates a refresh token: the old one is used up, and the
 // answer always carries its successor in the same family, with the same
-// grant, even when the request narrows the scopes of the access token.
-func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values) {
+// grant, even when the request narrows the scopes of the access token. A
+// refresh token bound to a DPoP key is only used with a proof made with
+// that key; a request that lacks one does not use it up.
+func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, jkt string) {
 	h := hash(p.Get("refresh_token"))
 	s.mu.Lock()
 	rt, ok := s.refresh.get(h, s.now())
@@ -130,7 +182,8 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values) {
 		family := rt.family
 		s.refresh.deleteIf(func(v *refreshToken) bool { return v.family == family })
 	}
-	valid := ok && !reused && rt.clientID == p.Get("client_id")
+	otherKey := ok && !reused && rt.jkt != "" && rt.jkt != jkt
+	valid := ok && !reused && !otherKey && rt.clientID == p.Get("client_id")
 	if valid {
 		rt.used = true
 	}
@@ -142,6 +195,9 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values) {
 	case reused:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token already used; its family is revoked"})
 		return
+	case otherKey:
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "the refresh token is bound to a DPoP key; a DPoP proof made with that key is required"})
+		return
 	case !valid:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token issued to another client"})
 		return
@@ -151,23 +207,30 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values) {
 		// Narrow, never widen: only scopes the grant holds.
 		scopes = slices.DeleteFunc(slices.Clone(req), func(sc string) bool { return !slices.Contains(rt.scopes, sc) })
 	}
-	s.issue(w, rt.clientID, "", rt.who, scopes, rt.perms, rt.authTime, rt.family, rt.scopes)
+	client, ok := s.cfg.client(rt.clientID)
+	if !ok { // removed from config.json since: as it was
+		client = Client{ClientID: rt.clientID}
+	}
+	s.issue(w, client, "", rt.who, scopes, rt.perms, rt.authTime, rt.family, rt.scopes, jkt)
 }
 
 // issue answers with an access token for scopes, an ID token when openid
 // is among them, and a refresh token for refreshScopes (in family, or a new
-// one) unless that is nil.
-func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identity, scopes, perms []string, authTime time.Time,
-	family string, refreshScopes []string) {
+// one) unless that is nil. With jkt (a DPoP proof's key) the access token
+// is bound to it (token_type DPoP), and so is a public client's refresh
+// token (RFC 9449 §5).
+func (s *Server) issue(w http.ResponseWriter, client Client, nonce string, who identity, scopes, perms []string, authTime time.Time,
+	family string, refreshScopes []string, jkt string) {
+	clientID := client.ClientID
 	access, _, err := s.minter.AccessToken(Grant{
 		Subject: who.Subject, ClientID: clientID, Scopes: scopes, Permissions: perms,
-		TTL: AccessTokenTTL, UserInfo: slices.Contains(scopes, "openid"),
+		TTL: AccessTokenTTL, UserInfo: slices.Contains(scopes, "openid"), JKT: jkt,
 	})
 	if err != nil {
 		s.serverError(w, err)
 		return
 	}
-	resp := tokenResponse{AccessToken: access, Scope: strings.Join(scopes, " "), ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: "Bearer"}
+	resp := tokenResponse{AccessToken: access, Scope: strings.Join(scopes, " "), ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: tokenType(jkt)}
 	if slices.Contains(scopes, "openid") {
 		if resp.IDToken, err = s.minter.IDToken(clientID, nonce, who, authTime, IDTokenTTL); err != nil {
 			s.serverError(w, err)
@@ -178,10 +241,13 @@ func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identi
 		if family == "" {
 			family = randomID()
 		}
+		rt := &refreshToken{family: family, clientID: clientID, who: who, scopes: refreshScopes, perms: perms, authTime: authTime}
+		if client.ClientSecret == "" {
+			rt.jkt = jkt
+		}
 		resp.RefreshToken = randomToken()
 		s.mu.Lock()
-		if s.refresh.put(hash(resp.RefreshToken), &refreshToken{family: family, clientID: clientID, who: who,
-			scopes: refreshScopes, perms: perms, authTime: authTime}, s.now().Add(RefreshTokenTTL), s.now()) {
+		if s.refresh.put(hash(resp.RefreshToken), rt, s.now().Add(RefreshTokenTTL), s.now()) {
 			s.evicted("refresh tokens", MaxRefreshTokens)
 		}
 		s.mu.Unlock()
@@ -189,7 +255,15 @@ func (s *Server) issue(w http.ResponseWriter, clientID, nonce string, who identi
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Values) {
+// tokenType is the token_type of an access token bound to jkt, or not.
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return "DPoP"
+	}
+	return "Bearer"
+}
+
+func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Values, jkt string) {
 	id, secret := p.Get("client_id"), p.Get("client_secret")
 	if u, pw, ok := r.BasicAuth(); ok {
 		id, secret = u, pw
@@ -214,14 +288,14 @@ func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Value
 	}
 	access, _, err := s.minter.AccessToken(Grant{
 		Subject: client.ClientID + "@clients", ClientID: client.ClientID, Scopes: scopes,
-		Permissions: append([]string{}, scopes...), TTL: AccessTokenTTL, Extra: map[string]any{"gty": "client-credentials"},
+		Permissions: append([]string{}, scopes...), TTL: AccessTokenTTL, Extra: map[string]any{"gty": "client-credentials"}, JKT: jkt,
 	})
 	if err != nil {
 		s.serverError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: access, Scope: strings.Join(scopes, " "),
-		ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: "Bearer"})
+		ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: tokenType(jkt)})
 }
 
 func secretOK(c Client, secret string) bool {

@@ -34,6 +34,8 @@ type Grant struct {
 	UserInfo bool
 	// Extra claims, e.g. "gty" for machine tokens.
 	Extra map[string]any
+	// JKT binds the token to a DPoP key (RFC 9449 §6.1): "cnf": {"jkt": JKT}.
+	JKT string
 }
 
 // AccessToken signs an RS256 access token (RFC 9068 "at+jwt") for g.
@@ -70,6 +72,9 @@ func (m *Minter) AccessToken(g Grant) (string, time.Time, error) {
 	}
 	for k, v := range g.Extra {
 		claims[k] = v
+	}
+	if g.JKT != "" {
+		claims["cnf"] = map[string]any{"jkt": g.JKT}
 	}
 	tok, err := m.sign("at+jwt", claims)
 	return tok, exp, err

@@ -253,6 +253,8 @@ func (c failingCache) FirstSeen(context.Context, string, time.Duration) (bool, e
 	return false, c.err
 }
 
+func (c failingCache) Ready(context.Context) error { return c.err }
+
 // mustJSON is v as JSON, or fails the test.
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()

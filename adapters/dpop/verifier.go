@@ -19,7 +19,10 @@ import (
 	"github.com/example/spaapi/ports"
 )
 
-var _ ports.ProofVerifier = (*Verifier)(nil)
+var (
+	_ ports.ProofVerifier      = (*Verifier)(nil)
+	_ ports.TokenRequestProofs = (*Verifier)(nil)
+)
 
 // Verifier checks DPoP proofs. It is safe for concurrent use.
 type Verifier struct {
@@ -105,37 +108,55 @@ type proofClaims struct {
 //     (replay cache unavailable: dpop_unavailable, wrapping
 //     domain.ErrUnavailable).
 func (v *Verifier) VerifyProof(ctx context.Context, req ports.ProofRequest) error {
+	_, err := v.verify(ctx, req, true)
+	return err
+}
+
+// VerifyTokenRequestProof implements ports.TokenRequestProofs: a proof
+// sent to a token endpoint (RFC 9449 §5), checked as VerifyProof checks
+// one, except that there is no access token yet, so neither "ath" nor a
+// binding is checked (req.AccessToken and req.JKT are ignored). It returns
+// the thumbprint of the proof's key, which the tokens issued are bound to.
+func (v *Verifier) VerifyTokenRequestProof(ctx context.Context, req ports.ProofRequest) (string, error) {
+	return v.verify(ctx, req, false)
+}
+
+// verify checks req (see VerifyProof), with an access token or, at a token
+// endpoint, without, and returns the proof key's thumbprint.
+func (v *Verifier) verify(ctx context.Context, req ports.ProofRequest, withToken bool) (string, error) {
 	switch len(req.Proofs) {
 	case 0:
-		return domain.InvalidProof(domain.ProofMissing, "", nil)
+		return "", domain.InvalidProof(domain.ProofMissing, "", nil)
 	case 1:
 	default:
-		return domain.InvalidProof(domain.ProofMultiple, "", nil)
+		return "", domain.InvalidProof(domain.ProofMultiple, "", nil)
 	}
 	proof := req.Proofs[0]
 	if proof == "" {
-		return domain.InvalidProof(domain.ProofMissing, "", nil)
+		return "", domain.InvalidProof(domain.ProofMissing, "", nil)
 	}
 	if len(proof) > v.cfg.MaxProofBytes {
-		return domain.InvalidProof(domain.ProofTooLarge, "", fmt.Errorf("%d bytes", len(proof)))
+		return "", domain.InvalidProof(domain.ProofTooLarge, "", fmt.Errorf("%d bytes", len(proof)))
 	}
 
-	key, claims, err := v.parse(proof)
+	key, claims, err := v.parse(proof, withToken)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := v.checkClaims(req, claims); err != nil {
-		return err
+	if err := v.checkClaims(req, claims, withToken); err != nil {
+		return "", err
 	}
-	if req.JKT == "" {
-		return domain.InvalidProof(domain.ProofNotBound, "cnf.jkt", nil)
-	}
-	if req.JKT != key.jkt {
-		return domain.InvalidProof(domain.ProofKeyMismatch, "cnf.jkt", nil)
+	if withToken {
+		if req.JKT == "" {
+			return "", domain.InvalidProof(domain.ProofNotBound, "cnf.jkt", nil)
+		}
+		if req.JKT != key.jkt {
+			return "", domain.InvalidProof(domain.ProofKeyMismatch, "cnf.jkt", nil)
+		}
 	}
 	if v.nonces != nil {
 		if err := v.nonces.Check(claims.nonce); err != nil {
-			return err
+			return "", err
 		}
 	}
 
@@ -146,16 +167,17 @@ func (v *Verifier) VerifyProof(ctx context.Context, req ports.ProofRequest) erro
 	first, err := v.replay.FirstSeen(ctx, key.jkt+" "+claims.jti, ttl)
 	switch {
 	case err != nil:
-		return domain.InvalidProof(domain.ProofUnavailable, "", err)
+		return "", domain.InvalidProof(domain.ProofUnavailable, "", err)
 	case !first:
-		return domain.InvalidProof(domain.ProofReplayed, "jti", nil)
+		return "", domain.InvalidProof(domain.ProofReplayed, "jti", nil)
 	}
-	return nil
+	return key.jkt, nil
 }
 
 // parse checks the proof's form, header and signature (steps 2 to 4) and
-// returns its key and claims.
-func (v *Verifier) parse(proof string) (proofKey, proofClaims, error) {
+// returns its key and claims; "ath" is required withToken, and read when
+// present otherwise.
+func (v *Verifier) parse(proof string, withToken bool) (proofKey, proofClaims, error) {
 	var (
 		key    proofKey
 		claims proofClaims
@@ -193,6 +215,9 @@ func (v *Verifier) parse(proof string) (proofKey, proofClaims, error) {
 		name string
 		dst  *string
 	}{{"jti", &claims.jti}, {"htm", &claims.htm}, {"htu", &claims.htu}, {"ath", &claims.ath}} {
+		if _, ok := payload[c.name]; !ok && c.name == "ath" && !withToken {
+			continue
+		}
 		if *c.dst, err = stringParam(payload, c.name, domain.ProofMissingClaim); err != nil {
 			return key, claims, err
 		}
@@ -263,8 +288,9 @@ func (v *Verifier) header(h64 string) (*algorithm, proofKey, error) {
 	return alg, key, nil
 }
 
-// checkClaims checks the claims against the request (step 5).
-func (v *Verifier) checkClaims(req ports.ProofRequest, c proofClaims) error {
+// checkClaims checks the claims against the request (step 5); "ath" only
+// withToken.
+func (v *Verifier) checkClaims(req ports.ProofRequest, c proofClaims, withToken bool) error {
 	if c.jti == "" || len(c.jti) > v.cfg.MaxJTIBytes {
 		return domain.InvalidProof(domain.ProofClaimType, "jti", fmt.Errorf("jti of %d bytes", len(c.jti)))
 	}
@@ -281,7 +307,7 @@ func (v *Verifier) checkClaims(req ports.ProofRequest, c proofClaims) error {
 	if c.iat > now+v.cfg.IATLeeway.Seconds() {
 		return domain.InvalidProof(domain.ProofFuture, "iat", nil)
 	}
-	if subtle.ConstantTimeCompare([]byte(c.ath), []byte(AccessTokenHash(req.AccessToken))) != 1 {
+	if withToken && subtle.ConstantTimeCompare([]byte(c.ath), []byte(AccessTokenHash(req.AccessToken))) != 1 {
 		return domain.InvalidProof(domain.ProofAccessToken, "ath", nil)
 	}
 	return nil

@@ -51,8 +51,9 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 	if err != nil {
 		b.Fatal(err)
 	}
+	proofs, replay := newProofs(b, nil)
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store, replay), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {

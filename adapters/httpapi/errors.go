@@ -58,6 +58,7 @@ func (e *bodyError) Error() string { return "request body: " + e.description }
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		tokenErr *domain.TokenError
+		proofErr *domain.ProofError
 		scopeErr *domain.ScopeError
 		reqErr   *requestError
 		bodyErr  *bodyError
@@ -70,24 +71,26 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	info := infoFrom(r.Context())
 	switch {
+	case errors.As(err, &proofErr):
+		writeProofError(w, info, proofErr, err)
 	case errors.As(err, &reqErr):
 		info.reason = "invalid_request"
-		h.Set("WWW-Authenticate", challenge("invalid_request", reqErr.description, ""))
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusBadRequest, "invalid_request", reqErr.description, "")
 		encode(w, http.StatusBadRequest, errorBody{"invalid_request", reqErr.description})
 	case errors.Is(err, domain.ErrUnauthenticated):
 		// RFC 6750 §3.1: no error code when the request had no credentials.
 		info.reason = "missing"
-		h.Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
-		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", "bearer token required"})
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "", "", "")
+		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", info.schemes.missingCredentials()})
 	case errors.As(err, &tokenErr):
 		info.reason = string(tokenErr.Reason)
 		desc := tokenErr.Reason.Description()
-		h.Set("WWW-Authenticate", challenge("invalid_token", desc, ""))
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "invalid_token", desc, "")
 		encode(w, http.StatusUnauthorized, errorBody{"invalid_token", desc})
 	case errors.As(err, &scopeErr):
 		info.reason = "insufficient_scope"
 		desc := scopeErr.Describe()
-		h.Set("WWW-Authenticate", challenge("insufficient_scope", desc, strings.Join(scopeErr.Scopes, " ")))
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusForbidden, "insufficient_scope", desc, strings.Join(scopeErr.Scopes, " "))
 		encode(w, http.StatusForbidden, errorBody{"insufficient_scope", desc})
 	case errors.As(err, &denied):
 		info.reason = "forbidden"
@@ -125,6 +128,34 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		info.err = err
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
+	}
+}
+
+// writeProofError answers a refused DPoP request (or a Bearer one DPoP
+// rules refuse) by its error code; err is the whole error, for the log of
+// a 503. The reason is counted and logged, never the proof or the token.
+// With nonces on, requireAuth has already set DPoP-Nonce (use_dpop_nonce
+// needs it).
+func writeProofError(w http.ResponseWriter, info *requestInfo, pe *domain.ProofError, err error) {
+	info.reason = string(pe.Reason)
+	desc := pe.Describe()
+	h := w.Header()
+	switch code := pe.Code(); code {
+	case domain.ProofCodeNone:
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "", "", "")
+		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", desc})
+	case domain.ProofCodeInvalidRequest:
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusBadRequest, code, desc, "")
+		encode(w, http.StatusBadRequest, errorBody{code, desc})
+	case domain.ProofCodeUnavailable:
+		// The replay store cannot answer: refuse rather than accept a
+		// proof unchecked. Its error goes to the log only.
+		info.err = err
+		h.Set("Retry-After", "5")
+		encode(w, http.StatusServiceUnavailable, errorBody{code, desc})
+	default: // invalid_dpop_proof, use_dpop_nonce, invalid_token
+		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, code, desc, "")
+		encode(w, http.StatusUnauthorized, errorBody{code, desc})
 	}
 }
 

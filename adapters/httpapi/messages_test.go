@@ -134,7 +134,7 @@ func TestMessages(t *testing.T) {
 			`Bearer realm="api", error="insufficient_scope", error_description="insufficient scope: read:messages required", scope="read:messages"`},
 		{"post without write:messages", "POST", "/api/messages", "reader", jsonType, `{"text":"hi"}`, 403, "insufficient_scope", "insufficient scope: write:messages required",
 			`Bearer realm="api", error="insufficient_scope", error_description="insufficient scope: write:messages required", scope="write:messages"`},
-		{"post without a token", "POST", "/api/messages", "", jsonType, `{"text":"hi"}`, 401, "unauthorized", "bearer token required", `Bearer realm="api"`},
+		{"post without a token", "POST", "/api/messages", "", jsonType, `{"text":"hi"}`, 401, "unauthorized", "access token required: Authorization: Bearer <token>, or DPoP <token> with a DPoP proof", `Bearer realm="api"`},
 		{"post as text/plain", "POST", "/api/messages", "alice", "text/plain", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
 		{"post without a content type", "POST", "/api/messages", "alice", "", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
 		{"post not JSON", "POST", "/api/messages", "alice", jsonType, `text=hi`, 400, "invalid_input", "the body is not valid JSON (syntax error at byte 2)", ""},
@@ -165,7 +165,7 @@ func TestMessages(t *testing.T) {
 		{"post two objects", "POST", "/api/messages", "alice", jsonType, `{"text":"a"}{"text":"b"}`, 400, "invalid_input", "the body has data after the JSON object", ""},
 		{"post a huge body", "POST", "/api/messages", "alice", jsonType, `{"text":"` + strings.Repeat("a", 20000) + `"}`, 413, "request_too_large", "the body is larger than 16384 bytes", ""},
 		{"delete an unknown id", "DELETE", "/api/messages/nope", "alice", "", "", 404, "not_found", "no such resource", ""},
-		{"delete without a token", "DELETE", "/api/messages/nope", "", "", "", 401, "unauthorized", "bearer token required", `Bearer realm="api"`},
+		{"delete without a token", "DELETE", "/api/messages/nope", "", "", "", 401, "unauthorized", "access token required: Authorization: Bearer <token>, or DPoP <token> with a DPoP proof", `Bearer realm="api"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := f.send(tc.method, tc.target, tc.token, tc.ctype, tc.body)
@@ -176,8 +176,12 @@ func TestMessages(t *testing.T) {
 			if body.Error != tc.code || body.Description != tc.desc {
 				t.Errorf("body: got %+v, want %s %q", body, tc.code, tc.desc)
 			}
-			if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
-				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, tc.challenge)
+			want := tc.challenge
+			if tc.status == 401 {
+				want += "\n" + dpopOffer // DPOP_MODE=allowed offers both schemes
+			}
+			if got := strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"); got != want {
+				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, want)
 			}
 		})
 	}

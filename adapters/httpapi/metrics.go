@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,8 +24,8 @@ import (
 //     may send any token as a method, of any length.
 //   - status: a status code this server's handlers write, 100-599 (the
 //     handlers write a dozen or so); anything else would be "other".
-//   - outcome (auth_outcomes_total): one of authOutcomes, all created at
-//     zero; an outcome not in that list would be counted as "other".
+//   - outcome (auth_outcomes_total): one of authOutcomes or dpopOutcomes,
+//     all created at zero; an outcome not in them is counted as "other".
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -102,7 +103,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"outcome"}),
 		outcomes: map[string]bool{},
 	}
-	for _, o := range authOutcomes {
+	for _, o := range slices.Concat(authOutcomes, dpopOutcomes()) {
 		m.auth.WithLabelValues(o)
 		m.outcomes[o] = true
 	}

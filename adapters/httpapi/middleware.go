@@ -22,18 +22,28 @@ type ctxKey int
 
 const infoKey ctxKey = 0
 
-// requireAuth lets a request through only with a valid access token, and
-// gives handlers its principal (principalFrom).
-func requireAuth(auth *app.Auth) mux.MiddlewareFunc {
+// requireAuth lets a request through only with a valid access token (and,
+// for a DPoP-bound token, its proof), and gives handlers its principal
+// (principalFrom). htu rebuilds the URL a DPoP proof must name.
+func requireAuth(auth *app.Auth, htu func(*http.Request) string) mux.MiddlewareFunc {
+	offered := newSchemes(auth)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = noStore
 			info := infoFrom(r.Context())
 			info.protected = true
-			token, err := bearerToken(r)
+			info.schemes = offered
+			c, err := credentials(r)
+			if c.Scheme == app.SchemeDPoP && offered.mode == app.DPoPDisabled {
+				c, err = app.Credentials{}, domain.ErrUnauthenticated // a scheme this API does not speak
+			}
+			info.scheme = c.Scheme
 			var p domain.Principal
 			if err == nil {
-				p, err = auth.Authenticate(r.Context(), token)
+				err = dpopRequest(w, r, auth, &c, htu)
+			}
+			if err == nil {
+				p, err = auth.Authenticate(r.Context(), c)
 			}
 			if err != nil {
 				writeError(w, r, err)
@@ -70,6 +80,8 @@ type requestInfo struct {
 	route     string
 	protected bool             // passed through requireAuth
 	principal domain.Principal // set by requireAuth
+	scheme    app.Scheme       // set by requireAuth: how the token came
+	schemes   *schemes         // set by requireAuth: what the route accepts, for challenges
 	reason    string
 	err       error
 }
@@ -238,8 +250,8 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 // corsHeaders are the request headers cross-origin callers may send, and
 // corsExpose the response headers they may read.
 var (
-	corsHeaders = "Authorization, Content-Type, X-Request-ID"
-	corsExpose  = "WWW-Authenticate, X-Request-ID, Retry-After"
+	corsHeaders = "Authorization, Content-Type, DPoP, X-Request-ID"
+	corsExpose  = "WWW-Authenticate, DPoP-Nonce, X-Request-ID, Retry-After"
 )
 
 // cors lets the allowed origins call the API from a browser: it answers

@@ -16,19 +16,20 @@ import (
 // isB64Token.
 var b64tokenGrammar = regexp.MustCompile(`^[A-Za-z0-9\-._~+/]+=*$`)
 
-// bearerGrammar says what bearerToken must make of an Authorization value
-// (and an access_token in the query string, or not), as the README and
-// RFC 6750 §2.1 put it: credentials = "Bearer" 1*SP b64token, the scheme
-// in any case. Only spaces and tabs around the value are not part of it
+// bearerGrammar says what credentials must make of an Authorization value
+// (and an access_token in the query string, or not), as the README,
+// RFC 6750 §2.1 and RFC 9449 §7.1 put it: credentials = ("Bearer" / "DPoP")
+// 1*SP b64token, the scheme in any case. Only spaces and tabs around the value are not part of it
 // (RFC 9110 §5.5: HTTP strips them). It returns the token and "ok", or
 // what the refusal is: "none" (no bearer credentials), "request" (a token
 // in the query too), "malformed" (not b64token).
 func bearerGrammar(value string, query bool) (string, string) {
 	v := strings.Trim(value, " \t")
-	if len(v) < len("Bearer ") || !strings.EqualFold(v[:6], "Bearer") || v[6] != ' ' {
+	scheme, rest, ok := strings.Cut(v, " ")
+	if !ok || !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "DPoP")) {
 		return "", "none"
 	}
-	token := strings.TrimLeft(v[7:], " ")
+	token := strings.TrimLeft(rest, " ")
 	switch {
 	case token == "":
 		return "", "none"
@@ -40,7 +41,7 @@ func bearerGrammar(value string, query bool) (string, string) {
 	return token, "ok"
 }
 
-// FuzzBearerToken: bearerToken never panics, accepts exactly the grammar
+// FuzzBearerToken: credentials never panics, accepts exactly the grammar
 // (bearerGrammar), refuses with the error the README gives for each case,
 // and returns a token that is a substring of the header's value.
 //
@@ -51,7 +52,7 @@ func FuzzBearerToken(f *testing.F) {
 		"Bearer abc", "bearer abc", "BEARER abc", "BeArEr  abc", "Bearer", "Bearer ", "Bearer    ", "", " ", "Basic dXNlcjpwYXNz",
 		"Bearer invalidToken abc", "Bearer a=b", "Bearer abc==", "Bearer =", "Bearer\tabc", " Bearer abc ", "\tBearer abc\t",
 		"Bearer abc\u00a0", "\u00a0Bearer abc", "Bearer abc\u0085", "Bearer abc\n", "Bearer abc\r\n", "Bearer abc\v", "Bearer é",
-		"Bearerabc", "Bearer eyJ.eyJ.sig====", "Bearer AZaz09-._~+/", "Bearer a,b", `Bearer ab"`, "DPoP abc", "Bearer\u3000abc",
+		"Bearerabc", "Bearer eyJ.eyJ.sig====", "Bearer AZaz09-._~+/", "Bearer a,b", `Bearer ab"`, "DPoP abc", "dpop  abc", "DPoP", "DPoPabc", "Bearer\u3000abc",
 		"known to the fake but not b64token", "Bearer abc, Bearer def", "Bearer \x00",
 	} {
 		f.Add(v, false)
@@ -62,7 +63,8 @@ func FuzzBearerToken(f *testing.F) {
 		if query {
 			r.URL.RawQuery = "access_token=x"
 		}
-		tok, err := bearerToken(r)
+		c, err := credentials(r)
+		tok := c.Token
 		want, kind := bearerGrammar(value, query)
 		var reqErr *requestError
 		var tokErr *domain.TokenError

@@ -80,8 +80,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	store := fake.NewMessages()
+	proofs, replay := newProofs(t, nil)
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store), log, metrics)
+		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, replay), log, metrics)
 	return &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}
 }
 
@@ -187,8 +188,14 @@ func TestAnswers(t *testing.T) {
 			if rec.Code != tc.status {
 				t.Fatalf("status: got %d, want %d (body %s)", rec.Code, tc.status, rec.Body)
 			}
-			if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
-				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, tc.challenge)
+			// DPOP_MODE=allowed (the fixture's, the default): every 401
+			// also offers the DPoP scheme, in a header field of its own.
+			want := tc.challenge
+			if tc.status == 401 {
+				want += "\n" + dpopOffer
+			}
+			if got := strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"); got != want {
+				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, want)
 			}
 			if tc.code != "" {
 				if got := decodeError(t, rec).Error; got != tc.code {

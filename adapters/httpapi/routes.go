@@ -19,6 +19,11 @@ type Config struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
 	// to call the API cross-origin; "*" allows any origin.
 	AllowedOrigins []string
+	// HTU returns the URL a request was addressed to, without query: what
+	// a DPoP proof's htu must name (adapters/dpop.URLPolicy.HTU, under
+	// PUBLIC_URL or TRUSTED_PROXIES). nil: the connection's scheme, the
+	// Host header and the path, right only without a proxy in front.
+	HTU func(*http.Request) string
 }
 
 // NewRouter returns the whole API. Every route and who may call it is here.
@@ -30,7 +35,11 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	// with a PathPrefix subrouter's Use: a gorilla/mux subrouter's copied
 	// path prefix clears the method mismatch of an earlier route, turning
 	// a 405 into a 404 (see TestMethodNotAllowed).
-	authenticated := requireAuth(auth)
+	htu := cfg.HTU
+	if htu == nil {
+		htu = requestURL
+	}
+	authenticated := requireAuth(auth, htu)
 	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
 		return authenticated(allow(auth, policy, h))
 	}

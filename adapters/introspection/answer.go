@@ -22,16 +22,25 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 		return domain.Principal{}, entry{}, domain.InvalidToken(r, errors.New("introspection: "+msg))
 	}
 
-	// A token the server says is not a plain bearer token is not one here:
-	// a DPoP- or certificate-bound token (RFC 9449, 8705) needs a proof
-	// this API does not check.
+	// A token is a bearer token or a DPoP-bound one (RFC 9449 §6.2: "cnf"
+	// with "jkt", token_type DPoP); the HTTP layer then asks for a proof made
+	// with that key. Other bindings (an mTLS certificate's "x5t#S256", RFC
+	// 8705) need checks this API does not make, so such tokens are refused.
+	var err error
+	if p.JKT, err = confirmation(m); err != nil {
+		return refuse(domain.ReasonType, err.Error())
+	}
 	if tt, ok, err := stringMember(m, "token_type"); err != nil {
 		return refuse(domain.ReasonClaimType, err.Error())
-	} else if ok && !strings.EqualFold(tt, "Bearer") {
-		return refuse(domain.ReasonType, `"token_type" is not Bearer`)
-	}
-	if _, bound := m["cnf"]; bound {
-		return refuse(domain.ReasonType, `"cnf": a sender-constrained token presented as a bearer token`)
+	} else if ok {
+		switch {
+		case strings.EqualFold(tt, "Bearer"):
+		case strings.EqualFold(tt, "DPoP") && p.JKT != "":
+		case strings.EqualFold(tt, "DPoP"):
+			return refuse(domain.ReasonType, `"token_type" is DPoP, but there is no "cnf" with "jkt" to check proofs against`)
+		default:
+			return refuse(domain.ReasonType, `"token_type" is not Bearer or DPoP`)
+		}
 	}
 
 	exp, hasExp, err := timeMember(m, "exp")
@@ -116,6 +125,29 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 	}
 	p.Claims = m
 	return p, e, nil
+}
+
+// confirmation reads "cnf": absent, or an object whose one member is
+// "jkt", a non-empty string.
+func confirmation(m map[string]any) (string, error) {
+	v, ok := m["cnf"]
+	if !ok {
+		return "", nil
+	}
+	cnf, ok := v.(map[string]any)
+	if !ok {
+		return "", errors.New(`"cnf" is not an object`)
+	}
+	for name := range cnf {
+		if name != "jkt" {
+			return "", fmt.Errorf(`"cnf" has %.40q: a sender-constrained token of a kind this API cannot check`, name)
+		}
+	}
+	jkt, ok := cnf["jkt"].(string)
+	if !ok || jkt == "" {
+		return "", errors.New(`"cnf"."jkt" missing, empty or not a string`)
+	}
+	return jkt, nil
 }
 
 // stringMember returns member name, whether it is present, and an error

@@ -111,6 +111,21 @@ func TestPrincipal(t *testing.T) {
 	if s, ok := u.(string); !ok || s != "alice" {
 		t.Errorf("username claim: got %v", u)
 	}
+	if p.JKT != "" {
+		t.Errorf("a bearer token's principal has JKT %q", p.JKT)
+	}
+
+	// A DPoP-bound token's key reaches the principal, fresh and cached.
+	bound := opaque()
+	a = active("user-1", []string{"read:messages"}, time.Hour)
+	a["token_type"] = "DPoP"
+	a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+	s.set(bound, a)
+	for round := range 2 {
+		if p, err := v.Verify(context.Background(), bound); err != nil || p.JKT != "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" {
+			t.Errorf("round %d: DPoP-bound token: got JKT %q, %v", round, p.JKT, err)
+		}
+	}
 }
 
 // Answers that say the token is active, and what the adapter still makes
@@ -143,12 +158,28 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		{"an empty audience list", func(a map[string]any) { a["aud"] = []string{} }, domain.ReasonAudience},
 		{"aud with a number", func(a map[string]any) { a["aud"] = []any{audience, 1} }, domain.ReasonClaimType},
 		{"aud a number", func(a map[string]any) { a["aud"] = 7 }, domain.ReasonClaimType},
+		// RFC 9449 §6.2: a DPoP-bound token is accepted here (its principal
+		// carries the key; the HTTP layer asks for the proof).
 		{"a DPoP-bound token", func(a map[string]any) {
 			a["token_type"] = "DPoP"
 			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+		}, "ok"},
+		{"cnf.jkt without token_type", func(a map[string]any) {
+			delete(a, "token_type")
+			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+		}, "ok"},
+		{"token_type DPoP without cnf", func(a map[string]any) { a["token_type"] = "DPoP" }, domain.ReasonType},
+		{"token_type DPoP, cnf without jkt", func(a map[string]any) {
+			a["token_type"] = "DPoP"
+			a["cnf"] = map[string]any{}
 		}, domain.ReasonType},
+		{"cnf a string", func(a map[string]any) { a["cnf"] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }, domain.ReasonType},
+		{"cnf.jkt a number", func(a map[string]any) { a["cnf"] = map[string]any{"jkt": 1} }, domain.ReasonType},
 		{"a certificate-bound token", func(a map[string]any) {
 			a["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		}, domain.ReasonType},
+		{"cnf.jkt beside a certificate", func(a map[string]any) {
+			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
 		}, domain.ReasonType},
 		{"a refresh token", func(a map[string]any) { a["token_type"] = "refresh_token" }, domain.ReasonType},
 		{"token_type a number", func(a map[string]any) { a["token_type"] = 1 }, domain.ReasonClaimType},

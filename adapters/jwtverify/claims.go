@@ -116,8 +116,37 @@ func (m *Mapping) mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
 		p.IssuedAt = iat.Time
 	}
+	if p.JKT, err = confirmation(c); err != nil {
+		return p, err
+	}
 	p.Claims = c
 	return p, nil
+}
+
+// confirmation reads "cnf" (RFC 7800): absent, or an object whose one
+// member is "jkt", a non-empty string (a DPoP-bound token, RFC 9449 §6.1).
+// Any other confirmation method (an mTLS certificate's "x5t#S256", a raw
+// "jwk", ...) is refused: nothing here can check it, and accepting such a
+// token as a bearer token would undo its binding.
+func confirmation(c jwt.MapClaims) (string, error) {
+	v, ok := c["cnf"]
+	if !ok {
+		return "", nil
+	}
+	cnf, ok := v.(map[string]any)
+	if !ok {
+		return "", errors.New(`"cnf" is not an object`)
+	}
+	for name := range cnf {
+		if name != "jkt" {
+			return "", fmt.Errorf(`"cnf" has %.40q: only "jkt" (DPoP) bindings can be checked`, name)
+		}
+	}
+	jkt, ok := cnf["jkt"].(string)
+	if !ok || jkt == "" {
+		return "", errors.New(`"cnf"."jkt" missing, empty or not a string`)
+	}
+	return jkt, nil
 }
 
 // scopes reads the Scope claim (a space-separated string) or, without it,

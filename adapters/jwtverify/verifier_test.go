@@ -356,6 +356,24 @@ func TestHostileTokens(t *testing.T) {
 		{"azp a number", withClaims(func(c map[string]any) { c["azp"] = 1 }), domain.ReasonClaimType},
 		{"client_id an object", withClaims(func(c map[string]any) { c["client_id"] = map[string]any{} }), domain.ReasonClaimType},
 		{"jti a number", withClaims(func(c map[string]any) { c["jti"] = 7 }), domain.ReasonClaimType},
+
+		// Confirmation (RFC 7800, RFC 9449 §6.1): only a DPoP binding can be checked.
+		{"cnf with jkt", withClaims(func(c map[string]any) {
+			c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+		}), "ok"},
+		{"cnf a string", withClaims(func(c map[string]any) { c["cnf"] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }), domain.ReasonClaimType},
+		{"cnf null", withClaims(func(c map[string]any) { c["cnf"] = nil }), domain.ReasonClaimType},
+		{"cnf empty object", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{} }), domain.ReasonClaimType},
+		{"cnf.jkt empty", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": ""} }), domain.ReasonClaimType},
+		{"cnf.jkt a number", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": 1} }), domain.ReasonClaimType},
+		{"cnf.jkt only as JKT", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"JKT": "abc"} }), domain.ReasonClaimType},
+		{"cnf of an mTLS certificate", withClaims(func(c map[string]any) {
+			c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		}), domain.ReasonClaimType},
+		{"cnf.jkt beside an mTLS certificate", withClaims(func(c map[string]any) {
+			c["cnf"] = map[string]any{"jkt": "abc", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		}), domain.ReasonClaimType},
+		{"cnf with a raw jwk", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jwk": map[string]any{"kty": "EC"}} }), domain.ReasonClaimType},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,6 +390,28 @@ func TestHostileTokens(t *testing.T) {
 }
 
 func mustJSON(t *testing.T, v any) string { return jwtverifytest.MustJSON(t, v) }
+
+// TestConfirmationKey checks that a DPoP-bound token's cnf.jkt reaches the
+// principal, and that a bearer token's principal has none, from a fresh
+// verification and from the cache alike.
+func TestConfirmationKey(t *testing.T) {
+	iss := jwtverifytest.NewIssuer(t)
+	v := start(t, newConfig(iss))
+	const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	c := iss.Claims("auth0|alice")
+	c["cnf"] = map[string]any{"jkt": jkt}
+	bound, plain := iss.Token(c), iss.Token(iss.Claims("auth0|alice"))
+	for round := range 2 { // the second round is served by the cache
+		p, err := v.Verify(context.Background(), bound)
+		if err != nil || p.JKT != jkt {
+			t.Errorf("round %d: bound token: got JKT %q, %v; want %q", round, p.JKT, err, jkt)
+		}
+		p, err = v.Verify(context.Background(), plain)
+		if err != nil || p.JKT != "" {
+			t.Errorf("round %d: bearer token: got JKT %q, %v; want none", round, p.JKT, err)
+		}
+	}
+}
 
 func TestAlgorithms(t *testing.T) {
 	iss := jwtverifytest.NewIssuer(t)

@@ -106,6 +106,10 @@ func (c *ReplayCache) FirstSeen(_ context.Context, key string, ttl time.Duration
 	return true, nil
 }
 
+// Ready implements ports.Readiness: a cache in process is always there.
+// (A full one still answers: it refuses new keys, which FirstSeen reports.)
+func (c *ReplayCache) Ready(context.Context) error { return nil }
+
 // sweep drops the shard's expired keys. The caller holds sh.mu.
 func (sh *replayShard) sweep(now int64) {
 	sh.lastSweep = now

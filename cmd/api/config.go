@@ -32,6 +32,9 @@ type config struct {
 	// each author may keep (MESSAGES_PER_USER).
 	store storeConfig
 	quota app.MessageQuota
+	// dpop is how DPoP-bound tokens are accepted (DPOP_*, REDIS_URL,
+	// PUBLIC_URL, TRUSTED_PROXIES).
+	dpop dpopConfig
 }
 
 // devSettings locate the development issuer.
@@ -78,6 +81,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
+	settings = append(settings, dpopSettings()...)
 	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
@@ -90,6 +94,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		fmt.Fprintf(stderr, "Usage: api [flags]            serve the API\n"+
 			"       api -dev [flags]       serve the API and a development issuer, offline\n"+
 			"       api token [flags]      print a development access token (see api token -h)\n"+
+			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
 			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
@@ -197,6 +202,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.quota, err = messagesPerUser(get); err != nil {
 		return config{}, err
 	}
+	if c.dpop, err = loadDPoP(get); err != nil {
+		return config{}, err
+	}
+	c.web.HTU = c.dpop.urls.HTU
 	return c, nil
 }
 

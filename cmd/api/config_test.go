@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/cognito"
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/entra"
 	"github.com/example/spaapi/adapters/hs256"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
@@ -19,6 +21,7 @@ import (
 	"github.com/example/spaapi/adapters/oidc"
 	"github.com/example/spaapi/adapters/okta"
 	"github.com/example/spaapi/adapters/static"
+	"github.com/example/spaapi/app"
 )
 
 // env is an environment of exactly m, except that messages are kept in
@@ -87,6 +90,27 @@ func TestConfigErrors(t *testing.T) {
 		{"port out of range", with("PORT", "70000"), nil, "PORT: "},
 		{"bad addr", with("ADDR", "8080"), nil, "ADDR: "},
 		{"bad flag value names the flag", with(), []string{"-token-signing-alg", "HS512"}, "-token-signing-alg: "},
+		{"bad DPoP mode", with("DPOP_MODE", "on"), nil, "DPOP_MODE: "},
+		{"DPoP mode in capitals", with("DPOP_MODE", "Required"), nil, "DPOP_MODE: "},
+		{"bad DPoP mode flag", with(), []string{"-dpop-mode", "strict"}, "-dpop-mode: "},
+		{"HMAC DPoP proofs", with("DPOP_SIGNING_ALGS", "ES256,HS256"), nil, "DPOP_SIGNING_ALGS: "},
+		{"unsigned DPoP proofs", with("DPOP_SIGNING_ALGS", "none"), nil, "DPOP_SIGNING_ALGS: "},
+		{"bad DPoP iat offset", with("DPOP_IAT_OFFSET", "soon"), nil, "DPOP_IAT_OFFSET: "},
+		{"huge DPoP iat offset", with("DPOP_IAT_OFFSET", "2h"), nil, "DPOP_IAT_OFFSET: "},
+		{"bad DPoP iat leeway", with("DPOP_IAT_LEEWAY", "-1"), nil, "DPOP_IAT_LEEWAY: "},
+		{"DPoP nonces without a secret", with("DPOP_NONCE", "on"), nil, "DPOP_NONCE_SECRET: "},
+		{"DPoP nonces with a short secret", with("DPOP_NONCE", "on", "DPOP_NONCE_SECRET", "short"), nil, "DPOP_NONCE_SECRET: "},
+		{"DPoP nonce secret without nonces", with("DPOP_NONCE_SECRET", strings.Repeat("s", 32)), nil, "DPOP_NONCE_SECRET is set"},
+		{"DPoP nonce yes", with("DPOP_NONCE", "yes"), nil, "DPOP_NONCE: "},
+		{"DPoP settings with DPoP disabled", with("DPOP_MODE", "disabled", "DPOP_IAT_OFFSET", "60"), nil, "DPOP_IAT_OFFSET is set, but DPOP_MODE is disabled"},
+		{"Redis with DPoP disabled", with("DPOP_MODE", "disabled", "REDIS_URL", "redis://127.0.0.1:6379/0"), nil, "REDIS_URL is set, but DPOP_MODE is disabled"},
+		{"Redis URL of another scheme", with("REDIS_URL", "http://127.0.0.1:6379"), nil, "REDIS_URL: "},
+		{"Redis URL with a bad port", with("REDIS_URL", "redis://127.0.0.1:port"), nil, "REDIS_URL: "},
+		{"public URL with a query", with("PUBLIC_URL", "https://api.example.com/?x=1"), nil, "PUBLIC_URL, TRUSTED_PROXIES: "},
+		{"public URL of another scheme", with("PUBLIC_URL", "ftp://api.example.com"), nil, "PUBLIC_URL, TRUSTED_PROXIES: "},
+		{"public URL and trusted proxies", with("PUBLIC_URL", "https://api.example.com", "TRUSTED_PROXIES", "10.0.0.1"), nil, "PUBLIC_URL, TRUSTED_PROXIES: "},
+		{"trusted proxy that is a name", with("TRUSTED_PROXIES", "proxy.internal"), nil, "PUBLIC_URL, TRUSTED_PROXIES: "},
+		{"empty trusted proxy", with("TRUSTED_PROXIES", "10.0.0.1,,10.0.0.2"), nil, "TRUSTED_PROXIES: "},
 		{"stray argument", with(), []string{"serve"}, "unexpected argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +188,38 @@ func TestConfigValues(t *testing.T) {
 		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "TOKEN_SIGNING_ALG": "Ed25519,EdDSA"}), io.Discard)
 		if err != nil || !slices.Equal(configOf[auth0.Config](t, c).Algorithms, []string{"Ed25519", "EdDSA"}) {
 			t.Errorf("got %+v, %v; want algorithms [Ed25519 EdDSA]", c.identity.config, err)
+		}
+	})
+	t.Run("DPoP defaults", func(t *testing.T) {
+		c, err := loadConfig(nil, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.dpop.mode != app.DPoPAllowed || c.dpop.redisURL != "" || c.dpop.proofs.NonceSecret != nil || c.web.HTU == nil ||
+			!slices.Equal(c.dpop.proofs.Algorithms, dpop.DefaultAlgorithms) || c.dpop.proofs.IATOffset != 300*time.Second {
+			t.Errorf("got %+v", c.dpop)
+		}
+	})
+	t.Run("DPoP settings", func(t *testing.T) {
+		secret := strings.Repeat("k", 32)
+		c, err := loadConfig([]string{"-dpop-mode", "required"}, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a",
+			"DPOP_MODE": "disabled", "DPOP_SIGNING_ALGS": "ES256, EdDSA", "DPOP_IAT_OFFSET": "2m", "DPOP_IAT_LEEWAY": "5",
+			"DPOP_NONCE": "on", "DPOP_NONCE_SECRET": secret, "DPOP_NONCE_WINDOW": "30s",
+			"REDIS_URL": "redis://user:hunter2hunter2@127.0.0.1:6390/2", "PUBLIC_URL": "https://API.example.com:443/base"}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.dpop.proofs
+		if c.dpop.mode != app.DPoPRequired || !slices.Equal(p.Algorithms, []string{"ES256", "EdDSA"}) || p.IATOffset != 2*time.Minute ||
+			p.IATLeeway != 5*time.Second || string(p.NonceSecret) != secret || p.NonceWindow != 30*time.Second {
+			t.Errorf("got mode %v, %+v", c.dpop.mode, p)
+		}
+		if c.dpop.redisURL == "" || strings.Contains(c.dpop.display, "hunter2") {
+			t.Errorf("redis %q, shown as %q: want it used, and never its password shown", c.dpop.redisURL, c.dpop.display)
+		}
+		req := httptest.NewRequest("GET", "http://10.0.0.5:8080/api/private?x=1", nil)
+		if got := c.web.HTU(req); got != "https://api.example.com/base/api/private" {
+			t.Errorf("htu behind PUBLIC_URL: got %q", got)
 		}
 	})
 	t.Run("loopback issuer over http", func(t *testing.T) {

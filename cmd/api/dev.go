@@ -3,18 +3,22 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/example/spaapi/adapters/devissuer"
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/httpapi"
+	"github.com/example/spaapi/adapters/memory"
 )
 
 // devFlags adds the flags that locate the development issuer.
@@ -97,7 +101,12 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	issuer := devissuer.IssuerURL(port)
-	srv, configPath, err := devissuer.Open(cfg.dev.dir, issuer, log)
+	proofs, err := devIssuerProofs(cfg.dev.dir)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("development issuer: %w", err)
+	}
+	srv, configPath, err := devissuer.Open(cfg.dev.dir, issuer, proofs, log)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("development issuer: %w", err)
@@ -131,6 +140,25 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 	}, nil
 }
 
+// devIssuerProofs checks the DPoP proofs sent to the development issuer's
+// token endpoint: the default algorithms and window, used proofs kept in
+// memory, and with "dpop_nonce": true in its config.json, nonces under a
+// secret made for this run.
+func devIssuerProofs(dir string) (*dpop.Verifier, error) {
+	devCfg, _, err := devissuer.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := dpop.DefaultConfig()
+	if devCfg.DPoPNonce {
+		cfg.NonceSecret = make([]byte, dpop.MinNonceSecretBytes)
+		if _, err := rand.Read(cfg.NonceSecret); err != nil {
+			return nil, err
+		}
+	}
+	return dpop.New(cfg, memory.NewReplayCache(1<<16, nil))
+}
+
 // runToken prints a development access token and nothing else on stdout.
 func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api token", flag.ContinueOnError)
@@ -140,6 +168,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	ttl := fs.Duration("ttl", time.Hour, fmt.Sprintf("lifetime, at most %v", devissuer.MaxTokenTTL))
 	client := fs.String("client", devissuer.DefaultSPAClient, "client_id / azp claim")
 	count := fs.Int("count", 1, "print this many tokens, one per line, each for a distinct subject (<sub>-1, <sub>-2, ...) when above 1; for load tests")
+	bound := fs.Bool("dpop", false, "bind the token to the development DPoP key ("+devissuer.DPoPKeyFile+" in the dev directory, made on first use): send it as Authorization: DPoP with a proof from api proof")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: api token [flags]\n\nPrints an access token from the development issuer that `api -dev` trusts,\nsigned with its key on disk; the server need not be running.\n\n")
 		fs.PrintDefaults()
@@ -177,6 +206,14 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	if *count < 1 || *count > 1_000_000 {
 		return fmt.Errorf("-count: %d is not between 1 and 1000000", *count)
 	}
+	var jkt string
+	if *bound {
+		key, err := devDPoPKey(loc.dir)
+		if err != nil {
+			return err
+		}
+		jkt = key.JKT()
+	}
 	scopes := strings.Fields(*scope)
 	out := bufio.NewWriter(stdout)
 	for i := range *count {
@@ -185,13 +222,65 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 			sub = fmt.Sprintf("%s-%d", subject, i+1)
 		}
 		tok, _, err := m.AccessToken(devissuer.Grant{Subject: sub, ClientID: *client, Scopes: scopes,
-			Permissions: append([]string{}, scopes...), TTL: *ttl})
+			Permissions: append([]string{}, scopes...), TTL: *ttl, JKT: jkt})
 		if err != nil {
 			return fmt.Errorf("-ttl: %w", err)
 		}
 		fmt.Fprintln(out, tok)
 	}
 	return out.Flush()
+}
+
+// devDPoPKey returns a proof signer for the development DPoP key.
+func devDPoPKey(dir string) (*dpop.Signer, error) {
+	key, err := devissuer.OpenDPoPKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	return dpop.NewSigner(key, "ES256")
+}
+
+// runProof prints a DPoP proof (RFC 9449) made with the development DPoP
+// key, for a request to url with method, carrying token: the value of the
+// DPoP header that goes with "Authorization: DPoP <token>".
+func runProof(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("api proof", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	method := fs.String("method", "GET", "the request's method")
+	target := fs.String("url", "http://localhost:8080/api/private", "the URL the request goes to (query and fragment are left out of the proof)")
+	token := fs.String("token", "", "the access token sent with it (from api token -dpop); empty for a token endpoint")
+	nonce := fs.String("nonce", "", "the server's DPoP-Nonce, when it asks for one")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: api proof [flags]\n\nPrints a DPoP proof made with the development DPoP key (%s in the dev\ndirectory, made on first use), for one request; a proof is good for one use:\n\n"+
+			"  T=$(go run github.com/example/spaapi/cmd/api token -dpop)\n"+
+			"  curl -H \"Authorization: DPoP $T\" -H \"DPoP: $(go run github.com/example/spaapi/cmd/api proof -url http://localhost:8080/api/private -token $T)\" \\\n"+
+			"    http://localhost:8080/api/private\n\n", devissuer.DPoPKeyFile)
+		fs.PrintDefaults()
+	}
+	loc, err := parseDevCommand(fs, args, getenv)
+	if loc == nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("proof: unexpected argument %q; flags only, e.g. api proof -method GET -url http://localhost:8080/api/private -token $T", fs.Arg(0))
+	}
+	u, err := url.Parse(*target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-url: %q is not an http(s) URL like http://localhost:8080/api/private", *target)
+	}
+	if *method == "" || strings.ContainsAny(*method, " \t\r\n") {
+		return fmt.Errorf("-method: %q is not an HTTP method", *method)
+	}
+	key, err := devDPoPKey(loc.dir)
+	if err != nil {
+		return err
+	}
+	p, err := key.Proof(*method, *target, strings.TrimSpace(*token), *nonce, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, p)
+	return err
 }
 
 // runRotate gives the development issuer a new signing key.

@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "token":
 			return runToken(args[1:], getenv, stdout, stderr)
+		case "proof":
+			return runProof(args[1:], getenv, stdout, stderr)
 		case "rotate-dev-keys":
 			return runRotate(args[1:], getenv, stderr)
 		}
@@ -83,7 +85,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopVerifier()
-	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.web, log, reg)
+	replay, closeReplay, err := openReplay(cfg.dpop, log)
+	if err != nil {
+		return err
+	}
+	defer closeReplay()
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -117,7 +124,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins,
 		"messages", cfg.store.display,
-		"messages_per_user", int(cfg.quota))
+		"messages_per_user", int(cfg.quota),
+		"dpop_mode", cfg.dpop.mode.String(),
+		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
+		"dpop_replay", cfg.dpop.display)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/spaapi/adapters/auth0"
+	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/jwtverify"
@@ -63,6 +64,7 @@ func TestNewAPI(t *testing.T) {
 	}
 	defer stop()
 	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memory.NewMessages(), app.DefaultMessageQuota,
+		dpop.DefaultConfig(), memory.NewReplayCache(1024, nil), app.DPoPAllowed,
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
@@ -103,12 +105,52 @@ func TestNewAPI(t *testing.T) {
 	if sub, _ := body["subject"].(string); sub != "auth0|alice" {
 		t.Errorf("/api/me subject: got %v, want auth0|alice", body["subject"])
 	}
+
+	// A DPoP-bound token: with its proof, and without.
+	key, err := dpop.GenerateSigner("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Claims("auth0|alice", "read:messages")
+	c["cnf"] = map[string]any{"jkt": key.JKT()}
+	bound := iss.Token(c)
+	send := func(scheme, proof string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/private", nil)
+		req.Header.Set("Authorization", scheme+" "+bound)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	proof, _ := key.Proof("GET", srv.URL+"/api/private", bound, "", time.Now())
+	if code := send("DPoP", proof); code != 200 {
+		t.Errorf("DPoP-bound token with its proof: got %d, want 200", code)
+	}
+	if code := send("DPoP", proof); code != 401 {
+		t.Errorf("the same proof again: got %d, want 401", code)
+	}
+	if code := send("Bearer", ""); code != 401 {
+		t.Errorf("DPoP-bound token as Bearer: got %d, want 401", code)
+	}
 }
 
 // The adapter the production graph is given refuses a bad configuration
-// (cmd/api builds it before the graph; config_test.go checks the messages).
+// (cmd/api builds it before the graph; config_test.go checks the messages),
+// and so does the graph a bad DPoP configuration.
 func TestNewAPIRefusesBadConfig(t *testing.T) {
-	_, _, err := auth0.New(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, quiet, prometheus.NewRegistry())
+	cfg := dpop.DefaultConfig()
+	cfg.Algorithms = []string{"HS256"}
+	_, _, err := spaapi.NewAPI(context.Background(), fake.New(), fake.New(), memory.NewMessages(), app.DefaultMessageQuota,
+		cfg, memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	if err == nil || !strings.Contains(err.Error(), "HS256") {
+		t.Errorf("HS256 for DPoP proofs: got %v, want it refused", err)
+	}
+	_, _, err = auth0.New(context.Background(), auth0.Config{IssuerBaseURL: "http://issuer.example/", Audiences: []string{"a"}}, quiet, prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "must use https") {
 		t.Fatalf("got %v, want the http issuer on a public host refused", err)
 	}
@@ -118,7 +160,8 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
-	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota, httpapi.Config{}, quiet, prometheus.NewRegistry())
+	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota,
+		dpop.DefaultConfig(), memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

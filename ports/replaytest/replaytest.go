@@ -34,6 +34,12 @@ func Run(t *testing.T, newCache func(t *testing.T) ports.ReplayCache) {
 		return ok
 	}
 
+	t.Run("ready", func(t *testing.T) {
+		if err := newCache(t).Ready(ctx); err != nil {
+			t.Fatalf("Ready: %v", err)
+		}
+	})
+
 	t.Run("first time true, then false", func(t *testing.T) {
 		c := newCache(t)
 		if !first(t, c, "jkt jti-1", time.Minute) {

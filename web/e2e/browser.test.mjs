@@ -1,6 +1,8 @@
 // Browser end to end: the SPA (vite build + vite preview on :5173), the API
-// with its development issuer (`api -dev`), and headless Chromium logging in
-// as alice and bob on the issuer's login page.
+// with its development issuer (`api -dev`, DPoP nonces on), and headless
+// Chromium logging in as alice and bob on the issuer's login page. The SPA
+// uses DPoP (as web/.env says): its tokens are bound to a key the browser
+// keeps, and a token taken out of the page is worthless without it.
 //
 //   node --test e2e/browser.test.mjs
 //
@@ -14,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import * as DPoP from 'dpop';
 import { apiEnv, buildApi, freePort, start, tempDir, waitFor, webDir, withLogs } from './helpers.mjs';
 
 const SPA = 'http://localhost:5173'; // registered with the dev issuer and allowed by the API's CORS
@@ -28,6 +31,7 @@ const FAILURES = path.join(webDir, 'test-output');
 let tmp, api, vite, browser, page;
 let issuerUrl, apiUrl, bin, devDir, issuerAddr;
 const consoleLog = []; // the page's console and errors, shown on failure
+const apiExchanges = []; // every API request from the page: { method, path, status, challenge, headers }
 
 before(async () => {
   tmp = await tempDir('spaapi-browser-');
@@ -40,8 +44,9 @@ before(async () => {
   devDir = path.join(tmp, 'dev'); // gets keys, a default config.json and messages.db
   issuerAddr = `127.0.0.1:${issuerPort}`;
   await mkdir(devDir);
+  // DPoP nonces on, so that the SDK's fetcher has to pick them up and retry.
   api = start('api', bin, ['-dev', '-dev-dir', devDir, '-addr', `127.0.0.1:${apiPort}`, '-dev-issuer-addr', issuerAddr], {
-    env: apiEnv({}),
+    env: apiEnv({ DPOP_NONCE: 'on', DPOP_NONCE_SECRET: createHash('sha256').update(String(Math.random())).digest('hex') }),
   });
 
   try {
@@ -61,6 +66,7 @@ before(async () => {
         VITE_AUTH0_CLIENT_ID: 'dev-spa',
         VITE_AUTH0_AUDIENCE: AUDIENCE,
         VITE_API_URL: apiUrl,
+        VITE_USE_DPOP: 'true',
       },
     });
     if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}${build.stderr}`);
@@ -91,6 +97,18 @@ before(async () => {
     page.on('console', (m) => consoleLog.push(`[console.${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => consoleLog.push(`[pageerror] ${e.message}`));
     page.on('requestfailed', (r) => consoleLog.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
+    page.on('response', async (res) => {
+      const req = res.request();
+      if (!req.url().startsWith(`${apiUrl}/api/`) || req.method() === 'OPTIONS') return;
+      apiExchanges.push({
+        method: req.method(),
+        path: new URL(req.url()).pathname,
+        status: res.status(),
+        challenge: res.headers()['www-authenticate'] || '',
+        nonce: res.headers()['dpop-nonce'] || '',
+        headers: await req.allHeaders(),
+      });
+    });
   } catch (e) {
     throw withLogs(e, [api, vite]);
   }
@@ -152,6 +170,11 @@ step('the SPA loads logged out and calls the public endpoint', async () => {
 
 step('alice logs in and gets 200 from every endpoint', async () => {
   await login('alice');
+  // The page says the token is DPoP-bound.
+  const binding = page.getByTestId('token-binding');
+  await binding.waitFor();
+  assert.equal(await binding.getAttribute('data-type'), 'DPoP');
+  assert.match(await binding.textContent(), /DPoP-bound to this browser's key [A-Za-z0-9_-]{43}/);
   const user = await page.getByTestId('user').textContent();
   assert.match(user, /Alice Example/);
   assert.match(user, /alice@example\.com/);
@@ -166,6 +189,53 @@ step('alice logs in and gets 200 from every endpoint', async () => {
 
   await mkdir(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // Every protected call went out as DPoP with one proof; the first was
+  // asked for the API's nonce (401 use_dpop_nonce with DPoP-Nonce) and the
+  // SDK's fetcher retried with it.
+  const protectedCalls = apiExchanges.filter((x) => x.path !== '/api/public');
+  assert.ok(protectedCalls.length >= 3, `protected calls seen: ${JSON.stringify(protectedCalls.map((x) => x.path))}`);
+  for (const x of protectedCalls) {
+    assert.match(x.headers.authorization, /^DPoP [\w-]+\.[\w-]+\.[\w-]+$/, `${x.path}: ${x.headers.authorization}`);
+    assert.match(x.headers.dpop, /^[\w-]+\.[\w-]+\.[\w-]+$/, `${x.path}: no DPoP proof`);
+  }
+  const first = protectedCalls[0];
+  assert.equal(first.status, 401, 'the first call had no nonce yet');
+  assert.match(first.challenge, /^DPoP error="use_dpop_nonce"/);
+  assert.ok(first.nonce, 'the 401 carried DPoP-Nonce');
+  assert.equal(protectedCalls[1].path, first.path);
+  assert.equal(protectedCalls[1].status, 200, 'the retry with the nonce succeeded');
+  assert.ok(protectedCalls.slice(1).every((x) => x.status === 200), JSON.stringify(protectedCalls.map((x) => [x.path, x.status])));
+});
+
+step("alice's access token taken out of the page is worthless without her key", async () => {
+  const taken = apiExchanges.findLast((x) => x.path === '/api/private' && x.status === 200);
+  assert.ok(taken, 'a successful /api/private call to take the token from');
+  const token = taken.headers.authorization.replace(/^DPoP /, '');
+  const url = `${apiUrl}/api/private`;
+  const get = (headers) => fetch(url, { headers });
+
+  // As a bearer token: refused (no downgrade).
+  let res = await get({ Authorization: `Bearer ${token}` });
+  assert.equal(res.status, 401);
+  assert.match(res.headers.get('www-authenticate'), /^Bearer realm="api", error="invalid_token", error_description="DPoP-bound access token sent with the Bearer scheme/);
+  assert.equal((await res.json()).error, 'invalid_token');
+
+  // With a proof from another key (npm's dpop, as any client would make one),
+  // with the API's current nonce: refused, the token is bound to alice's key.
+  const thief = await DPoP.generateKeyPair('ES256');
+  const proof = await DPoP.generateProof(thief, url, 'GET', taken.nonce, token);
+  res = await get({ Authorization: `DPoP ${token}`, DPoP: proof });
+  assert.equal(res.status, 401);
+  assert.match(res.headers.get('www-authenticate'), /^DPoP error="invalid_token", error_description="access token is bound to another DPoP key: cnf.jkt"/);
+
+  // With the proof the page sent: already used.
+  res = await get({ Authorization: `DPoP ${token}`, DPoP: taken.headers.dpop });
+  assert.equal(res.status, 401);
+  assert.match(res.headers.get('www-authenticate'), /^DPoP error="invalid_dpop_proof", error_description="DPoP proof already used: jti"/);
+
+  // The page itself still works: its key is in the browser.
+  assert.match(await call('call-private', '/api/private'), /→ 200 /);
 });
 
 // The messages panel's items, as their texts.

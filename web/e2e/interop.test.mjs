@@ -168,10 +168,11 @@ check('a token for another audience gets 401 invalid_token', async () => {
   assert.equal(r.body.error_description, 'audience not accepted');
 });
 
-check('no token gets 401 with a bare challenge; /api/public needs none', async () => {
+check('no token gets 401 with bare challenges (Bearer, and DPoP: DPOP_MODE=allowed); /api/public needs none', async () => {
   let r = await get('/api/private');
   assert.equal(r.status, 401);
-  assert.equal(r.challenge, 'Bearer realm="api"');
+  // Two header fields, which fetch joins with ", ".
+  assert.equal(r.challenge, 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA Ed25519"');
   r = await get('/api/public');
   assert.equal(r.status, 200);
 });

@@ -1,6 +1,7 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useAuth0 } from '@auth0/auth0-react';
 import Messages from './Messages.jsx';
+import { describeError, failure, tokenBinding, useApi } from './api.js';
 
 // The four API endpoints; all but the public one are called with an access token.
 const ENDPOINTS = [
@@ -10,40 +11,35 @@ const ENDPOINTS = [
   { path: '/api/me', testid: 'call-me', token: true },
 ];
 
-// describeError turns an SDK error (which carries OAuth `error` and
-// `error_description`) or any other exception into one line.
-function describeError(e) {
-  if (e && e.error) return `${e.error}: ${e.error_description || e.message || ''}`;
-  return String((e && e.message) || e);
-}
-
 export default function App({ apiUrl }) {
   const { isLoading, isAuthenticated, error, user, loginWithRedirect, logout, getAccessTokenSilently } =
     useAuth0();
+  const api = useApi(apiUrl);
   // The last answer: one summary line (status first) and details below it.
   const [result, setResult] = useState({ status: '', text: 'No call yet.' });
+  // How the access token is sent: { type: 'DPoP' | 'Bearer', jkt }.
+  const [binding, setBinding] = useState(null);
+
+  useEffect(() => {
+    if (!isAuthenticated) {
+      setBinding(null);
+      return;
+    }
+    tokenBinding(getAccessTokenSilently).then(setBinding, () => setBinding(null));
+  }, [isAuthenticated, getAccessTokenSilently]);
 
   async function call({ path, token }) {
     const request = `GET ${path}`;
     setResult({ status: 'pending', text: `${request} …` });
 
-    const headers = {};
-    if (token) {
-      try {
-        headers.Authorization = `Bearer ${await getAccessTokenSilently()}`;
-      } catch (e) {
-        setResult({ status: 'token-error', text: `${request} → no access token: ${describeError(e)}` });
-        return;
-      }
-    }
-
+    // Protected endpoints go through the SDK's fetcher (token, DPoP proof,
+    // nonce retry); the public one is a plain fetch.
     let res, body;
     try {
-      res = await fetch(apiUrl + path, { headers });
+      res = token ? await api.fetchWithAuth(path) : await fetch(apiUrl + path);
       body = await res.text();
     } catch (e) {
-      // fetch fails without a response on network errors and CORS refusals.
-      setResult({ status: 'network-error', text: `${request} → request failed: ${describeError(e)}` });
+      setResult({ status: e?.error ? 'token-error' : 'network-error', text: `${request} → ${failure(e)}` });
       return;
     }
 
@@ -76,6 +72,20 @@ export default function App({ apiUrl }) {
             <p data-testid="user">
               Logged in as <b>{user.name}</b> ({user.email}) — <code>{user.sub}</code>
             </p>
+            {binding && (
+              <p data-testid="token-binding" data-type={binding.type}>
+                {binding.type === 'DPoP' ? (
+                  <>
+                    Access token: <b>DPoP-bound</b> to this browser's key <code>{binding.jkt}</code> (sent as{' '}
+                    <code>Authorization: DPoP</code> with a proof per request)
+                  </>
+                ) : (
+                  <>
+                    Access token: <b>bearer</b>, not bound to a key (anyone holding it can use it)
+                  </>
+                )}
+              </p>
+            )}
             <button data-testid="logout" onClick={() => logout({ logoutParams: { returnTo: window.location.origin } })}>
               Log out
             </button>
@@ -107,7 +117,7 @@ export default function App({ apiUrl }) {
         </pre>
       </section>
 
-      {isAuthenticated && <Messages apiUrl={apiUrl} />}
+      {isAuthenticated && <Messages api={api} />}
     </main>
   );
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useAuth0 } from '@auth0/auth0-react';
+import { failure } from './api.js';
 
 // How many messages a page holds (the API allows 1 to 100).
 const PAGE_SIZE = 10;
@@ -16,9 +17,10 @@ function explain(status, body) {
 
 // The messages panel: the list (newest first, "load more" following the
 // API's next_cursor), a form to post, a delete button on the caller's own
-// messages, and every error as the API said it.
-export default function Messages({ apiUrl }) {
-  const { user, getAccessTokenSilently } = useAuth0();
+// messages, and every error as the API said it. api is the SDK's fetcher
+// (useApi): the access token, its DPoP proof and nonce retries.
+export default function Messages({ api }) {
+  const { user } = useAuth0();
   const [messages, setMessages] = useState([]);
   const [next, setNext] = useState(null); // the API's next_cursor, if any
   const [text, setText] = useState('');
@@ -31,24 +33,17 @@ export default function Messages({ apiUrl }) {
   const request = useCallback(
     async (method, path, payload) => {
       const what = `${method} ${path}`;
-      let token;
-      try {
-        token = await getAccessTokenSilently();
-      } catch (e) {
-        setError({ line: `${what} → no access token: ${e.error || ''} ${e.error_description || e.message || e}` });
-        return null;
-      }
-      const headers = { Authorization: `Bearer ${token}` };
+      const headers = {};
       if (payload !== undefined) headers['Content-Type'] = 'application/json';
       let res;
       try {
-        res = await fetch(apiUrl + path, {
+        res = await api.fetchWithAuth(path, {
           method,
           headers,
           body: payload === undefined ? undefined : JSON.stringify(payload),
         });
       } catch (e) {
-        setError({ line: `${what} → request failed: ${e.message}` });
+        setError({ line: `${what} → ${failure(e)}` });
         return null;
       }
       const raw = await res.text();
@@ -68,7 +63,7 @@ export default function Messages({ apiUrl }) {
       setError(null);
       return { res, body };
     },
-    [apiUrl, getAccessTokenSilently],
+    [api],
   );
 
   const load = useCallback(

@@ -16,6 +16,11 @@ const missing = ['VITE_AUTH0_DOMAIN', 'VITE_AUTH0_CLIENT_ID', 'VITE_AUTH0_AUDIEN
 // iss = `${domain}/`, so a trailing slash must go.
 const trimSlash = (s) => (s || '').replace(/\/+$/, '');
 
+// DPoP (RFC 9449): the SDK binds tokens to a key kept in this browser and
+// signs a proof for every API call. On unless VITE_USE_DPOP=false (with an
+// Auth0 tenant, turn it on only once DPoP is enabled there; see web/README.md).
+const useDpop = env.VITE_USE_DPOP !== 'false';
+
 const root = createRoot(document.getElementById('root'));
 if (missing.length > 0) {
   root.render(<p role="alert">Missing configuration: {missing.join(', ')} (see web/.env).</p>);
@@ -25,6 +30,7 @@ if (missing.length > 0) {
       <Auth0Provider
         domain={trimSlash(env.VITE_AUTH0_DOMAIN)}
         clientId={env.VITE_AUTH0_CLIENT_ID}
+        useDpop={useDpop}
         authorizationParams={{
           redirect_uri: window.location.origin,
           audience: env.VITE_AUTH0_AUDIENCE,

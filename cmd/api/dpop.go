@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/example/spaapi/adapters/dpop"
+	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/adapters/redis"
+	"github.com/example/spaapi/app"
+	"github.com/example/spaapi/ports"
+)
+
+// dpopConfig is how DPoP-bound tokens are accepted (RFC 9449).
+type dpopConfig struct {
+	mode   app.DPoPMode // DPOP_MODE
+	proofs dpop.Config  // DPOP_SIGNING_ALGS, DPOP_IAT_*, DPOP_NONCE*
+	urls   *dpop.URLPolicy
+	// redisURL keeps used proofs in Redis, shared by every instance
+	// (REDIS_URL); "" keeps them in this process's memory.
+	redisURL string
+	display  string // where used proofs are kept, for the log: never a password
+}
+
+// dpopSettings are the settings of DPoP, the replay cache and the URL
+// policy. Variables that may hold secrets have no flag.
+func dpopSettings() []*setting {
+	return []*setting{
+		{flag: "dpop-mode", envs: []string{"DPOP_MODE"}, usage: "DPoP-bound tokens (RFC 9449): allowed (Bearer and DPoP), required (DPoP only) or disabled (Bearer only) (default allowed)"},
+		{flag: "dpop-signing-algs", envs: []string{"DPOP_SIGNING_ALGS"}, usage: "DPoP proof algorithms, comma-separated (default ES256,ES384,PS256,RS256,EdDSA,Ed25519)"},
+		{flag: "dpop-iat-offset", envs: []string{"DPOP_IAT_OFFSET"}, usage: "how old a DPoP proof may be: seconds or a duration (default 300)"},
+		{flag: "dpop-iat-leeway", envs: []string{"DPOP_IAT_LEEWAY"}, usage: "how far in the future a DPoP proof's iat may be (default 30)"},
+		{flag: "dpop-nonce", envs: []string{"DPOP_NONCE"}, usage: "on: DPoP proofs must carry the API's nonce (needs DPOP_NONCE_SECRET) (default off)"},
+		{flag: "dpop-nonce-window", envs: []string{"DPOP_NONCE_WINDOW"}, usage: "how often the DPoP nonce changes (default 60)"},
+		{envs: []string{"DPOP_NONCE_SECRET"}, usage: "with DPOP_NONCE=on: at least 32 bytes, the same on every instance (e.g. openssl rand -base64 32)"},
+		{envs: []string{"REDIS_URL"}, usage: "redis://[user:password@]host:port[/db] (or rediss://): keep used DPoP proofs there, for every instance (default: in memory)"},
+		{flag: "public-url", envs: []string{"PUBLIC_URL"}, usage: "the API's external origin (and base path) behind a proxy, e.g. https://api.example.com: DPoP proofs must name it"},
+		{flag: "trusted-proxies", envs: []string{"TRUSTED_PROXIES"}, usage: "proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-Proto and -Host are believed for DPoP proofs"},
+	}
+}
+
+// dpopVars maps the variables adapters/dpop reads to the settings above.
+var dpopVars = map[string]string{
+	"DPOP_SIGNING_ALGS": "dpop-signing-algs", "DPOP_IAT_OFFSET": "dpop-iat-offset", "DPOP_IAT_LEEWAY": "dpop-iat-leeway",
+	"DPOP_NONCE": "dpop-nonce", "DPOP_NONCE_WINDOW": "dpop-nonce-window", "DPOP_NONCE_SECRET": "DPOP_NONCE_SECRET",
+	"PUBLIC_URL": "public-url", "TRUSTED_PROXIES": "trusted-proxies",
+}
+
+// loadDPoP resolves the DPoP settings. Errors name the variable.
+func loadDPoP(get getter) (dpopConfig, error) {
+	var c dpopConfig
+	v, name, err := get("dpop-mode")
+	if err != nil {
+		return c, err
+	}
+	if c.mode, err = app.ParseDPoPMode(v); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	env := func(variable string) string {
+		v, _, _ := get(dpopVars[variable])
+		return v
+	}
+	redisURL, _, err := get("REDIS_URL")
+	if err != nil {
+		return c, err
+	}
+	if c.mode == app.DPoPDisabled {
+		// Settings that nothing would use are mistakes worth stopping for.
+		for _, variable := range []string{"DPOP_SIGNING_ALGS", "DPOP_IAT_OFFSET", "DPOP_IAT_LEEWAY", "DPOP_NONCE", "DPOP_NONCE_WINDOW", "DPOP_NONCE_SECRET"} {
+			if env(variable) != "" {
+				return c, fmt.Errorf("%s is set, but DPOP_MODE is disabled (nothing checks DPoP proofs)", variable)
+			}
+		}
+		if redisURL != "" {
+			return c, errors.New("REDIS_URL is set, but DPOP_MODE is disabled (it keeps used DPoP proofs, and nothing checks them)")
+		}
+	}
+	if c.proofs, err = dpop.FromEnv(env); err != nil {
+		return c, err
+	}
+	if c.urls, err = dpop.URLPolicyFromEnv(env); err != nil {
+		return c, err
+	}
+	c.display = fmt.Sprintf("memory (at most %d proofs)", memory.DefaultReplayCacheSize)
+	if redisURL != "" {
+		// Checked now, without connecting: a bad URL stops start-up.
+		_, stop, err := redis.New(redis.Config{URL: redisURL})
+		if err != nil {
+			return c, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		stop()
+		c.redisURL = redisURL
+		c.display = "redis"
+		if u, err := url.Parse(redisURL); err == nil {
+			c.display = u.Redacted()
+		}
+	}
+	return c, nil
+}
+
+// openReplay opens the replay cache: Redis with REDIS_URL (it connects as
+// needed: a Redis down at start-up only makes DPoP requests 503 until it
+// answers), else memory.
+func openReplay(c dpopConfig, log *slog.Logger) (ports.ReplayCache, func(), error) {
+	if c.redisURL == "" {
+		return memory.NewReplayCache(memory.DefaultReplayCacheSize, nil), func() {}, nil
+	}
+	r, stop, err := redis.New(redis.Config{URL: c.redisURL, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return r, stop, nil
+}

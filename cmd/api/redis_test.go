@@ -1,0 +1,208 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/spaapi/adapters/dpop"
+	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
+)
+
+// howToRunRedis says how to give these tests a Redis.
+const howToRunRedis = "the DPoP scale-out tests need a real redis-server: run .ci/run, or start one " +
+	"(apt-get install redis-server; redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no) " +
+	"and set TEST_REDIS_URL=redis://127.0.0.1:6390/0"
+
+// needRedis skips the test without Redis, except under CI=true, where a
+// missing Redis is a failure.
+func needRedis(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(what + " is missing under CI=true; " + howToRunRedis)
+	}
+	t.Skip(what + " is missing; " + howToRunRedis)
+}
+
+// dpopClient is a client with a DPoP key and a token from the test issuer
+// bound to it, calling /api/private with fresh proofs for htu.
+type dpopClient struct {
+	t     *testing.T
+	key   *dpop.Signer
+	token string
+	htu   string // the URL proofs name: the API's public URL
+}
+
+func newDPoPClient(t *testing.T, iss *jwtverifytest.Issuer, htu string) *dpopClient {
+	key, err := dpop.GenerateSigner("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Claims("auth0|alice", "read:messages")
+	c["cnf"] = map[string]any{"jkt": key.JKT()}
+	return &dpopClient{t: t, key: key, token: iss.Token(c), htu: htu}
+}
+
+func (c *dpopClient) proof() string {
+	p, err := c.key.Proof("GET", c.htu, c.token, "", time.Now())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// get sends GET base/api/private with proof; it returns the status and the
+// first challenge.
+func (c *dpopClient) get(base, proof string) (int, string, string) {
+	resp, _ := send(c.t, "GET", base+"/api/private", "DPoP "+c.token, proof)
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("Retry-After")
+}
+
+// Two instances behind one public URL share one Redis (TEST_REDIS_URL): a
+// proof accepted by either is refused by the other, while fresh proofs pass
+// on both.
+func TestTwoInstancesShareOneRedis(t *testing.T) {
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		needRedis(t, "TEST_REDIS_URL")
+	}
+	iss := jwtverifytest.NewIssuer(t)
+	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
+		"REDIS_URL=" + redisURL, "PUBLIC_URL=https://api.example.com"}
+	_, logsA := startBinary(t, common...)
+	_, logsB := startBinary(t, common...)
+	a, b := logsA.baseURL(t), logsB.baseURL(t)
+	waitStatus(t, a+"/readyz", 200)
+	waitStatus(t, b+"/readyz", 200)
+	c := newDPoPClient(t, iss, "https://api.example.com/api/private")
+
+	for _, order := range [][2]string{{a, b}, {b, a}} {
+		p := c.proof()
+		if status, ch, _ := c.get(order[0], p); status != 200 {
+			t.Fatalf("first use: got %d %s", status, ch)
+		}
+		status, ch, _ := c.get(order[1], p)
+		if want := `DPoP error="invalid_dpop_proof", error_description="DPoP proof already used: jti"`; status != 401 || !strings.HasPrefix(ch, want) {
+			t.Errorf("the same proof at the other instance: got %d %q, want 401 %s…", status, ch, want)
+		}
+	}
+	for _, base := range []string{a, b} {
+		if status, ch, _ := c.get(base, c.proof()); status != 200 {
+			t.Errorf("fresh proof at %s: got %d %s", base, status, ch)
+		}
+	}
+	for _, logs := range []*logBuffer{logsA, logsB} {
+		if strings.Contains(logs.String(), c.token) || strings.Contains(logs.String(), strings.Split(c.proof(), ".")[0][:20]) {
+			t.Errorf("a log holds the token or a proof")
+		}
+	}
+}
+
+// Redis stopped: DPoP requests get 503 with Retry-After (never accepted
+// unchecked) and /readyz says what is missing, while bearer tokens still
+// work; Redis back on the same port: the API recovers by itself.
+func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		needRedis(t, "redis-server on PATH")
+	}
+	port := freeTCPPort(t)
+	srv := startRedisServer(t, bin, port)
+	iss := jwtverifytest.NewIssuer(t)
+	_, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0",
+		"REDIS_URL=redis://127.0.0.1:"+port+"/0")
+	base := logs.baseURL(t)
+	waitStatus(t, base+"/readyz", 200)
+	c := newDPoPClient(t, iss, strings.Replace(base, "127.0.0.1", "localhost", 1)+"/api/private")
+	base = strings.Replace(base, "127.0.0.1", "localhost", 1)
+	if status, ch, _ := c.get(base, c.proof()); status != 200 {
+		t.Fatalf("Redis up: got %d %s", status, ch)
+	}
+
+	srv.Process.Kill()
+	srv.Wait()
+	p := c.proof()
+	status, _, retry := c.get(base, p)
+	if status != 503 || retry == "" {
+		t.Fatalf("Redis stopped: got %d Retry-After %q, want 503 with Retry-After", status, retry)
+	}
+	if resp, body := call(t, base+"/readyz", ""); resp.StatusCode != 503 || !strings.Contains(body, "the DPoP replay store") {
+		t.Errorf("/readyz with Redis stopped: got %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, base+"/api/private", iss.Token(iss.Claims("auth0|bob"))); resp.StatusCode != 200 {
+		t.Errorf("bearer token with Redis stopped: got %d, want 200", resp.StatusCode)
+	}
+
+	startRedisServer(t, bin, port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, ch, _ := c.get(base, c.proof())
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis restarted: still %d %s after 15 s", status, ch)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitStatus(t, base+"/readyz", 200)
+	// The proof refused while Redis was down was never recorded: it is
+	// accepted now, once.
+	if status, ch, _ := c.get(base, p); status != 200 {
+		t.Errorf("the proof refused during the outage: got %d %s, want 200", status, ch)
+	}
+	if status, _, _ := c.get(base, p); status != 401 {
+		t.Errorf("that proof again: got %d, want 401", status)
+	}
+	if !strings.Contains(logs.String(), `"reason":"dpop_unavailable"`) {
+		t.Errorf("the log lacks the dpop_unavailable request:\n%s", logs.String())
+	}
+}
+
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// startRedisServer starts a throwaway redis-server on 127.0.0.1:port (no
+// persistence) and waits until it accepts connections; it is killed when
+// the test ends.
+func startRedisServer(t *testing.T, bin, port string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--logfile", "", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond)
+		if err == nil {
+			_, err = conn.Write([]byte("PING\r\n"))
+			buf := make([]byte, 7)
+			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, _ := conn.Read(buf)
+			conn.Close()
+			if err == nil && string(buf[:n]) == "+PONG\r\n" {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %s does not answer", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
