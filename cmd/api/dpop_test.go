@@ -163,7 +163,7 @@ func TestDevDPoPKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(64, nil))
+	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(memory.DefaultReplayCacheSize, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
