@@ -118,6 +118,8 @@ func TestMessages(t *testing.T) {
 	})
 
 	t.Run("list: newest first, one page", func(t *testing.T) {
+		f := messagesFixture(t) // its own store: what the other subtests post is not counted
+		f.post(t, "alice", "first")
 		f.post(t, "bob", "second")
 		got := f.list(t, "reader", "/api/messages")
 		if len(got.Messages) != 2 || got.Messages[0].Text != "second" || got.NextCursor != nil {
