@@ -23,7 +23,10 @@ func TestDPoPModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := dpop.GenerateSigner("ES256")
+	other, err := dpop.GenerateSigner("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := fake.New()
 	v.Accept("plain", domain.Principal{Subject: "alice"})
 	v.Accept("bound", domain.Principal{Subject: "alice", JKT: key.JKT()})
@@ -88,7 +91,10 @@ func TestDPoPModes(t *testing.T) {
 // The proof is checked on every request, though the token is the same:
 // a proof used once is refused the second time.
 func TestDPoPProofEveryRequest(t *testing.T) {
-	key, _ := dpop.GenerateSigner("EdDSA")
+	key, err := dpop.GenerateSigner("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := fake.New()
 	v.Accept("bound", domain.Principal{Subject: "alice", JKT: key.JKT()})
 	proofs, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, nil))
@@ -96,7 +102,10 @@ func TestDPoPProofEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := app.NewAuth(v, proofs, app.DPoPRequired)
-	p, _ := key.Proof("POST", "https://api.example/api/messages", "bound", "", time.Now())
+	p, err := key.Proof("POST", "https://api.example/api/messages", "bound", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := app.Credentials{Scheme: app.SchemeDPoP, Token: "bound",
 		Proof: ports.ProofRequest{Method: "POST", URL: "https://api.example/api/messages", Proofs: []string{p}}}
 	if _, err := a.Authenticate(context.Background(), c); err != nil {

@@ -26,6 +26,22 @@ var thumbprintValue = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // developer's browser park megabytes here.
 const MaxParamLength = 2048
 
+// authorizeParams are the /authorize parameters the issuer reads. RFC 6749
+// §3.1: request parameters must not be included more than once, so none of
+// these may be repeated (others, which the issuer ignores, may be).
+var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
+	"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt"}
+
+// repeated returns the first of names given more than once in q, or "".
+func repeated(q url.Values, names []string) string {
+	for _, name := range names {
+		if len(q[name]) > 1 {
+			return name
+		}
+	}
+	return ""
+}
+
 // authorize checks an authorization request (code flow with PKCE) and shows
 // the login page, or answers at once for prompt=none or a live session.
 //
@@ -39,6 +55,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%s is %d bytes long; the development issuer takes at most %d.", name, len(q.Get(name)), MaxParamLength))
 			return
 		}
+	}
+	if name := repeated(q, []string{"client_id", "redirect_uri"}); name != "" {
+		page(w, http.StatusBadRequest, "Repeated parameter",
+			name+" is given more than once; an authorization request names each parameter once.")
+		return
 	}
 	client, ok := s.cfg.client(q.Get("client_id"))
 	if !ok {
@@ -59,8 +80,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		nonce:        q.Get("nonce"),
 		scopes:       strings.Fields(q.Get("scope")),
 	}
-	if req.responseMode == "" {
+	if req.responseMode == "" || len(q["response_mode"]) > 1 {
 		req.responseMode = "query"
+	}
+	if len(q["state"]) > 1 {
+		req.state = "" // which one to send back cannot be told
 	}
 	fail := func(code, desc string) {
 		s.respond(w, r, req, url.Values{"error": {code}, "error_description": {desc}})
@@ -73,6 +97,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case req.responseMode == "web_message" && !client.webOrigin(origin(redirectURI)):
 		req.responseMode = "query"
 		fail("invalid_request", "web_message needs the redirect_uri's origin among the client's web_origins")
+		return
+	case repeated(q, authorizeParams) != "":
+		fail("invalid_request", repeated(q, authorizeParams)+" is given more than once")
 		return
 	case q.Get("response_type") != "code":
 		fail("unsupported_response_type", "response_type must be code")

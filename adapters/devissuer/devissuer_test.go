@@ -187,7 +187,10 @@ func (e *env) token(p url.Values, asJSON bool) (int, map[string]any) {
 func (e *env) tokenWith(p url.Values, asJSON bool, header http.Header) (int, map[string]any, http.Header) {
 	e.t.Helper()
 	var body string
-	req, _ := http.NewRequest("POST", e.srv.URL+"/oauth/token", nil)
+	req, err := http.NewRequest("POST", e.srv.URL+"/oauth/token", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	if asJSON {
 		m := map[string]string{}
 		for k := range p {

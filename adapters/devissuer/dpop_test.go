@@ -144,9 +144,18 @@ func TestDPoPClientCredentialsAndBadProofs(t *testing.T) {
 		t.Errorf("without a proof: got %d %v, want a bearer token", status, body)
 	}
 	p1, p2 := e.proofFor(key, ""), e.proofFor(key, "")
-	wrongURL, _ := key.Proof("POST", "http://localhost:8080/api/private", "", "", e.clock.Now())
-	wrongMethod, _ := key.Proof("GET", e.issuer+"oauth/token", "", "", e.clock.Now())
-	old, _ := key.Proof("POST", e.issuer+"oauth/token", "", "", e.clock.Now().Add(-10*time.Minute))
+	wrongURL, err := key.Proof("POST", "http://localhost:8080/api/private", "", "", e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongMethod, err := key.Proof("GET", e.issuer+"oauth/token", "", "", e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := key.Proof("POST", e.issuer+"oauth/token", "", "", e.clock.Now().Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, h := range map[string]http.Header{
 		"replayed proof":           proof,
 		"two proofs":               {"Dpop": {p1.Get("Dpop"), p2.Get("Dpop")}},
@@ -168,7 +177,9 @@ func TestDPoPDiscoveryAndCORS(t *testing.T) {
 	e := newEnv(t)
 	resp := send(t, "GET", e.srv.URL+"/.well-known/openid-configuration", nil, "")
 	var doc map[string]any
-	json.NewDecoder(resp.Body).Decode(&doc)
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc["issuer"] == nil {
+		t.Fatalf("discovery: got %v, %v", doc, err)
+	}
 	algs, _ := doc["dpop_signing_alg_values_supported"].([]any)
 	if len(algs) == 0 || !slices.Contains(algs, any("ES256")) {
 		t.Errorf("dpop_signing_alg_values_supported: got %v", doc["dpop_signing_alg_values_supported"])
@@ -218,17 +229,24 @@ func TestDPoPOff(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	key := newKey(t)
-	p, _ := key.Proof("POST", "http://localhost:1/oauth/token", "", "", time.Now())
+	p, err := key.Proof("POST", "http://localhost:1/oauth/token", "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp := send(t, "POST", srv.URL+"/oauth/token", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Dpop": {p}},
 		url.Values{"grant_type": {"client_credentials"}, "client_id": {devissuer.DefaultMachine}, "client_secret": {devissuer.DefaultMachineToken}}.Encode())
 	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("answer: %v", err)
+	}
 	if resp.StatusCode != 400 || body["error"] != "invalid_dpop_proof" {
 		t.Errorf("got %d %v, want 400 invalid_dpop_proof", resp.StatusCode, body)
 	}
 	resp = send(t, "GET", srv.URL+"/.well-known/openid-configuration", nil, "")
 	var doc map[string]any
-	json.NewDecoder(resp.Body).Decode(&doc)
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc["issuer"] == nil {
+		t.Fatalf("discovery: got %v, %v", doc, err)
+	}
 	if _, ok := doc["dpop_signing_alg_values_supported"]; ok {
 		t.Error("discovery lists DPoP algorithms without DPoP")
 	}

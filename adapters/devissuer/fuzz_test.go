@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -97,9 +98,12 @@ func removed(before, after []string) []string { return added(after, before) }
 // refusal is a 400 page before client_id and redirect_uri are known good,
 // after that an OAuth error sent to one of the client's registered
 // callbacks (a redirect or a web_message page), with the request's state;
-// a refusal changes nothing the issuer keeps; a login page adds exactly
-// one pending login, an answer from the session exactly one code, and
-// nothing else changes.
+// a parameter the issuer reads given twice (RFC 6749 §3.1) is refused:
+// client_id or redirect_uri with a page, others with invalid_request (a
+// redirect if response_mode is the one, without a state if state is); a
+// refusal changes nothing the issuer keeps; a login page adds exactly one
+// pending login, an answer from the session exactly one code, and nothing
+// else changes.
 //
 //	go test -run '^$' -fuzz '^FuzzAuthorize$' -fuzztime 1m ./adapters/devissuer/
 func FuzzAuthorize(f *testing.F) {
@@ -133,6 +137,9 @@ func FuzzAuthorize(f *testing.F) {
 		with("code_challenge", "short"), with("state", strings.Repeat("s", 3000)), with("nonce", strings.Repeat("n", 3000)),
 		with("scope", strings.Repeat("a ", 1500)), with("client_id", "dev-machine"), with("client_id", "dev-web", "redirect_uri", fuzzWebCB, "code_challenge", "\x00"),
 		with("state", "a&b=c#d"), "", "%", "client_id=dev-spa&client_id=nobody", "client_id=dev-spa&redirect_uri=http://localhost:5173&redirect_uri=https://evil.example/",
+		with() + "&client_id=dev-spa", with() + "&redirect_uri=http://localhost:5173", with() + "&state=other", with() + "&scope=admin",
+		with() + "&code_challenge=" + fuzzChallenge(), with() + "&response_mode=query", with("response_mode", "web_message") + "&response_mode=web_message",
+		with() + "&prompt=none&prompt=login", with() + "&dpop_jkt=a&dpop_jkt=b", with() + "&nonce=", with() + "&unknown=1&unknown=2",
 	} {
 		f.Add(q, "")
 		f.Add(q, "devissuer_session="+fuzzSession)
@@ -181,13 +188,36 @@ func FuzzAuthorize(f *testing.F) {
 		default:
 			t.Fatalf("?%s: got %d %s", query, rec.Code, rec.Body)
 		}
+		// RFC 6749 §3.1: a parameter the issuer reads, given twice.
+		twice := ""
+		for _, name := range []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
+			"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt"} {
+			if len(q[name]) > 1 && twice == "" {
+				twice = name
+			}
+		}
+		if (len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1) && outcome != "page" {
+			t.Fatalf("?%s: client_id or redirect_uri given twice: got %d, want a 400 page", query, rec.Code)
+		}
+		if twice != "" && outcome == "login page" {
+			t.Fatalf("?%s: %s given twice, but a login page", query, twice)
+		}
 		if answer != nil {
 			cl, ok := s.cfg.client(q.Get("client_id"))
 			if !ok || !slices.Contains(cl.Callbacks, target) || target != q.Get("redirect_uri") {
 				t.Fatalf("?%s: an answer sent to %q, not the request's registered callback", query, target)
 			}
-			if st := q.Get("state"); st != "" && answer.Get("state") == "" {
+			switch st := q.Get("state"); {
+			case len(q["state"]) > 1 && answer.Has("state"):
+				t.Fatalf("?%s: state given twice, but the answer has one", query)
+			case len(q["state"]) == 1 && st != "" && answer.Get("state") == "":
 				t.Fatalf("?%s: the answer lacks the state", query)
+			}
+			if len(q["response_mode"]) > 1 && rec.Code != http.StatusFound {
+				t.Fatalf("?%s: response_mode given twice: got %d, want the error in a redirect", query, rec.Code)
+			}
+			if twice != "" && (answer.Has("code") || answer.Get("error") != "invalid_request" && answer.Get("error") != "?") {
+				t.Fatalf("?%s: %s given twice: got %v, want invalid_request", query, twice, answer)
 			}
 			switch {
 			case answer.Has("error") && !answer.Has("code"):
@@ -230,7 +260,10 @@ func equalState(a, b issuerState) bool {
 // 403 with an RFC 6749 §5.2 JSON error; it adds nothing the issuer keeps,
 // and takes away only what the request itself presented — the planted
 // code (single use, whatever happens) or, for the used refresh token, its
-// family (reuse detection); a success adds at most one refresh token.
+// family (reuse detection); a success adds at most one refresh token. A
+// JSON body with anything but white space after its object, and a
+// parameter the issuer reads given twice (RFC 6749 §3.1; in JSON, a member
+// named twice), are 400 invalid_request saying so, and change nothing.
 //
 //	go test -run '^$' -fuzz '^FuzzToken$' -fuzztime 1m ./adapters/devissuer/
 func FuzzToken(f *testing.F) {
@@ -271,6 +304,13 @@ func FuzzToken(f *testing.F) {
 		{`{"grant_type":"client_credentials"} trailing`, jsonType, DefaultMachine + ":" + DefaultMachineToken},
 		{form(codeForm...), "text/plain", ""}, {"%zz", formType, ""}, {strings.Repeat("a", 70000), formType, ""},
 		{form("grant_type", "authorization_code", "grant_type", "client_credentials"), formType, ""},
+		{form(append(slices.Clone(codeForm), "code", fuzzCode)...), formType, ""},
+		{form(append(slices.Clone(codeForm), "code_verifier", "x")...), formType, ""},
+		{form(append(slices.Clone(codeForm), "unknown", "1", "unknown", "2")...), formType, ""},
+		{form("grant_type", "refresh_token", "client_id", DefaultSPAClient, "refresh_token", fuzzUsed, "refresh_token", fuzzRefresh), formType, ""},
+		{`{"grant_type":"client_credentials","grant_type":"client_credentials"}`, jsonType, DefaultMachine + ":" + DefaultMachineToken},
+		{`{"grant_type":"client_credentials","scop\u0065":"a","scope":"b"}`, jsonType, DefaultMachine + ":" + DefaultMachineToken},
+		{js(codeForm...) + ` {}`, jsonType, ""}, {js(codeForm...) + " \n\t ", jsonType, ""}, {js(codeForm...) + "\x00", jsonType, ""},
 	} {
 		f.Add([]byte(s.body), s.ctype, s.basic)
 	}
@@ -288,6 +328,7 @@ func FuzzToken(f *testing.F) {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, req)
 		after := stateOf(s)
+		wantDesc := tokenOracle(body, contentType)
 
 		if !slices.Equal(after.logins, before.logins) || !slices.Equal(after.sessions, before.sessions) {
 			t.Fatalf("%q: logins or sessions changed: %+v -> %+v", body, before, after)
@@ -312,6 +353,14 @@ func FuzzToken(f *testing.F) {
 		desc, _ := raw["error_description"].(string)
 		access, _ := raw["access_token"].(string)
 		tokenType, _ := raw["token_type"].(string)
+		if wantDesc != nil {
+			if rec.Code != http.StatusBadRequest || errCode != "invalid_request" || !slices.Contains(wantDesc, desc) {
+				t.Fatalf("%q as %q: got %d %s, want 400 invalid_request, one of %q", body, contentType, rec.Code, rec.Body, wantDesc)
+			}
+			if !equalState(after, before) {
+				t.Fatalf("%q: refused, but the issuer's state changed:\nbefore %+v\nafter  %+v", body, before, after)
+			}
+		}
 		switch rec.Code {
 		case http.StatusOK:
 			if access == "" || tokenType != "Bearer" || errCode != "" {
@@ -331,4 +380,59 @@ func FuzzToken(f *testing.F) {
 			t.Fatalf("%q as %q: got %d %s", body, contentType, rec.Code, rec.Body)
 		}
 	})
+}
+
+// tokenOracle says, by its own reading of a token request's body, whether
+// /oauth/token must refuse it for the rules of FuzzToken's last sentence:
+// the error descriptions it may answer (one per parameter given twice), or
+// nil.
+func tokenOracle(body []byte, contentType string) []string {
+	if len(body) > 64<<10 { // refused unread
+		return nil
+	}
+	counts := map[string]int{}
+	switch mt, _, _ := mime.ParseMediaType(contentType); mt {
+	case "application/x-www-form-urlencoded":
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil
+		}
+		for name, vs := range v {
+			counts[name] = len(vs)
+		}
+	case "application/json":
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			return nil
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil
+			}
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return nil
+			}
+			if _, ok := v.(string); !ok {
+				return nil
+			}
+			counts[tok.(string)]++
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil
+		}
+		if rest := string(body[dec.InputOffset():]); strings.Trim(rest, " \t\r\n") != "" {
+			return []string{"the body has data after its JSON object"}
+		}
+	default:
+		return nil
+	}
+	var descs []string
+	for _, name := range []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier", "refresh_token", "scope", "audience"} {
+		if counts[name] > 1 {
+			descs = append(descs, name+" is given more than once")
+		}
+	}
+	return descs
 }

@@ -401,3 +401,158 @@ func TestConfigURLsAreHTTP(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6749 §3.1: request parameters must not be included more than once.
+// Every /authorize parameter the issuer reads, given twice (even with the
+// same value), is refused: client_id and redirect_uri on a page (the
+// client and callback are not known good), the others with
+// invalid_request sent to the callback — without a state when state is
+// the one repeated, since which to send back cannot be told. Nothing is
+// kept: no login page, no code.
+func TestAuthorizeRefusesRepeatedParameters(t *testing.T) {
+	_, challenge := pkce("twice")
+	for _, name := range []string{"client_id", "redirect_uri"} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			q := authParams(challenge)
+			q.Add(name, q.Get(name))
+			resp := e.authorize(q)
+			body := readAll(t, resp)
+			if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(body, "Repeated parameter") ||
+				!strings.Contains(body, name+" is given more than once") {
+				t.Errorf("got %d Location %q:\n%.400s\nwant 400 Repeated parameter, no redirect", resp.StatusCode, resp.Header.Get("Location"), body)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, second string }{
+		{"response_type", "code"}, {"response_mode", "query"}, {"scope", "openid"}, {"state", "st4te"}, {"nonce", "other"},
+		{"audience", devissuer.DefaultAudience}, {"code_challenge", challenge}, {"code_challenge_method", "S256"},
+		{"dpop_jkt", strings.Repeat("A", 43)}, {"prompt", "login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			q := authParams(challenge)
+			if tc.name == "dpop_jkt" || tc.name == "prompt" { // not sent by default: sent twice
+				q.Add(tc.name, tc.second)
+			}
+			q.Add(tc.name, tc.second)
+			back := e.redirect(e.authorize(q))
+			wantState := "st4te"
+			if tc.name == "state" {
+				wantState = ""
+			}
+			got := back.Query()
+			if !strings.HasPrefix(back.String(), spa+"?") || got.Get("error") != "invalid_request" ||
+				got.Get("error_description") != tc.name+" is given more than once" || got.Has("code") || got.Get("state") != wantState || got.Has("state") != (wantState != "") {
+				t.Errorf("got %s, want %s?error=invalid_request&error_description=%s+is+given+more+than+once with state %q", back, spa, tc.name, wantState)
+			}
+		})
+	}
+	t.Run("response_mode twice: the error is redirected, not posted", func(t *testing.T) {
+		e := newEnv(t)
+		q := authParams(challenge)
+		q["response_mode"] = []string{"web_message", "web_message"}
+		back := e.redirect(e.authorize(q))
+		if back.Query().Get("error_description") != "response_mode is given more than once" {
+			t.Errorf("got %s, want response_mode is given more than once", back)
+		}
+	})
+	t.Run("with a session, prompt=none twice gets no code", func(t *testing.T) {
+		e := newEnv(t)
+		e.login(authParams(challenge), url.Values{"user": {"alice"}})
+		q := authParams(challenge)
+		q["prompt"] = []string{"none", "none"}
+		back := e.redirect(e.authorize(q))
+		if back.Query().Has("code") || back.Query().Get("error_description") != "prompt is given more than once" {
+			t.Errorf("got %s, want invalid_request and no code", back)
+		}
+	})
+	t.Run("a parameter the issuer does not read may be repeated", func(t *testing.T) {
+		e := newEnv(t)
+		q := authParams(challenge)
+		q["auth0Client"] = []string{"a", "b"}
+		e.loginPage(e.browser, q)
+	})
+}
+
+// The same for /oauth/token, in forms and in JSON (a member named twice,
+// also when one name is escaped), and a JSON body with data after it. A
+// refused request does not use the code up: the same exchange done right
+// afterwards succeeds.
+func TestTokenRefusesRepeatedParametersAndTrailingData(t *testing.T) {
+	verifier, challenge := pkce("tw")
+	post := func(t *testing.T, e *env, ctype, body string) (int, map[string]any) {
+		t.Helper()
+		resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Content-Type": {ctype}}, body)
+		var answer map[string]any
+		if err := json.Unmarshal([]byte(readAll(t, resp)), &answer); err != nil {
+			t.Fatalf("answer: %v", err)
+		}
+		return resp.StatusCode, answer
+	}
+	const form, asJSON = "application/x-www-form-urlencoded", "application/json"
+	jsonOf := func(t *testing.T, p url.Values) string { // members in a fixed order, the repeated one last
+		t.Helper()
+		var b strings.Builder
+		b.WriteString("{")
+		for _, k := range []string{"grant_type", "client_id", "code", "code_verifier", "redirect_uri"} {
+			fmt.Fprintf(&b, "%q:%q,", k, p.Get(k))
+		}
+		return strings.TrimSuffix(b.String(), ",")
+	}
+	for _, name := range []string{"grant_type", "code", "redirect_uri", "client_id", "code_verifier", "scope", "audience", "client_secret", "refresh_token"} {
+		for _, ctype := range []string{form, asJSON} {
+			t.Run(name+" in "+ctype, func(t *testing.T) {
+				e := newEnv(t)
+				back := e.login(authParams(challenge), url.Values{"user": {"alice"}})
+				good := codeExchange(back.Query().Get("code"), verifier)
+				twice := url.Values{}
+				for k, v := range good {
+					twice[k] = v
+				}
+				second := good.Get(name)
+				if second == "" {
+					second = "x"
+					twice.Add(name, second)
+				}
+				twice.Add(name, second)
+				body := twice.Encode()
+				if ctype == asJSON {
+					body = jsonOf(t, good)
+					if good.Get(name) == "" {
+						body += fmt.Sprintf(",%q:%q", name, second)
+					}
+					// the repeated name written with an escape: the same name decoded
+					body += fmt.Sprintf(`,"\u%04x%s":%q}`, name[0], name[1:], second)
+				}
+				status, answer := post(t, e, ctype, body)
+				if status != 400 || str(answer, "error") != "invalid_request" || str(answer, "error_description") != name+" is given more than once" {
+					t.Errorf("%s: got %d %v, want 400 invalid_request %q", body, status, answer, name+" is given more than once")
+				}
+				if status, answer := e.token(good, false); status != 200 {
+					t.Errorf("the same exchange, once each, afterwards: got %d %v, want 200 (the refusal used the code up)", status, answer)
+				}
+			})
+		}
+	}
+	for _, tc := range []struct {
+		name, after string
+		status      int
+	}{
+		{"a second object", `{}`, 400}, {"a word", ` x`, 400}, {"a NUL", "\x00", 400}, {"a BOM", "\ufeff", 400},
+		{"white space", " \r\n\t ", 200}, {"nothing", "", 200},
+	} {
+		t.Run("JSON followed by "+tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			back := e.login(authParams(challenge), url.Values{"user": {"alice"}})
+			good := codeExchange(back.Query().Get("code"), verifier)
+			status, answer := post(t, e, asJSON, jsonOf(t, good)+"}"+tc.after)
+			if status != tc.status {
+				t.Fatalf("got %d %v, want %d", status, answer, tc.status)
+			}
+			if tc.status == 400 && (str(answer, "error") != "invalid_request" || str(answer, "error_description") != "the body has data after its JSON object") {
+				t.Errorf("got %v, want invalid_request: the body has data after its JSON object", answer)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -34,6 +35,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	p, err := tokenParams(w, r)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", err.Error()})
+		return
+	}
+	if name := repeated(p, tokenParamNames); name != "" {
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", name + " is given more than once"})
 		return
 	}
 	jkt, ok := s.tokenProof(w, r)
@@ -92,25 +97,19 @@ func (s *Server) tokenProof(w http.ResponseWriter, r *http.Request) (string, boo
 	return "", false
 }
 
-// tokenParams reads the request body as JSON or as a form.
+// tokenParamNames are the /oauth/token parameters the issuer reads; none
+// may be given more than once (RFC 6749 §3.1), in a form or in JSON.
+var tokenParamNames = []string{"grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier",
+	"refresh_token", "scope", "audience"}
+
+// tokenParams reads the request body as JSON or as a form, keeping every
+// value of a repeated parameter.
 func tokenParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		var m map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			return nil, errBadBody
-		}
-		v := url.Values{}
-		for k, val := range m {
-			s, ok := val.(string)
-			if !ok {
-				return nil, errBadBody
-			}
-			v.Set(k, s)
-		}
-		return v, nil
+		return jsonParams(r.Body)
 	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
 			return nil, errBadBody
@@ -120,13 +119,45 @@ func tokenParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	return nil, errContentType
 }
 
+// jsonParams reads one JSON object of strings, and nothing after it (but
+// white space), as parameters: a member named twice is a parameter given
+// twice.
+func jsonParams(body io.Reader) (url.Values, error) {
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errBadBody
+	}
+	v := url.Values{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errBadBody
+		}
+		name, _ := tok.(string) // in an object, a name
+		var raw json.RawMessage
+		var s string
+		if dec.Decode(&raw) != nil || len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return nil, errBadBody
+		}
+		v.Add(name, s)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, errBadBody
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errTrailingData
+	}
+	return v, nil
+}
+
 type paramError string
 
 func (e paramError) Error() string { return string(e) }
 
 const (
-	errBadBody     = paramError("the body is not a JSON object of strings or a valid form")
-	errContentType = paramError("Content-Type must be application/json or application/x-www-form-urlencoded")
+	errBadBody      = paramError("the body is not a JSON object of strings or a valid form")
+	errContentType  = paramError("Content-Type must be application/json or application/x-www-form-urlencoded")
+	errTrailingData = paramError("the body has data after its JSON object")
 )
 
 func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {

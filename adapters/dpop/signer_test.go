@@ -51,7 +51,10 @@ func TestSignerProofsVerify(t *testing.T) {
 				{"another method", "POST", "tok", domain.ProofMethod},
 				{"another token", "GET", "other", domain.ProofAccessToken},
 			} {
-				p, _ := s.Proof(tc.method, "https://api.example/r", tc.token, "", now)
+				p, err := s.Proof(tc.method, "https://api.example/r", tc.token, "", now)
+				if err != nil {
+					t.Fatal(err)
+				}
 				var pe *domain.ProofError
 				if err := v.VerifyProof(context.Background(), req(p)); !errors.As(err, &pe) || pe.Reason != tc.want {
 					t.Errorf("%s: got %v, want %s", tc.name, err, tc.want)
@@ -72,12 +75,18 @@ func TestVerifyTokenRequestProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := dpop.GenerateSigner("ES256")
+	s, err := dpop.GenerateSigner("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
 	const token = "https://issuer.example/oauth/token"
 	req := func(p string) ports.ProofRequest {
 		return ports.ProofRequest{Method: "POST", URL: token, Proofs: []string{p}}
 	}
-	p, _ := s.Proof("POST", token, "", "", time.Now())
+	p, err := s.Proof("POST", token, "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if jkt, err := v.VerifyTokenRequestProof(ctx, req(p)); err != nil || jkt != s.JKT() {
 		t.Fatalf("got %q, %v; want the key's thumbprint %q", jkt, err, s.JKT())
 	}
@@ -86,7 +95,10 @@ func TestVerifyTokenRequestProof(t *testing.T) {
 		t.Errorf("replayed: got %v", err)
 	}
 	// The same proof (without ath) is refused where an access token comes with it.
-	p, _ = s.Proof("POST", token, "", "", time.Now())
+	p, err = s.Proof("POST", token, "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := v.VerifyProof(ctx, ports.ProofRequest{Method: "POST", URL: token, Proofs: []string{p}, AccessToken: "tok", JKT: s.JKT()}); !errors.As(err, &pe) || pe.Reason != domain.ProofMissingClaim {
 		t.Errorf("no ath with an access token: got %v, want %s", err, domain.ProofMissingClaim)
 	}
@@ -99,7 +111,10 @@ func TestVerifyTokenRequestProof(t *testing.T) {
 		{"another endpoint", "POST", "https://issuer.example/userinfo", domain.ProofURL},
 		{"another method", "GET", token, domain.ProofMethod},
 	} {
-		p, _ := s.Proof(tc.method, tc.url, "", "", time.Now())
+		p, err := s.Proof(tc.method, tc.url, "", "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := v.VerifyTokenRequestProof(ctx, req(p)); !errors.As(err, &pe) || pe.Reason != tc.want {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.want)
 		}

@@ -201,7 +201,9 @@ const maxBody = 16 << 10
 // (it would keep the last), and nothing after the object. Errors are
 // *bodyError, ready for writeError, and say what is wrong.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+	// A malformed parameter ("application/json; a") makes the whole
+	// header malformed: ParseMediaType returns the type and an error.
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return &bodyError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))

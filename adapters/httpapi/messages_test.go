@@ -118,6 +118,8 @@ func TestMessages(t *testing.T) {
 	})
 
 	t.Run("list: newest first, one page", func(t *testing.T) {
+		f := messagesFixture(t) // its own store: what the other subtests post is not counted
+		f.post(t, "alice", "first")
 		f.post(t, "bob", "second")
 		got := f.list(t, "reader", "/api/messages")
 		if len(got.Messages) != 2 || got.Messages[0].Text != "second" || got.NextCursor != nil {
@@ -137,6 +139,9 @@ func TestMessages(t *testing.T) {
 		{"post without a token", "POST", "/api/messages", "", jsonType, `{"text":"hi"}`, 401, "unauthorized", "access token required: Authorization: Bearer <token>, or DPoP <token> with a DPoP proof", `Bearer realm="api"`},
 		{"post as text/plain", "POST", "/api/messages", "alice", "text/plain", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
 		{"post without a content type", "POST", "/api/messages", "alice", "", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
+		{"post as application/json with a malformed parameter", "POST", "/api/messages", "alice", "application/json; a", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
+		{"post as application/json with an empty parameter", "POST", "/api/messages", "alice", "application/json;;", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
+		{"post as application/json with a parameter twice", "POST", "/api/messages", "alice", "application/json; charset=utf-8; charset=latin1", `{"text":"hi"}`, 415, "unsupported_media_type", "send the body as application/json", ""},
 		{"post not JSON", "POST", "/api/messages", "alice", jsonType, `text=hi`, 400, "invalid_input", "the body is not valid JSON (syntax error at byte 2)", ""},
 		{"post nothing", "POST", "/api/messages", "alice", jsonType, ``, 400, "invalid_input", "the body ends before its JSON does (unexpected end of JSON input)", ""},
 		{"post a cut-off object", "POST", "/api/messages", "alice", jsonType, `{"text":`, 400, "invalid_input", "the body ends before its JSON does (unexpected end of JSON input)", ""},
@@ -185,6 +190,23 @@ func TestMessages(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("application/json with parameters, well-formed, is JSON", func(t *testing.T) {
+		for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON ; charset=\"UTF-8\"", "application/json;"} {
+			rec := f.send("POST", "/api/messages", "carol", ct, `{"text":"typed"}`)
+			if rec.Code != 201 {
+				t.Errorf("%s: got %d %s, want 201", ct, rec.Code, rec.Body)
+				continue
+			}
+			var m domain.Message
+			if err := json.NewDecoder(rec.Body).Decode(&m); err != nil {
+				t.Fatal(err)
+			}
+			if rec := f.send("DELETE", "/api/messages/"+m.ID, "carol", "", ""); rec.Code != 204 {
+				t.Errorf("cleaning up: %d", rec.Code)
+			}
+		}
+	})
 
 	t.Run("valid escapes are kept", func(t *testing.T) {
 		rec := f.send("POST", "/api/messages", "carol", jsonType, `{"text":"smile \ud83d\ude00, \u00e9, \\u0041 \"q\""}`)

@@ -95,9 +95,9 @@ func checkErrorBody(t *testing.T, rec *httptest.ResponseRecorder) errorBody {
 // domain.NewMessage, by its own reading of the body: the status the body
 // must get (201 or the refusal's) and, for 201, the text stored.
 func postVerdict(contentType string, body []byte) (int, string) {
-	// Parameters are not read, so a malformed one does not matter
-	// ("application/json; a" is JSON).
-	if mt, _, err := mime.ParseMediaType(contentType); err != nil && err != mime.ErrInvalidMediaParameter || mt != "application/json" {
+	// Parameters are not read, but the header must be well-formed
+	// ("application/json; a" is not).
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
 		return http.StatusUnsupportedMediaType, ""
 	}
 	if len(body) > 16<<10 {
@@ -162,7 +162,7 @@ func FuzzPostMessage(f *testing.F) {
 	} {
 		f.Add([]byte(b), jsonType)
 	}
-	for _, ct := range []string{"", "text/plain", "application/json; charset=utf-8", "APPLICATION/JSON", "application/json;", "application/jsonx", "application/json; a", "multipart/form-data; boundary=x"} {
+	for _, ct := range []string{"", "text/plain", "application/json; charset=utf-8", "APPLICATION/JSON", "application/json;", "application/jsonx", "application/json; a", "application/json;;", "application/json; charset=utf-8; charset=x", "multipart/form-data; boundary=x"} {
 		f.Add([]byte(`{"text":"hi"}`), ct)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {

@@ -617,8 +617,8 @@ func methodFits(alg string, key *jwtverifytest.Key) bool {
 // meetsRules is the oracle: for a token a verifier accepted on behalf of
 // issuer iss, it checks, by its own decoding, every rule the README lists
 // for the header and the registered claims, and returns what breaks one.
-// Decoding is encoding/json's (the last of duplicate members counts, as
-// RFC 7515 §5.2 allows), with exact member names.
+// Decoding is encoding/json's, with exact member names; a member named
+// twice (as encoding/json decodes names) breaks the rules.
 func meetsRules(tok, iss string, signer *jwtverifytest.Key) error {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
@@ -750,7 +750,8 @@ func meetsRules(tok, iss string, signer *jwtverifytest.Key) error {
 	return nil
 }
 
-// strictObject decodes b as one JSON object with nothing after it.
+// strictObject decodes b as one JSON object with nothing after it, and
+// no member named twice.
 func strictObject(b []byte, v *map[string]json.RawMessage) error {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	if err := dec.Decode(v); err != nil {
@@ -759,6 +760,9 @@ func strictObject(b []byte, v *map[string]json.RawMessage) error {
 	if *v == nil {
 		return errors.New("null")
 	}
+	if name, ok := repeatedName(b); ok {
+		return fmt.Errorf("%.40q named twice", name)
+	}
 	if dec.More() {
 		return errors.New("data after the object")
 	}
@@ -766,6 +770,33 @@ func strictObject(b []byte, v *map[string]json.RawMessage) error {
 		return errors.New("data after the object")
 	}
 	return nil
+}
+
+// repeatedName returns a name that two top-level members of the JSON
+// object b have, as encoding/json decodes names, if any.
+func repeatedName(b []byte) (string, bool) {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return name, true
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // checkRefusal checks that err is what Verify may return: a

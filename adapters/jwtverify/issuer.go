@@ -56,6 +56,11 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 	if err := checkCompact(raw); err != nil {
 		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, err)
 	}
+	// Before golang-jwt decodes the JSON, which would keep the last of
+	// duplicate members (and refuses the invalid JSON this lets through).
+	if err := checkMemberNames(raw); err != nil {
+		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, err)
+	}
 	claims := jwt.MapClaims{}
 	tok, err := ip.parser.ParseWithClaims(raw, claims, iss.keyfunc(ctx))
 	if err != nil {

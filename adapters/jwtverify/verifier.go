@@ -7,9 +7,10 @@
 //
 // It uses golang-jwt (parsing, signatures, registered claims) and
 // keyfunc/jwkset (key lookup), and adds what they leave out: a size cap,
-// strict header rules (typ, crit), key hygiene, rate-limited refresh on
-// unknown kids, last-good-keys on fetch failure, a verified-token cache
-// and, with several issuers, issuer-bound keys.
+// no member named twice in the header or claims, strict header rules (typ,
+// crit), key hygiene, rate-limited refresh on unknown kids, last-good-keys
+// on fetch failure, a verified-token cache and, with several issuers,
+// issuer-bound keys.
 package jwtverify
 
 import (

@@ -118,6 +118,20 @@ func raw(header, payload string) func(*testing.T, *jwtverifytest.Issuer) string 
 	}
 }
 
+// withRawClaims returns a token signed by the issuer's key whose payload
+// is the default claims' JSON with extra members (JSON text) written at its
+// end, and whose header is the default's JSON or, if given, header.
+func withRawClaims(extra string, header ...string) func(*testing.T, *jwtverifytest.Issuer) string {
+	return func(t *testing.T, iss *jwtverifytest.Issuer) string {
+		c := mustJSON(t, iss.Claims("auth0|mallory", "read:messages"))
+		h := mustJSON(t, jwtverifytest.Header(iss.Key))
+		if len(header) > 0 {
+			h = header[0]
+		}
+		return jwtverifytest.SignRaw(t, iss.Key, "RS256", []byte(h), []byte(strings.TrimSuffix(c, "}")+extra+"}"))
+	}
+}
+
 func b64(s string) string { return jwtverifytest.B64(s) }
 
 func hmacToken(t *testing.T, secret []byte, header, payload string) string {
@@ -217,7 +231,24 @@ func TestHostileTokens(t *testing.T) {
 			return jwtverifytest.SignRaw(t, iss.Key, "RS256", []byte(`{"alg":"RS256","kid":"key-1"}`), []byte(c+" x"))
 		}, domain.ReasonMalformed},
 		{"payload not JSON", raw(`{"alg":"RS256","kid":"key-1"}`, `hello`), domain.ReasonMalformed},
-		{"payload null", raw(`{"alg":"RS256","kid":"key-1"}`, `null`), domain.ReasonMissingClaim},
+		{"payload null", raw(`{"alg":"RS256","kid":"key-1"}`, `null`), domain.ReasonMalformed},
+		// A member named twice, even with the same value: which one counts
+		// differs between JSON parsers (members.go).
+		{"claims name exp twice, same value", func(t *testing.T, iss *jwtverifytest.Issuer) string {
+			c := iss.Claims("auth0|mallory", "read:messages")
+			return withRawClaims(`,"exp":`+mustJSON(t, c["exp"]))(t, iss)
+		}, domain.ReasonMalformed},
+		{"claims name exp twice, once escaped", withRawClaims(`,"\u0065xp":9999999999`), domain.ReasonMalformed},
+		{"claims name iss twice, the last wrong", withRawClaims(`,"iss":"https://evil.example/"`), domain.ReasonMalformed},
+		{"claims name sub twice, once as \\u0073\\u0075\\u0062", withRawClaims(`,"\u0073\u0075\u0062":"auth0|admin"`), domain.ReasonMalformed},
+		{"claims name a namespaced claim twice, once with \\/", withRawClaims(`,"https://api.example/roles":["user"],"https:\/\/api.example\/roles":["admin"]`), domain.ReasonMalformed},
+		{"claims repeat names inside a nested object", withRawClaims(`,"ext":{"role":"user","role":"admin"}`), "ok"},
+		{"claims with braces, quotes and member-like text in strings", withRawClaims(`,"note":"}\",\"exp\":1,{\"","Exp":"{"`), "ok"},
+		{"claims names differing in case", withRawClaims(`,"Sub":"x","SUB":"y"`), "ok"},
+		{"header names alg twice, the last allowed", withRawClaims(``, `{"alg":"HS256","alg":"RS256","kid":"key-1"}`), domain.ReasonMalformed},
+		{"header names kid twice, same value", withRawClaims(``, `{"alg":"RS256","kid":"key-1","kid":"key-1"}`), domain.ReasonMalformed},
+		{"header names typ twice, once escaped", withRawClaims(``, `{"alg":"RS256","kid":"key-1","typ":"at+jwt","\u0074yp":"at+jwt"}`), domain.ReasonMalformed},
+		{"header repeats names inside a nested object", withRawClaims(``, `{"alg":"RS256","kid":"key-1","x-ext":{"a":1,"a":2}}`), "ok"},
 		{"200 KB token", func(t *testing.T, iss *jwtverifytest.Issuer) string {
 			c := iss.Claims("x")
 			c["pad"] = strings.Repeat("A", 200_000)
@@ -289,6 +320,15 @@ func TestHostileTokens(t *testing.T) {
 			h["x5u"] = "http://127.0.0.1:1/cert.pem"
 			return jwtverifytest.Sign(t, attacker, h, iss.Claims("x", "read:messages"))
 		}, domain.ReasonUnknownKey},
+		{"jku, x5u, x5c, x5t and jwk beside the real kid are ignored", func(t *testing.T, iss *jwtverifytest.Issuer) string {
+			h := jwtverifytest.Header(iss.Key)
+			h["jku"] = "http://127.0.0.1:1/jwks.json"
+			h["x5u"] = "http://127.0.0.1:1/cert.pem"
+			h["x5c"] = []string{"MIIB", "not a certificate"}
+			h["x5t"] = "bm90IGEgdGh1bWJwcmludA"
+			h["jwk"] = json.RawMessage(attacker.JWK(t))
+			return jwtverifytest.Sign(t, iss.Key, h, iss.Claims("x", "read:messages"))
+		}, "ok"},
 		{"no kid, signed by the attacker", func(t *testing.T, iss *jwtverifytest.Issuer) string {
 			h := jwtverifytest.Header(attacker)
 			delete(h, "kid")

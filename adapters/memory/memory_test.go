@@ -43,7 +43,10 @@ func TestRefusesBeyondItsSizeAndEvictsNothing(t *testing.T) {
 	if err := s.Delete(ctx, "1"); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := domain.NewMessage("4", domain.Principal{Issuer: "https://i.example/", Subject: "d"}, "hi", now.Add(time.Minute))
+	m, err := domain.NewMessage("4", domain.Principal{Issuer: "https://i.example/", Subject: "d"}, "hi", now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Add(ctx, m, 1000); err != nil {
 		t.Errorf("after a delete there is room again: %v", err)
 	}

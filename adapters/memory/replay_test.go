@@ -96,11 +96,11 @@ func TestReplayCacheDropsExpiredKeys(t *testing.T) {
 		t.Fatalf("holds %d keys after the first 10,000 expired and 10,000 came; want 10000", n)
 	}
 	// The expired ones are new again; the live ones are not.
-	if ok, _ := c.FirstSeen(ctx, "k1", time.Minute); !ok {
-		t.Fatal("expired key k1: got false, want true")
+	if ok, err := c.FirstSeen(ctx, "k1", time.Minute); !ok || err != nil {
+		t.Fatalf("expired key k1: got %v, %v; want true, nil", ok, err)
 	}
-	if ok, _ := c.FirstSeen(ctx, "new1", time.Minute); ok {
-		t.Fatal("live key new1: got true, want false")
+	if ok, err := c.FirstSeen(ctx, "new1", time.Minute); ok || err != nil {
+		t.Fatalf("live key new1: got %v, %v; want false, nil", ok, err)
 	}
 }
 
@@ -108,16 +108,16 @@ func TestReplayCacheExpiryBoundaryOnItsClock(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
 	c := memory.NewReplayCache(1000, clk.Now)
-	if ok, _ := c.FirstSeen(ctx, "k", 10*time.Second); !ok {
-		t.Fatal("first: got false, want true")
+	if ok, err := c.FirstSeen(ctx, "k", 10*time.Second); !ok || err != nil {
+		t.Fatalf("first: got %v, %v; want true, nil", ok, err)
 	}
 	clk.Add(10*time.Second - time.Nanosecond)
-	if ok, _ := c.FirstSeen(ctx, "k", 10*time.Second); ok {
-		t.Fatal("1ns before the ttl: got true, want false")
+	if ok, err := c.FirstSeen(ctx, "k", 10*time.Second); ok || err != nil {
+		t.Fatalf("1ns before the ttl: got %v, %v; want false, nil", ok, err)
 	}
 	clk.Add(time.Nanosecond)
-	if ok, _ := c.FirstSeen(ctx, "k", 10*time.Second); !ok {
-		t.Fatal("at the ttl: got false, want true")
+	if ok, err := c.FirstSeen(ctx, "k", 10*time.Second); !ok || err != nil {
+		t.Fatalf("at the ttl: got %v, %v; want true, nil", ok, err)
 	}
 }
 
@@ -131,7 +131,9 @@ func BenchmarkReplayCacheFirstSeen(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		_, _ = c.FirstSeen(ctx, keys[i&(len(keys)-1)], time.Minute)
+		if _, err := c.FirstSeen(ctx, keys[i&(len(keys)-1)], time.Minute); err != nil {
+			b.Fatal(err)
+		}
 		i++
 	}
 }

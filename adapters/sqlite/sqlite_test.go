@@ -150,21 +150,30 @@ func TestTwoOpenersOfOneFile(t *testing.T) {
 	ctx := context.Background()
 	who := domain.Principal{Issuer: "https://i.example/", Subject: "ann"}
 	for i := range 4 {
-		m, _ := domain.NewMessage(fmt.Sprint("pre", i), who, "hi", time.Now())
+		m, err := domain.NewMessage(fmt.Sprint("pre", i), who, "hi", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := stores[0].Add(ctx, m, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ok := make([]bool, len(stores))
+	errs = make([]error, len(stores))
 	for i, s := range stores {
-		m, _ := domain.NewMessage(fmt.Sprint("race", i), who, "hi", time.Now())
-		wg.Go(func() { ok[i] = s.Add(ctx, m, 5) == nil })
+		m, err := domain.NewMessage(fmt.Sprint("race", i), who, "hi", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { errs[i] = s.Add(ctx, m, 5) })
 	}
 	wg.Wait()
 	n := 0
-	for _, b := range ok {
-		if b {
+	for i, err := range errs {
+		switch {
+		case err == nil:
 			n++
+		case !errors.Is(err, domain.ErrQuotaExceeded):
+			t.Errorf("post through connection %d: got %v, want nil or ErrQuotaExceeded", i, err)
 		}
 	}
 	if n != 1 {

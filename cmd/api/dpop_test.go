@@ -24,7 +24,10 @@ import (
 // send makes a request with an Authorization header and DPoP proofs.
 func send(t *testing.T, method, target, authorization string, proofs ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, target, nil)
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
@@ -36,7 +39,10 @@ func send(t *testing.T, method, target, authorization string, proofs ...string) 
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
 	return resp, string(body)
 }
 
@@ -111,10 +117,16 @@ func TestDevModeDPoP(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokenURL := "http://localhost:" + banner[1] + "/oauth/token"
-	tp, _ := key.Proof("POST", tokenURL, "", "", time.Now())
+	tp, err := key.Proof("POST", tokenURL, "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {devissuer.DefaultMachine},
 		"client_secret": {devissuer.DefaultMachineToken}, "audience": {devissuer.DefaultAudience}}
-	req, _ := http.NewRequest("POST", tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequest("POST", tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("DPoP", tp)
 	resp, err := http.DefaultClient.Do(req)
@@ -122,15 +134,21 @@ func TestDevModeDPoP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var answer struct{ AccessToken, TokenType string }
-	json.NewDecoder(resp.Body).Decode(&struct {
+	err = json.NewDecoder(resp.Body).Decode(&struct {
 		AccessToken *string `json:"access_token"`
 		TokenType   *string `json:"token_type"`
 	}{&answer.AccessToken, &answer.TokenType})
 	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("issuer's answer: %v", err)
+	}
 	if resp.StatusCode != 200 || answer.TokenType != "DPoP" {
 		t.Fatalf("issuer with a proof: got %d %+v", resp.StatusCode, answer)
 	}
-	ap, _ := key.Proof("GET", private, answer.AccessToken, "", time.Now())
+	ap, err := key.Proof("GET", private, answer.AccessToken, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp, body := send(t, "GET", private, "DPoP "+answer.AccessToken, ap); resp.StatusCode != 200 {
 		t.Errorf("issuer's DPoP token with its proof: got %d %s", resp.StatusCode, body)
 	}

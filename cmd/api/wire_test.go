@@ -115,7 +115,10 @@ func TestNewAPI(t *testing.T) {
 	c["cnf"] = map[string]any{"jkt": key.JKT()}
 	bound := iss.Token(c)
 	send := func(scheme, proof string) int {
-		req, _ := http.NewRequest("GET", srv.URL+"/api/private", nil)
+		req, err := http.NewRequest("GET", srv.URL+"/api/private", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", scheme+" "+bound)
 		if proof != "" {
 			req.Header.Set("DPoP", proof)
@@ -127,7 +130,10 @@ func TestNewAPI(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	proof, _ := key.Proof("GET", srv.URL+"/api/private", bound, "", time.Now())
+	proof, err := key.Proof("GET", srv.URL+"/api/private", bound, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if code := send("DPoP", proof); code != 200 {
 		t.Errorf("DPoP-bound token with its proof: got %d, want 200", code)
 	}
