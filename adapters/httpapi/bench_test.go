@@ -84,6 +84,24 @@ func distinctTokens(b *testing.B) (*jwtverifytest.Issuer, []string) {
 	return distinctIssuer, distinct
 }
 
+// BenchmarkBareHandler is the reference for BenchmarkRouter: a plain
+// net/http handler writing the same JSON body (as .ci/bareserver does),
+// served the same request, the Authorization header included, through the
+// same httptest request and recorder. What it allocates is the floor.
+func BenchmarkBareHandler(b *testing.B) {
+	body := []byte(`{"message":"Hello from a private endpoint! You need to be authenticated to see this."}` + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	iss := jwtverifytest.NewIssuer(b)
+	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, "/api/private", tok, 200)
+	}
+}
+
 func BenchmarkRouter(b *testing.B) {
 	iss := jwtverifytest.NewIssuer(b)
 	h := benchRouter(b, iss)

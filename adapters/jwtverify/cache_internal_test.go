@@ -1,6 +1,9 @@
 package jwtverify
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -48,5 +51,59 @@ func TestCacheTTLCapsEntries(t *testing.T) {
 func TestNoCacheWhenSizeIsZero(t *testing.T) {
 	if newTokenCache(0, time.Minute) != nil || newTokenCache(-1, time.Minute) != nil {
 		t.Errorf("want no cache for sizes <= 0")
+	}
+}
+
+// BenchmarkCacheHitRate replays a trace against a cache of the default
+// size and reports hit rates (%), not speed:
+//
+//   - warm: a working set of DefaultCacheSize tokens, requested in random
+//     order, once every token has been seen;
+//
+//   - burst: the working set's hit rate while 20,000 one-off tokens
+//     (each seen once) arrive interleaved with it, one for one;
+//
+//   - after1, after2: the first and second DefaultCacheSize requests of
+//     the working set after the burst (recovery).
+//
+//     go test -run '^$' -bench CacheHitRate -benchtime 1x ./adapters/jwtverify/
+func BenchmarkCacheHitRate(b *testing.B) {
+	const burst = 20_000
+	n := DefaultCacheSize
+	for b.Loop() {
+		c := newTokenCache(n, time.Hour)
+		now := time.Now()
+		rng := rand.New(rand.NewPCG(1, 2))
+		key := func(set string, i int) [32]byte { return sha256.Sum256(fmt.Appendf(nil, "%s-%d", set, i)) }
+		entry := cacheEntry{until: now.Add(time.Hour)}
+		// request looks key k up and, on a miss, caches it as the verifier does.
+		request := func(k [32]byte) bool {
+			if _, hit := c.get(k, now, 0); hit {
+				return true
+			}
+			c.put(k, entry, now)
+			return false
+		}
+		// working runs count requests of the working set; its hit rate in %.
+		working := func(count int, between func(i int)) float64 {
+			hits := 0
+			for i := range count {
+				if request(key("w", rng.IntN(n))) {
+					hits++
+				}
+				if between != nil {
+					between(i)
+				}
+			}
+			return 100 * float64(hits) / float64(count)
+		}
+		for i := range n { // every token seen once, then warm
+			request(key("w", i))
+		}
+		working(5*n, nil)
+		b.ReportMetric(working(5*n, nil), "warm-hit%")
+		b.ReportMetric(working(burst, func(i int) { request(key("burst", i)) }), "burst-hit%")
+		b.ReportMetric(working(n, nil), "after1-hit%")
+		b.ReportMetric(working(n, nil), "after2-hit%")
 	}
 }
