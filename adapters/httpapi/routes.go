@@ -24,7 +24,6 @@ type Config struct {
 // NewRouter returns the whole API. Every route and who may call it is here.
 func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger, metrics *Metrics) http.Handler {
 	r := mux.NewRouter()
-	r.Use(recordRoute)
 
 	// Who may call what. The middleware is applied per route rather than
 	// with a PathPrefix subrouter's Use: a gorilla/mux subrouter's copied
@@ -35,21 +34,27 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 		return authenticated(allow(auth, policy, h))
 	}
 
+	// handle registers h for the path template and methods. The log line
+	// and the metrics name the route by its template (recordRoute), never
+	// by the raw path.
+	handle := func(template string, h http.Handler, methods ...string) {
+		r.Handle(template, recordRoute(template, h)).Methods(methods...)
+	}
 	get := []string{http.MethodGet, http.MethodHead}
 
-	r.Handle("/healthz", handleHealthz()).Methods(get...)
-	r.Handle("/readyz", handleReadyz(health)).Methods(get...)
+	handle("/healthz", handleHealthz(), get...)
+	handle("/readyz", handleReadyz(health), get...)
 
-	r.Handle("/api/public", handlePublic(messages)).Methods(get...)
-	r.Handle("/api/private", authenticated(handlePrivate(messages))).Methods(get...)
-	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(get...)
-	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(get...)
+	handle("/api/public", handlePublic(messages), get...)
+	handle("/api/private", authenticated(handlePrivate(messages)), get...)
+	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages)), get...)
+	handle("/api/me", authenticated(handleMe(messages)), get...)
 
-	r.Handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages))).Methods(get...)
-	r.Handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages))).Methods(http.MethodPost)
+	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages)), get...)
+	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
 	// Who may delete depends on the message: its author, or a caller with
 	// delete:messages. The domain decides (domain.CanDelete).
-	r.Handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages))).Methods(http.MethodDelete)
+	handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages)), http.MethodDelete)
 
 	// The methods the routes serve: what a 405's Allow header and the
 	// CORS preflight may list, derived so no second list goes stale.
@@ -61,8 +66,8 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	// mux's Use skips 404 and 405 answers, so these wrap the whole router.
 	// The first listed is the outermost.
 	return chain(r,
-		withRequestID,
-		logRequests(log, metrics),
+		logRequests(log, metrics), // and request IDs
+
 		cors(cfg.AllowedOrigins, methods),
 		recoverPanics(log),
 	)
