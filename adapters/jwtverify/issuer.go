@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/MicahParks/jwkset"
@@ -84,12 +85,12 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 
 // remember caches a verified token until its exp (plus leeway).
 func (iss *issuer) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal, gen uint64) {
-	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(iss.opts.ClockTolerance), gen: gen}
-	e.kid, _ = tok.Header["kid"].(string)
+	kid, _ := tok.Header["kid"].(string)
+	var notBefore time.Time
 	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
-		e.notBefore = nbf.Add(-iss.opts.ClockTolerance)
+		notBefore = nbf.Add(-iss.opts.ClockTolerance)
 	}
-	iss.cache.put(key, e, iss.opts.Now())
+	iss.cache.put(key, newCacheEntry(p, kid, notBefore, p.ExpiresAt.Add(iss.opts.ClockTolerance), gen), iss.opts.Now())
 }
 
 // currentParser returns a parser for the expected issuer, which discovery
