@@ -25,7 +25,7 @@ import (
 )
 
 // The full router (middleware, routing, the auth0 verifier with its cache,
-// JSON logs to io.Discard, metrics), driven in-process:
+// JSON logs to io.Discard through a LogHandler as in cmd/api, metrics), driven in-process:
 //
 //	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
 
@@ -52,7 +52,7 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 		b.Fatal(err)
 	}
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+		app.NewAuth(v), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store), slog.New(httpapi.NewLogHandler(io.Discard)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -186,38 +185,6 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			logRequest(r.Context(), log.Handler(), end, r.Method, x.status, took, info)
 		})
 	}
-}
-
-// logRequest writes the request's log line to h, the logger's handler,
-// directly: as log.LogAttrs would, without looking up the caller (no
-// handler here reports the source) and with the line's time already at
-// hand.
-func logRequest(ctx context.Context, h slog.Handler, end time.Time, method string, status int, took time.Duration, info *requestInfo) {
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	if !h.Enabled(ctx, level) {
-		return
-	}
-	rec := slog.NewRecord(end, level, "request", 0)
-	rec.AddAttrs(
-		slog.String("method", logMethod(method)),
-		slog.String("route", info.route),
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-		slog.String("request_id", info.id),
-	)
-	if info.principal.Subject != "" {
-		rec.AddAttrs(slog.String("subject", info.principal.Subject))
-	}
-	if info.reason != "" {
-		rec.AddAttrs(slog.String("reason", info.reason))
-	}
-	if status >= 500 && info.err != nil {
-		rec.AddAttrs(slog.String("error", info.err.Error()))
-	}
-	_ = h.Handle(ctx, rec)
 }
 
 // maxLoggedMethod is how much of an unusual method the log line keeps.

@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// last ones.
 	logOut := newLogWriter(stderr, logBufferMax)
 	defer logOut.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	log := slog.New(httpapi.NewLogHandler(logOut))
 
 	if cfg.dev != nil {
 		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
