@@ -104,7 +104,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values) {
 	if c.req.codeChallenge != "" {
 		v := p.Get("code_verifier")
 		sum := sha256.Sum256([]byte(v))
-		if !pkceValue.MatchString(v) || base64.RawURLEncoding.EncodeToString(sum[:]) != c.req.codeChallenge {
+		if !pkceValue().MatchString(v) || base64.RawURLEncoding.EncodeToString(sum[:]) != c.req.codeChallenge {
 			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "code_verifier does not match the code_challenge"})
 			return
 		}
