@@ -72,10 +72,11 @@ type requestInfo struct {
 
 // exchange is one request on its way through the middleware: the
 // ResponseWriter every handler below logRequests is given, recording the
-// status written, and the request's info. It is the request's only
-// allocation in this package: handlers find it through their
-// ResponseWriter (infoFrom) rather than through a context value, which
-// would copy the *http.Request.
+// status written, and the request's info, in one allocation (with a
+// generated ID's string, the only one this package makes for a cached
+// /api/private). Handlers find it through their ResponseWriter (infoFrom)
+// rather than through a context value, which would copy the
+// *http.Request.
 type exchange struct {
 	http.ResponseWriter
 	status  int
