@@ -10,12 +10,19 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // oidcScopes are granted to anyone who asks.
 var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 
-var pkceValue = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+// The syntax of PKCE values (RFC 7636 §4.1) and of the random IDs this
+// issuer makes. Compiled on first use: the bounded repetition makes a
+// large program, which start-up need not pay for outside -dev.
+var (
+	pkceValue     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`) })
+	randomIDValue = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{32}$`) })
+)
 
 // thumbprintValue is an RFC 7638 SHA-256 thumbprint in base64url (dpop_jkt).
 var thumbprintValue = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
@@ -119,7 +126,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case challenge != "" && method != "S256":
 		fail("invalid_request", "code_challenge_method must be S256; plain is not allowed")
 		return
-	case challenge != "" && !pkceValue.MatchString(challenge):
+	case challenge != "" && !pkceValue().MatchString(challenge):
 		fail("invalid_request", "code_challenge is not 43-128 base64url characters")
 		return
 	}
@@ -173,13 +180,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // browserID returns r's browserCookie, if it has a well-formed one.
 func browserID(r *http.Request) string {
 	c, err := r.Cookie(browserCookie)
-	if err != nil || !randomIDValue.MatchString(c.Value) {
+	if err != nil || !randomIDValue().MatchString(c.Value) {
 		return ""
 	}
 	return c.Value
 }
-
-var randomIDValue = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // crossOrigin reports whether a POST came from a page of another origin:
 // browsers say so with Sec-Fetch-Site, or with an Origin other than this
@@ -316,7 +321,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, req *authReques
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; frame-ancestors "+target)
-		webMessage.Execute(w, map[string]any{"Nonce": nonce, "Origin": target, "Response": resp})
+		webMessage().Execute(w, map[string]any{"Nonce": nonce, "Origin": target, "Response": resp})
 		return
 	}
 	u, _ := url.Parse(req.redirectURI)
@@ -374,7 +379,7 @@ func (s *Server) loginPage(w http.ResponseWriter, req *authRequest, txn string) 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	loginTmpl.Execute(w, map[string]any{
+	loginTmpl().Execute(w, map[string]any{
 		"Client": name, "Scopes": req.scopes, "APIScopes": apiScopes, "Audience": s.cfg.Audience,
 		"Users": users, "Txn": txn, "Issuer": s.minter.Issuer,
 	})
@@ -386,7 +391,7 @@ func page(w http.ResponseWriter, status int, title, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(status)
-	messageTmpl.Execute(w, map[string]string{"Title": title, "Message": msg})
+	messageTmpl().Execute(w, map[string]string{"Title": title, "Message": msg})
 }
 
 const style = `<style>
@@ -401,7 +406,10 @@ input[type=text]{width:100%;padding:.5em;font-size:1em;box-sizing:border-box}
 fieldset{border:none;padding:0;margin:.5em 0}
 </style>`
 
-var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
+// The pages are parsed on first use, not at start-up, which the API pays
+// for in every mode (the package is linked in for -dev).
+var loginTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Log in — development issuer</title>` + style + `</head><body>
 <div class="banner" role="alert">Development issuer ({{.Issuer}}) — not for production: anyone can log in as anyone.</div>
@@ -421,16 +429,20 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <form method="post" action="login"><input type="hidden" name="txn" value="{{.Txn}}">
 <button type="submit" name="deny" value="1" data-testid="login-deny">Cancel</button></form>
 </main></body></html>`))
+})
 
-var messageTmpl = template.Must(template.New("message").Parse(`<!doctype html>
+var messageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("message").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} — development issuer</title>` + style + `</head><body>
 <div class="banner" role="alert">Development issuer — not for production.</div>
 <main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>`))
+})
 
 // webMessage answers response_mode=web_message as Auth0 does: the page in
 // the hidden iframe posts {type: "authorization_response", response} to
 // its parent (or opener), only to the redirect_uri's origin.
-var webMessage = template.Must(template.New("webmessage").Parse(`<!doctype html>
+var webMessage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("webmessage").Parse(`<!doctype html>
 <html><head><title>Authorization Response</title></head><body>
 <script nonce="{{.Nonce}}">
 (function () {
@@ -438,3 +450,4 @@ var webMessage = template.Must(template.New("webmessage").Parse(`<!doctype html>
   target.postMessage({type: "authorization_response", response: {{.Response}}}, {{.Origin}});
 })();
 </script></body></html>`))
+})

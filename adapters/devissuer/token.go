@@ -185,7 +185,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
 	if c.req.codeChallenge != "" {
 		v := p.Get("code_verifier")
 		sum := sha256.Sum256([]byte(v))
-		if !pkceValue.MatchString(v) || base64.RawURLEncoding.EncodeToString(sum[:]) != c.req.codeChallenge {
+		if !pkceValue().MatchString(v) || base64.RawURLEncoding.EncodeToString(sum[:]) != c.req.codeChallenge {
 			writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "code_verifier does not match the code_challenge"})
 			return
 		}

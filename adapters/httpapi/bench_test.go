@@ -25,7 +25,7 @@ import (
 )
 
 // The full router (middleware, routing, the auth0 verifier with its cache,
-// JSON logs to io.Discard, metrics), driven in-process:
+// JSON logs to io.Discard through a LogHandler as in cmd/api, metrics), driven in-process:
 //
 //	go test -run '^$' -bench Router -benchmem ./adapters/httpapi/
 
@@ -53,7 +53,7 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 	}
 	proofs, replay := newProofs(b, nil)
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store, replay), slog.New(slog.NewJSONHandler(io.Discard, nil)), m)
+		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store, replay), slog.New(httpapi.NewLogHandler(io.Discard)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {
@@ -83,6 +83,24 @@ func distinctTokens(b *testing.B) (*jwtverifytest.Issuer, []string) {
 		}
 	})
 	return distinctIssuer, distinct
+}
+
+// BenchmarkBareHandler is the reference for BenchmarkRouter: a plain
+// net/http handler writing the same JSON body (as .ci/bareserver does),
+// served the same request, the Authorization header included, through the
+// same httptest request and recorder. What it allocates is the floor.
+func BenchmarkBareHandler(b *testing.B) {
+	body := []byte(`{"message":"Hello from a private endpoint! You need to be authenticated to see this."}` + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	iss := jwtverifytest.NewIssuer(b)
+	tok := iss.Token(iss.Claims("auth0|bench", "read:messages"))
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, "/api/private", tok, 200)
+	}
 }
 
 func BenchmarkRouter(b *testing.B) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -69,7 +70,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		missing  *domain.UnavailableError
 		h        = w.Header()
 	)
-	info := infoFrom(r.Context())
+	info := infoFrom(w)
 	switch {
 	case errors.As(err, &proofErr):
 		writeProofError(w, info, proofErr, err)
@@ -369,11 +370,50 @@ func printable(s string) string {
 	}, s)
 }
 
-// encode writes v as JSON with status.
+// encode writes v as JSON with status. The JSON is encoded into a pooled
+// buffer, then written with one Write.
 func encode(w http.ResponseWriter, status int, v any) {
+	b := jsonBuffers.Get().(*jsonBuffer)
+	b.buf.Reset()
+	_ = b.enc.Encode(v) // only unsupported types fail: none is passed here
+	writeJSON(w, status, b.buf.Bytes())
+	if b.buf.Cap() <= maxPooledJSON {
+		jsonBuffers.Put(b)
+	}
+}
+
+// writeJSON writes body, already JSON, with status.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }
+
+// mustJSON returns v as encode writes it (newline included). For values
+// that always encode, such as constant answers.
+func mustJSON(v any) []byte {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// jsonBuffer is a buffer with an encoder writing to it, reused through
+// jsonBuffers so that encode allocates neither.
+type jsonBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBuffers = sync.Pool{New: func() any {
+	b := new(jsonBuffer)
+	b.enc = json.NewEncoder(&b.buf)
+	return b
+}}
+
+// maxPooledJSON: larger buffers (a big answer) are left to the collector
+// rather than kept in the pool.
+const maxPooledJSON = 64 << 10

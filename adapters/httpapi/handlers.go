@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gorilla/mux"
 
@@ -13,26 +14,50 @@ import (
 )
 
 func handlePublic(m *app.Messages) http.Handler {
+	var answer messageAnswer
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, m.Public(r.Context()))
+		answer.write(w, m.Public(r.Context()))
 	})
 }
 
 func handlePrivate(m *app.Messages) http.Handler {
+	var answer messageAnswer
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, m.Private(r.Context(), principalFrom(r.Context())))
+		answer.write(w, m.Private(r.Context(), principalFrom(w)))
 	})
 }
 
 func handlePrivateScoped(m *app.Messages) http.Handler {
+	var answer messageAnswer
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, m.PrivateScoped(r.Context(), principalFrom(r.Context())))
+		answer.write(w, m.PrivateScoped(r.Context(), principalFrom(w)))
 	})
+}
+
+// messageAnswer writes the quickstart endpoints' answers, which are the
+// same for every request: the JSON is encoded on first use and kept, and
+// encoded again only if the message ever differs from the one kept.
+type messageAnswer struct {
+	last atomic.Pointer[encodedMessage]
+}
+
+type encodedMessage struct {
+	msg  app.Message
+	body []byte
+}
+
+func (a *messageAnswer) write(w http.ResponseWriter, msg app.Message) {
+	e := a.last.Load()
+	if e == nil || e.msg != msg {
+		e = &encodedMessage{msg: msg, body: mustJSON(msg)}
+		a.last.Store(e)
+	}
+	writeJSON(w, http.StatusOK, e.body)
 }
 
 func handleMe(m *app.Messages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, m.Me(r.Context(), principalFrom(r.Context())))
+		encode(w, http.StatusOK, m.Me(r.Context(), principalFrom(w)))
 	})
 }
 
@@ -43,7 +68,7 @@ func handleListMessages(m *app.Messages) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		page, err := m.List(r.Context(), principalFrom(r.Context()), after, limit)
+		page, err := m.List(r.Context(), principalFrom(w), after, limit)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -68,7 +93,7 @@ func handlePostMessage(m *app.Messages) http.Handler {
 			writeError(w, r, &domain.InputError{Field: "text", Problem: "is required"})
 			return
 		}
-		msg, err := m.Post(r.Context(), principalFrom(r.Context()), *body.Text)
+		msg, err := m.Post(r.Context(), principalFrom(w), *body.Text)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -80,7 +105,7 @@ func handlePostMessage(m *app.Messages) http.Handler {
 
 func handleDeleteMessage(m *app.Messages) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Delete(r.Context(), principalFrom(r.Context()), mux.Vars(r)["id"]); err != nil {
+		if err := m.Delete(r.Context(), principalFrom(w), mux.Vars(r)["id"]); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -92,21 +117,27 @@ type status struct {
 	Status string `json:"status"`
 }
 
+// The health checks' answers, encoded once.
+var (
+	statusOK    = mustJSON(status{"ok"})
+	statusReady = mustJSON(status{"ready"})
+)
+
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		encode(w, http.StatusOK, status{"ok"})
+		w.Header()["Cache-Control"] = noStore
+		writeJSON(w, http.StatusOK, statusOK)
 	})
 }
 
 func handleReadyz(h *app.Health) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		if err := h.Ready(r.Context()); err != nil {
 			writeError(w, r, fmt.Errorf("%w: %w", domain.ErrUnavailable, err))
 			return
 		}
-		encode(w, http.StatusOK, status{"ready"})
+		writeJSON(w, http.StatusOK, statusReady)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,7 +17,7 @@ func TestRecoverPanics(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	h := chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
-		withRequestID, logRequests(log, testMetrics(t)), cors([]string{"http://localhost:3000"}, []string{"GET"}), recoverPanics(log))
+		logRequests(log, testMetrics(t)), cors([]string{"http://localhost:3000"}, []string{"GET"}), recoverPanics(log))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Origin", "http://localhost:3000")
 	rec := httptest.NewRecorder()
@@ -90,6 +91,57 @@ func TestNormalizeOrigin(t *testing.T) {
 		}
 		if err != nil || got != want {
 			t.Errorf("NormalizeOrigin(%q): got %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// exactRoutes answers exactly as mux would: a path an earlier template
+// route takes stays with mux, and paths mux cleans or does not know go
+// to mux.
+func TestExactRoutesAnswerAsMux(t *testing.T) {
+	r := mux.NewRouter()
+	e := &exactRoutes{mux: r}
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(name)) })
+	}
+	handle := func(template, name string, methods ...string) {
+		h := handler(name)
+		e.add(template, methods, r.Handle(template, h).Methods(methods...), h)
+	}
+	handle("/a/{x}", "template", http.MethodGet)
+	handle("/a/b", "shadowed", http.MethodGet, http.MethodPost) // mux takes GET /a/b to the template
+	handle("/c", "c", http.MethodGet)
+	e.check()
+	if _, ok := e.routes["/a/b"][http.MethodGet]; ok {
+		t.Errorf("GET /a/b is on the fast path, but mux routes it to /a/{x}")
+	}
+	if _, ok := e.routes["/c"][http.MethodGet]; !ok {
+		t.Errorf("GET /c is not on the fast path")
+	}
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/a/b", "template"},
+		{"POST", "/a/b", "shadowed"},
+		{"GET", "/c", "c"},
+		{"GET", "/a/x", "template"},
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Body.String() != tc.want {
+			t.Errorf("%s %s: got %q, want %q", tc.method, tc.path, rec.Body.String(), tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/c/", http.StatusNotFound},
+		{"POST", "/c", http.StatusMethodNotAllowed},
+		{"GET", "//c", http.StatusMovedPermanently}, // mux cleans the path
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status {
+			t.Errorf("%s %s: got %d, want %d", tc.method, tc.path, rec.Code, tc.status)
 		}
 	}
 }

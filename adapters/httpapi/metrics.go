@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +33,23 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	auth     *prometheus.CounterVec
-	authOK   prometheus.Counter // the common case, looked up once
-	outcomes map[string]bool
+	outcomes map[string]prometheus.Counter // every outcome's counter, bound once
+
+	// series holds the request counter and histogram of every label set
+	// seen so far, bound once: a request looks its own up without a lock
+	// (the labels are bounded, so is the map). New label sets copy the
+	// map under mu.
+	series atomic.Pointer[map[seriesKey]requestSeries]
+	mu     sync.Mutex
+}
+
+// seriesKey is a label set of the request metrics: route, method, status.
+type seriesKey struct{ route, method, status string }
+
+// requestSeries are the children of the request metrics for one label set.
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // unmatchedRoute labels requests no route matched.
@@ -101,13 +119,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "auth_outcomes_total",
 			Help: `Protected requests by outcome: "ok", or why they were refused (missing, malformed, bad_signature, expired, wrong_issuer, wrong_audience, unknown_key, insufficient_scope, ...).`,
 		}, []string{"outcome"}),
-		outcomes: map[string]bool{},
+		outcomes: map[string]prometheus.Counter{},
 	}
 	for _, o := range slices.Concat(authOutcomes, dpopOutcomes()) {
-		m.auth.WithLabelValues(o)
-		m.outcomes[o] = true
+		m.outcomes[o] = m.auth.WithLabelValues(o)
 	}
-	m.authOK = m.auth.WithLabelValues("ok")
+	m.series.Store(&map[seriesKey]requestSeries{})
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -121,18 +138,41 @@ func (m *Metrics) observe(route, method string, status int, took time.Duration, 
 	if route == "" {
 		route = unmatchedRoute
 	}
-	method, code := methodLabel(method), statusLabel(status)
-	m.requests.WithLabelValues(route, method, code).Inc()
-	m.duration.WithLabelValues(route, method, code).Observe(took.Seconds())
-	switch {
-	case protected && reason == "":
-		m.authOK.Inc()
-	case protected:
-		if !m.outcomes[reason] {
-			reason = otherLabel
+	s := m.seriesOf(seriesKey{route, methodLabel(method), statusLabel(status)})
+	s.requests.Inc()
+	s.duration.Observe(took.Seconds())
+	if protected {
+		if reason == "" {
+			reason = "ok"
 		}
-		m.auth.WithLabelValues(reason).Inc()
+		c, ok := m.outcomes[reason]
+		if !ok {
+			c = m.outcomes[otherLabel]
+		}
+		c.Inc()
 	}
+}
+
+// seriesOf returns the children for k, binding them on first use.
+func (m *Metrics) seriesOf(k seriesKey) requestSeries {
+	if s, ok := (*m.series.Load())[k]; ok {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	if s, ok := old[k]; ok {
+		return s
+	}
+	s := requestSeries{
+		requests: m.requests.WithLabelValues(k.route, k.method, k.status),
+		duration: m.duration.WithLabelValues(k.route, k.method, k.status),
+	}
+	next := make(map[seriesKey]requestSeries, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = s
+	m.series.Store(&next)
+	return s
 }
 
 // MetricsHandler serves reg in the Prometheus text format.

@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -18,10 +18,6 @@ import (
 	"github.com/example/spaapi/domain"
 )
 
-type ctxKey int
-
-const infoKey ctxKey = 0
-
 // requireAuth lets a request through only with a valid access token (and,
 // for a DPoP-bound token, its proof), and gives handlers its principal
 // (principalFrom). htu rebuilds the URL a DPoP proof must name.
@@ -30,7 +26,7 @@ func requireAuth(auth *app.Auth, htu func(*http.Request) string) mux.MiddlewareF
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = noStore
-			info := infoFrom(r.Context())
+			info := infoFrom(w)
 			info.protected = true
 			info.schemes = offered
 			c, err := credentials(r)
@@ -58,7 +54,7 @@ func requireAuth(auth *app.Auth, htu func(*http.Request) string) mux.MiddlewareF
 // allow runs next only if policy allows the request's principal.
 func allow(auth *app.Auth, policy domain.Policy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := auth.Authorize(r.Context(), principalFrom(r.Context()), policy); err != nil {
+		if err := auth.Authorize(r.Context(), principalFrom(w), policy); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -68,8 +64,8 @@ func allow(auth *app.Auth, policy domain.Policy, next http.Handler) http.Handler
 
 // principalFrom returns the principal requireAuth stored. Handlers behind
 // requireAuth always have one.
-func principalFrom(ctx context.Context) domain.Principal {
-	return infoFrom(ctx).principal
+func principalFrom(w http.ResponseWriter) domain.Principal {
+	return infoFrom(w).principal
 }
 
 // requestInfo collects what the request log line reports. Middleware and
@@ -86,40 +82,83 @@ type requestInfo struct {
 	err       error
 }
 
-// infoFrom returns the request's info, or a throwaway one outside logRequests.
-func infoFrom(ctx context.Context) *requestInfo {
-	if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
-		return info
-	}
-	return &requestInfo{}
+// exchange is one request on its way through the middleware: the
+// ResponseWriter every handler below logRequests is given, recording the
+// status written, and the request's info, in one allocation (with a
+// generated ID's string, the only one this package makes for a cached
+// /api/private). Handlers find it through their ResponseWriter (infoFrom)
+// rather than through a context value, which would copy the
+// *http.Request.
+type exchange struct {
+	http.ResponseWriter
+	status  int
+	info    requestInfo
+	idValue [1]string // the X-Request-Id header's value
 }
 
-// recordRoute notes the matched route's template (not the raw path) for the log.
-func recordRoute(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if route := mux.CurrentRoute(r); route != nil {
-			if tpl, err := route.GetPathTemplate(); err == nil {
-				infoFrom(r.Context()).route = tpl
-			}
+func (x *exchange) WriteHeader(code int) {
+	if x.status == 0 {
+		x.status = code
+	}
+	x.ResponseWriter.WriteHeader(code)
+}
+
+func (x *exchange) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	return x.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
+
+// infoFrom returns the info of the request w answers: the exchange's,
+// found through any writers wrapping it (by their Unwrap method, as
+// http.ResponseController finds the real writer), or a throwaway one
+// outside logRequests.
+func infoFrom(w http.ResponseWriter) *requestInfo {
+	for {
+		switch x := w.(type) {
+		case *exchange:
+			return &x.info
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return &requestInfo{}
 		}
+	}
+}
+
+// recordRoute notes the route's template (not the raw path) for the log
+// and the metrics. routes.go wraps every route's handler in it, with the
+// template the route was registered with.
+func recordRoute(template string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(w).route = template
 		next.ServeHTTP(w, r)
 	})
 }
 
-// withRequestID gives every request an ID: the caller's X-Request-ID if it
-// is short and plain, else a random one. It is echoed in the response.
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !plainID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-ID", id)
-		info := &requestInfo{id: id}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey, info)))
-	})
+// requestIDHeader is X-Request-ID in the canonical form net/http uses as
+// the key of parsed headers, so that lookups need no conversion.
+const requestIDHeader = "X-Request-Id"
+
+// requestID returns the request's ID: the caller's X-Request-ID if it is
+// short and plain, else a new random one.
+func requestID(r *http.Request) string {
+	if v := r.Header[requestIDHeader]; len(v) > 0 && plainID(v[0]) {
+		return v[0]
+	}
+	// 96 random bits, as 24 hex digits. An ID only tells requests apart
+	// in logs, it guards nothing, so math/rand's per-thread generator
+	// (seeded by the runtime from the OS) is enough, and much cheaper.
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
+	var id [24]byte
+	hex.Encode(id[:], raw[:12])
+	return string(id[:])
 }
 
 func plainID(s string) bool {
@@ -135,66 +174,28 @@ func plainID(s string) bool {
 	return true
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// logRequests writes one JSON log line per request: method, route template,
-// status, duration, request ID, and the subject or the refusal reason.
-// Never the token, the Authorization header or the raw path. It also
-// records the request's metrics.
+// logRequests gives every request an ID (echoed in X-Request-ID) and,
+// once answered, writes its one JSON log line: method, route template,
+// status, duration, request ID, and the subject or the refusal reason
+// (and the error, for a 5xx). Never the token, the Authorization header
+// or the raw path. It also records the request's metrics.
 func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
-				rec.status = http.StatusOK
+			x := &exchange{ResponseWriter: w}
+			x.info.id = requestID(r)
+			x.idValue[0] = x.info.id
+			w.Header()[requestIDHeader] = x.idValue[:]
+			next.ServeHTTP(x, r)
+			if x.status == 0 {
+				x.status = http.StatusOK
 			}
-			took := time.Since(start)
-			info := infoFrom(r.Context())
-			metrics.observe(info.route, r.Method, rec.status, took, info.protected, info.reason)
-			attrs := []slog.Attr{
-				slog.String("method", logMethod(r.Method)),
-				slog.String("route", info.route),
-				slog.Int("status", rec.status),
-				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-				slog.String("request_id", info.id),
-			}
-			if info.principal.Subject != "" {
-				attrs = append(attrs, slog.String("subject", info.principal.Subject))
-			}
-			if info.reason != "" {
-				attrs = append(attrs, slog.String("reason", info.reason))
-			}
-			level := slog.LevelInfo
-			if rec.status >= 500 {
-				level = slog.LevelError
-				if info.err != nil {
-					attrs = append(attrs, slog.String("error", info.err.Error()))
-				}
-			}
-			log.LogAttrs(r.Context(), level, "request", attrs...)
+			end := time.Now()
+			took := end.Sub(start)
+			info := &x.info
+			metrics.observe(info.route, r.Method, x.status, took, info.protected, info.reason)
+			logRequest(r.Context(), log.Handler(), end, r.Method, x.status, took, info)
 		})
 	}
 }
@@ -238,7 +239,7 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic", "request_id", infoFrom(r.Context()).id,
+				log.ErrorContext(r.Context(), "panic", "request_id", infoFrom(w).id,
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeError(w, r, fmt.Errorf("panic: %v", v))
 			}()
@@ -254,6 +255,13 @@ var (
 	corsExpose  = "WWW-Authenticate, DPoP-Nonce, X-Request-ID, Retry-After"
 )
 
+// Vary values of every answer and of preflight answers; like the values in
+// errors.go, only ever assigned whole.
+var (
+	varyOrigin    = []string{"Origin"}
+	varyPreflight = []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+)
+
 // cors lets the allowed origins call the API from a browser: it answers
 // preflights without a token, allowing methods (those the routes serve),
 // and marks every answer, errors included, as readable by them. Other
@@ -264,7 +272,7 @@ func cors(allowed, methods []string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Add("Vary", "Origin")
+			h["Vary"] = varyOrigin
 			origin := r.Header.Get("Origin")
 			ok := origin != "" && (anyOrigin || slices.Contains(allowed, origin))
 			allowOrigin := origin
@@ -272,8 +280,7 @@ func cors(allowed, methods []string) func(http.Handler) http.Handler {
 				allowOrigin = "*"
 			}
 			if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Add("Vary", "Access-Control-Request-Method")
-				h.Add("Vary", "Access-Control-Request-Headers")
+				h["Vary"] = varyPreflight
 				if !ok {
 					encode(w, http.StatusForbidden, errorBody{"cors_forbidden", "origin not allowed"})
 					return

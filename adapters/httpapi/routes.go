@@ -6,7 +6,9 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -29,7 +31,6 @@ type Config struct {
 // NewRouter returns the whole API. Every route and who may call it is here.
 func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger, metrics *Metrics) http.Handler {
 	r := mux.NewRouter()
-	r.Use(recordRoute)
 
 	// Who may call what. The middleware is applied per route rather than
 	// with a PathPrefix subrouter's Use: a gorilla/mux subrouter's copied
@@ -44,21 +45,29 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 		return authenticated(allow(auth, policy, h))
 	}
 
+	// handle registers h for the path template and methods. The log line
+	// and the metrics name the route by its template (recordRoute), never
+	// by the raw path.
+	exact := &exactRoutes{mux: r}
+	handle := func(template string, h http.Handler, methods ...string) {
+		h = recordRoute(template, h)
+		exact.add(template, methods, r.Handle(template, h).Methods(methods...), h)
+	}
 	get := []string{http.MethodGet, http.MethodHead}
 
-	r.Handle("/healthz", handleHealthz()).Methods(get...)
-	r.Handle("/readyz", handleReadyz(health)).Methods(get...)
+	handle("/healthz", handleHealthz(), get...)
+	handle("/readyz", handleReadyz(health), get...)
 
-	r.Handle("/api/public", handlePublic(messages)).Methods(get...)
-	r.Handle("/api/private", authenticated(handlePrivate(messages))).Methods(get...)
-	r.Handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages))).Methods(get...)
-	r.Handle("/api/me", authenticated(handleMe(messages))).Methods(get...)
+	handle("/api/public", handlePublic(messages), get...)
+	handle("/api/private", authenticated(handlePrivate(messages)), get...)
+	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages)), get...)
+	handle("/api/me", authenticated(handleMe(messages)), get...)
 
-	r.Handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages))).Methods(get...)
-	r.Handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages))).Methods(http.MethodPost)
+	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages)), get...)
+	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
 	// Who may delete depends on the message: its author, or a caller with
 	// delete:messages. The domain decides (domain.CanDelete).
-	r.Handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages))).Methods(http.MethodDelete)
+	handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages)), http.MethodDelete)
 
 	// The methods the routes serve: what a 405's Allow header and the
 	// CORS preflight may list, derived so no second list goes stale.
@@ -66,15 +75,72 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 
 	r.NotFoundHandler = handleNotFound()
 	r.MethodNotAllowedHandler = handleMethodNotAllowed(r, methods)
+	exact.check()
 
 	// mux's Use skips 404 and 405 answers, so these wrap the whole router.
 	// The first listed is the outermost.
-	return chain(r,
-		withRequestID,
-		logRequests(log, metrics),
+	return chain(exact,
+		logRequests(log, metrics), // and request IDs
 		cors(cfg.AllowedOrigins, methods),
 		recoverPanics(log),
 	)
+}
+
+// exactRoutes serves the routes without path variables from a map of
+// path and method, ahead of mux, which would try each route's regular
+// expression in turn and then add two context values (each a copy of the
+// request) for mux.Vars and mux.CurrentRoute, both empty for these
+// routes. Everything else goes to mux: templates, 404 and 405 answers,
+// the paths it redirects. A path and method are only in the map if mux
+// itself routes them to the same route (check), so the answer is the
+// same either way; only mux.Vars and mux.CurrentRoute are nil here.
+type exactRoutes struct {
+	mux    *mux.Router
+	routes map[string]map[string]exactRoute // by path, then method
+}
+
+type exactRoute struct {
+	route   *mux.Route
+	handler http.Handler
+}
+
+// add notes a route, if its template has no variables.
+func (e *exactRoutes) add(template string, methods []string, route *mux.Route, h http.Handler) {
+	if strings.Contains(template, "{") {
+		return
+	}
+	if e.routes == nil {
+		e.routes = map[string]map[string]exactRoute{}
+	}
+	if e.routes[template] == nil {
+		e.routes[template] = map[string]exactRoute{}
+	}
+	for _, m := range methods {
+		if _, taken := e.routes[template][m]; !taken { // mux keeps the first
+			e.routes[template][m] = exactRoute{route, h}
+		}
+	}
+}
+
+// check keeps only the paths and methods mux routes to the same route.
+func (e *exactRoutes) check() {
+	for path, byMethod := range e.routes {
+		for method, er := range byMethod {
+			var match mux.RouteMatch
+			req := &http.Request{Method: method, URL: &url.URL{Path: path}, Header: http.Header{}}
+			if !e.mux.Match(req, &match) || match.Route != er.route || match.MatchErr != nil {
+				delete(byMethod, method)
+			}
+		}
+	}
+}
+
+func (e *exactRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if er, ok := e.routes[r.URL.Path][r.Method]; ok {
+		er.handler.ServeHTTP(w, r)
+		return
+	}
+	e.mux.ServeHTTP(w, r)
 }
 
 // servedMethods returns every method some route of r serves, in the order

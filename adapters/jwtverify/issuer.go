@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/MicahParks/jwkset"
@@ -95,17 +96,17 @@ func (iss *issuer) verify(ctx context.Context, raw string) (domain.Principal, er
 // (less leeway), as after exp, the entry is not used, so a clock that
 // steps back cannot make the cache accept what the parser would refuse.
 func (iss *issuer) remember(key [32]byte, tok *jwt.Token, c jwt.MapClaims, p domain.Principal, gen uint64) {
-	e := cacheEntry{principal: p, until: p.ExpiresAt.Add(iss.opts.ClockTolerance), gen: gen}
-	e.kid, _ = tok.Header["kid"].(string)
+	kid, _ := tok.Header["kid"].(string)
+	var notBefore time.Time
 	if nbf, err := c.GetNotBefore(); err == nil && nbf != nil {
-		e.notBefore = nbf.Add(-iss.opts.ClockTolerance)
+		notBefore = nbf.Add(-iss.opts.ClockTolerance)
 	}
 	if !p.IssuedAt.IsZero() {
-		if iat := p.IssuedAt.Add(-iss.opts.ClockTolerance); iat.After(e.notBefore) {
-			e.notBefore = iat
+		if iat := p.IssuedAt.Add(-iss.opts.ClockTolerance); iat.After(notBefore) {
+			notBefore = iat
 		}
 	}
-	iss.cache.put(key, e, iss.opts.Now())
+	iss.cache.put(key, newCacheEntry(p, kid, notBefore, p.ExpiresAt.Add(iss.opts.ClockTolerance), gen), iss.opts.Now())
 }
 
 // currentParser returns a parser for the expected issuer, which discovery

@@ -49,8 +49,8 @@ func (v *Verifier) register(reg prometheus.Registerer, fetches *prometheus.Count
 				sum(func(iss *issuer) float64 { return float64(f(iss.cache)) }))
 		}
 		collectors = append(collectors,
-			counter("token_cache_hits_total", "Verified-token cache hits.", func(c *tokenCache) uint64 { return c.hits.Load() }),
-			counter("token_cache_misses_total", "Verified-token cache misses (full verifications).", func(c *tokenCache) uint64 { return c.misses.Load() }),
+			counter("token_cache_hits_total", "Verified-token cache hits.", func(c *tokenCache) uint64 { h, _ := c.hitsAndMisses(); return h }),
+			counter("token_cache_misses_total", "Verified-token cache misses (full verifications).", func(c *tokenCache) uint64 { _, m := c.hitsAndMisses(); return m }),
 			counter("token_cache_evictions_total", "Entries evicted to keep the cache within TOKEN_CACHE_SIZE.", func(c *tokenCache) uint64 { return c.evictions.Load() }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "token_cache_entries",

@@ -61,10 +61,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// Log lines are buffered (logwriter.go), so that no request waits on
+	// stderr; Close, deferred first so that it runs last, writes out the
+	// last ones.
+	logOut := newLogWriter(stderr, logBufferMax)
+	defer logOut.Close()
+	log := slog.New(httpapi.NewLogHandler(logOut))
 
 	if cfg.dev != nil {
-		stopIssuer, err := startDevIssuer(ctx, &cfg, log, stderr)
+		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
 		if err != nil {
 			return err
 		}
@@ -72,7 +77,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "log_lines_dropped_total",
+			Help: "Log lines dropped because stderr did not take them fast enough (the log buffer was full).",
+		}, func() float64 { return float64(logOut.Dropped()) }))
 	// The store first: a database that stops start-up (a newer schema, a
 	// file that cannot be opened) does so before anything else starts.
 	store, closeStore, err := openStore(ctx, cfg.store, log)

@@ -164,6 +164,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		`token_cache_hits_total 2`,
 		`token_cache_misses_total 2`,
 		`token_cache_entries 1`,
+		`log_lines_dropped_total 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(metrics, want) {

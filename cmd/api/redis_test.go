@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,8 +74,8 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	iss := jwtverifytest.NewIssuer(t)
 	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
 		"REDIS_URL=" + redisURL, "PUBLIC_URL=https://api.example.com"}
-	_, logsA := startBinary(t, common...)
-	_, logsB := startBinary(t, common...)
+	cmdA, logsA := startBinary(t, common...)
+	cmdB, logsB := startBinary(t, common...)
 	a, b := logsA.baseURL(t), logsB.baseURL(t)
 	waitStatus(t, a+"/readyz", 200)
 	waitStatus(t, b+"/readyz", 200)
@@ -95,7 +96,15 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 			t.Errorf("fresh proof at %s: got %d %s", base, status, ch)
 		}
 	}
+	// A graceful stop writes every buffered log line before the check.
+	for _, cmd := range []*exec.Cmd{cmdA, cmdB} {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
 	for _, logs := range []*logBuffer{logsA, logsB} {
+		if !strings.Contains(logs.String(), `"msg":"request"`) {
+			t.Errorf("a log has no request lines: the check below would prove nothing")
+		}
 		if strings.Contains(logs.String(), c.token) || strings.Contains(logs.String(), strings.Split(c.proof(), ".")[0][:20]) {
 			t.Errorf("a log holds the token or a proof")
 		}
@@ -158,8 +167,12 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 	if status, _, _ := c.get(base, p); status != 401 {
 		t.Errorf("that proof again: got %d, want 401", status)
 	}
-	if !strings.Contains(logs.String(), `"reason":"dpop_unavailable"`) {
-		t.Errorf("the log lacks the dpop_unavailable request:\n%s", logs.String())
+	// Request lines are buffered and written within 100 ms.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"reason":"dpop_unavailable"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the log lacks the dpop_unavailable request:\n%s", logs.String())
+			break
+		}
 	}
 }
 
