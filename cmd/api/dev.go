@@ -29,9 +29,14 @@ func devFlags(fs *flag.FlagSet) (dir, addr *string) {
 }
 
 // devConfig checks the development settings. -dev runs its own issuer, so
-// an issuer from the environment is a mistake worth stopping for.
+// an issuer from the environment (the shared settings, or the default
+// provider's own, such as its domain shortcut) is a mistake worth stopping for.
 func devConfig(get getter, dir, addr string, getenv func(string) string) (*devSettings, error) {
-	for _, name := range []string{"issuer-base-url", "auth0-domain", "jwks-uri"} {
+	names := []string{"issuer-base-url", "jwks-uri"}
+	for _, s := range providers[defaultProvider].settings {
+		names = append(names, s.Name())
+	}
+	for _, name := range names {
 		if v, from, _ := get(name); v != "" {
 			return nil, fmt.Errorf("%s is set, but -dev runs its own issuer; unset it or drop -dev", from)
 		}

@@ -412,6 +412,8 @@ func TestDevModeRefusals(t *testing.T) {
 		want string
 	}{
 		{"issuer set too", []string{"-dev"}, map[string]string{"ISSUER_BASE_URL": "https://t.auth0.com/"}, "ISSUER_BASE_URL is set, but -dev runs its own issuer"},
+		{"auth0 domain set too", []string{"-dev"}, map[string]string{"AUTH0_DOMAIN": "t.auth0.com"}, "AUTH0_DOMAIN is set, but -dev runs its own issuer"},
+		{"JWKS URI set too", []string{"-dev"}, map[string]string{"JWKS_URI": "https://t.auth0.com/.well-known/jwks.json"}, "JWKS_URI is set, but -dev runs its own issuer"},
 		{"API on every interface", []string{"-dev", "-addr", "0.0.0.0:8080"}, nil, "-addr: \"0.0.0.0:8080\": with -dev the API listens on loopback only"},
 		{"API port without host is fine", []string{"-dev", "-port", "9999"}, nil, ""},
 		{"issuer on every interface", []string{"-dev", "-dev-issuer-addr", ":8081"}, nil, "DEV_ISSUER_ADDR: \":8081\": the development issuer listens on loopback only"},
