@@ -16,7 +16,7 @@ import (
 // slog's JSONHandler writes for the same request.
 func TestLogHandlerWritesWhatSlogWrites(t *testing.T) {
 	end := time.Date(2026, 11, 28, 4, 9, 59, 123456789, time.FixedZone("X", 3600+1800))
-	subjects := []string{"", "auth0|alice", `quote " and back\slash`, "control\x00\x01\x1f\n\r\t\x7f", "<html> & 'js'",
+	subjects := []string{"", "auth0|alice", `quote " and back\slash`, "control\x00\x01\b\f\x1f\n\r\t\x7f", "<html> & 'js'",
 		"line\u2028para\u2029", "invalid \xff\xfe utf-8 \xe2\x82", "emoji 🦀 and é", strings.Repeat("long ", 100)}
 	for _, tc := range []struct {
 		method string

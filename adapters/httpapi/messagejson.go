@@ -81,11 +81,17 @@ func appendMessage(b []byte, m domain.Message) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced by U+FFFD (as encoding/json
-// does), U+2028 and U+2029 escaped (as encoding/json does, for
+// appendString appends s as a JSON string exactly as encoding/json writes
+// it (but for <, > and &, which it leaves as they are: answers are
+// application/json with nosniff).
+func appendString(b []byte, s string) []byte { return appendQuoted(b, s, true) }
+
+// appendQuoted appends s as a JSON string: quotes, backslashes and control
+// characters escaped (\n, \r, \t, and with shortBF \b and \f, as
+// encoding/json writes them; else \u00XX, as slog does), invalid UTF-8
+// replaced by U+FFFD and U+2028 and U+2029 escaped (as both do, for
 // JavaScript).
-func appendString(b []byte, s string) []byte {
+func appendQuoted(b []byte, s string, shortBF bool) []byte {
 	b = append(b, '"')
 	start := 0 // s[start:i] is still to be copied
 	for i := 0; i < len(s); {
@@ -110,8 +116,16 @@ func appendString(b []byte, s string) []byte {
 			case '\t':
 				b = append(b, '\\', 't')
 			case '\b':
+				if !shortBF {
+					b = append(b, `\u0008`...)
+					break
+				}
 				b = append(b, '\\', 'b')
 			case '\f':
+				if !shortBF {
+					b = append(b, `\u000c`...)
+					break
+				}
 				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
