@@ -202,13 +202,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 			Name:      name,
 			JWKSURI:   cfg.JWKSURI,
 			Audiences: cfg.Audiences,
-			Claims: jwtverify.Mapping{
-				Scope: "scope", ScopeList: "scp", Permissions: "permissions",
-				// appid and cid are other issuers' names for the client,
-				// read as before providers had packages of their own.
-				Clients: []string{"client_id", "azp", "appid", "cid"},
-				Roles:   cfg.RolesClaims,
-			},
+			// appid and cid are other issuers' names for the client, read
+			// as before providers had packages of their own.
+			Claims: jwtverify.StandardMapping(cfg.RolesClaims...),
 		})
 	}
 	v, cleanup, err := jwtverify.New(ctx, cfg.Options, issuers, log, reg)

@@ -140,12 +140,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		Name: cfg.Issuer(),
 		// No Audiences: access tokens have none; check binds them to the
 		// configured app clients instead.
-		Check: func(claims map[string]any) error { return check(claims, clients) },
-		Claims: jwtverify.Mapping{
-			Scope: "scope", ScopeList: "scp", Permissions: "permissions",
-			Clients: []string{"client_id", "azp", "appid", "cid"},
-			Roles:   append([]string{"cognito:groups"}, cfg.RolesClaims...),
-		},
+		Check:  func(claims map[string]any) error { return check(claims, clients) },
+		Claims: jwtverify.StandardMapping(append([]string{"cognito:groups"}, cfg.RolesClaims...)...),
 	}}, log, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cognito: %w", err)

@@ -610,6 +610,30 @@ func TestClientCredentials(t *testing.T) {
 	if resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Content-Type": {"text/plain"}}, "x"); resp.StatusCode != 400 {
 		t.Errorf("text/plain body: got %d, want 400", resp.StatusCode)
 	}
+	// A malformed parameter makes the whole Content-Type malformed, for
+	// JSON as for forms (whose parser refuses it): the good body is refused.
+	goodJSON, err := json.Marshal(map[string]string{"grant_type": "client_credentials", "client_id": devissuer.DefaultMachine,
+		"client_secret": devissuer.DefaultMachineToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8"} {
+		if resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Content-Type": {ct}}, string(goodJSON)); resp.StatusCode != 200 {
+			t.Errorf("%s: got %d, want 200", ct, resp.StatusCode)
+		}
+	}
+	for _, ct := range []string{"application/json; a", "application/json; charset", "application/x-www-form-urlencoded; a"} {
+		body := string(goodJSON)
+		if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+			body = "grant_type=client_credentials&client_id=" + devissuer.DefaultMachine + "&client_secret=" + devissuer.DefaultMachineToken
+		}
+		resp := send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Content-Type": {ct}}, body)
+		var answer map[string]any
+		json.NewDecoder(resp.Body).Decode(&answer)
+		if resp.StatusCode != 400 || str(answer, "error") != "invalid_request" {
+			t.Errorf("%q: got %d %q, want 400 invalid_request", ct, resp.StatusCode, str(answer, "error"))
+		}
+	}
 }
 
 func TestCORSForTheSPA(t *testing.T) {

@@ -106,7 +106,12 @@ var tokenParamNames = []string{"grant_type", "code", "redirect_uri", "client_id"
 // value of a repeated parameter.
 func tokenParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	// A malformed parameter ("application/json; a") makes the whole
+	// header malformed: ParseMediaType returns the type and an error.
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, errContentType
+	}
 	switch ct {
 	case "application/json":
 		return jsonParams(r.Body)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports"
 )
@@ -352,7 +353,9 @@ func AccessTokenHash(token string) string {
 
 // decodeObject decodes one base64url segment holding a JSON object, by
 // exact member names (encoding/json would match struct fields in any case).
-// Of duplicate members the last wins (RFC 7515 §4 allows it).
+// A name given twice is refused, as in access tokens (RFC 7515 §4 allows
+// either that or keeping the last, which another reader of the same proof
+// might not do).
 func decodeObject(seg string) (map[string]json.RawMessage, error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
@@ -361,6 +364,9 @@ func decodeObject(seg string) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
 		return nil, errors.New("not a JSON object")
+	}
+	if err := jwtverify.UniqueMemberNames(b); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

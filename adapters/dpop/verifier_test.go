@@ -100,6 +100,21 @@ func raw(mk func(t *testing.T) string) func(t *testing.T) ports.ProofRequest {
 	}
 }
 
+// twice returns a request whose ES256 proof has first (a member and a
+// comma) before the good header's or claims' own members, signed.
+func twice(inHeader bool, first string) func(t *testing.T) ports.ProofRequest {
+	return func(t *testing.T) ports.ProofRequest {
+		k := testKey(t, "ES256")
+		h, c := json.RawMessage(mustJSON(t, header(k))), json.RawMessage(mustJSON(t, claims(testNow)))
+		if inHeader {
+			h = append(json.RawMessage("{"+first), h[1:]...)
+		} else {
+			c = append(json.RawMessage("{"+first), c[1:]...)
+		}
+		return request(k, sign(t, h, c, k.alg, k.signer))
+	}
+}
+
 // segments returns the three segments of a good ES256 proof.
 func segments(t *testing.T) (h, c, s string) {
 	parts := strings.Split(proof(t, testKey(t, "ES256"), testNow), ".")
@@ -156,6 +171,13 @@ func TestHostileProofs(t *testing.T) {
 		{"header null", raw(func(t *testing.T) string { _, c, s := segments(t); return b64([]byte(`null`)) + "." + c + "." + s }), domain.ProofMalformed},
 		{"payload not JSON", raw(func(t *testing.T) string { h, _, s := segments(t); return h + "." + b64([]byte("{")) + "." + s }), domain.ProofMalformed},
 		{"a JWE (five segments)", raw(func(t *testing.T) string { h, c, s := segments(t); return h + ".." + c + "." + s + "." + s }), domain.ProofMalformed},
+
+		// A name given twice: the last is the good one, and the proof is
+		// signed, so keeping the last would accept it.
+		{"a claim given twice (htu)", twice(false, `"htu":"https://evil.example/api/private",`), domain.ProofMalformed},
+		{"a claim given twice, once escaped (h\\u0074u)", twice(false, `"h\u0074u":"https://evil.example/api/private",`), domain.ProofMalformed},
+		{"a header parameter given twice (alg)", twice(true, `"alg":"ES384",`), domain.ProofMalformed},
+		{"a header parameter given twice (jwk)", twice(true, `"jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA"},`), domain.ProofMalformed},
 
 		// typ.
 		{"typ missing", withHeader(map[string]any{"typ": nil}), domain.ProofType},

@@ -143,11 +143,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		AlsoNames: []string{v1},
 		Audiences: audiences,
 		Check:     func(claims map[string]any) error { return check(claims, tenant, v1) },
-		Claims: jwtverify.Mapping{
-			Scope: "scope", ScopeList: "scp", Permissions: "permissions",
-			Clients: []string{"client_id", "azp", "appid", "cid"},
-			Roles:   append([]string{"roles"}, cfg.RolesClaims...),
-		},
+		Claims:    jwtverify.StandardMapping(append([]string{"roles"}, cfg.RolesClaims...)...),
 	}}, log, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("entra: %w", err)

@@ -194,10 +194,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	for _, name := range cfg.Issuers {
 		issuers = append(issuers, jwtverify.Issuer{
 			Name: name, Secret: cfg.Secret, Audiences: cfg.Audiences,
-			Claims: jwtverify.Mapping{
-				Scope: "scope", ScopeList: "scp", Permissions: "permissions",
-				Clients: []string{"client_id", "azp", "appid", "cid"}, Roles: roles,
-			},
+			Claims: jwtverify.StandardMapping(roles...),
 		})
 	}
 	v, cleanup, err := jwtverify.New(ctx, cfg.Options, issuers, log, reg)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -207,6 +208,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
 		return &bodyError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
 	}
+	// The server's read deadline is the header timeout; a body may take
+	// longer. (A writer that cannot set it, as in tests, keeps none.)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,12 +47,13 @@ var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return 
 // reports false, writing nothing, for a time slog's JSON would not show
 // as is (a year outside 0-9999).
 func (h *LogHandler) writeRequestLine(end time.Time, level slog.Level, method string, status int, took time.Duration, info *requestInfo) bool {
-	if y := end.Year(); y < 0 || y >= 10000 {
+	st := stampOf(end)
+	if st == nil {
 		return false
 	}
 	bp := lineBuffers.Get().(*[]byte)
 	b := append((*bp)[:0], `{"time":"`...)
-	b = end.Round(0).AppendFormat(b, time.RFC3339Nano)
+	b = st.append(b, end.Nanosecond())
 	b = append(b, `","level":`...)
 	b = appendJSONString(b, level.String())
 	b = append(b, `,"msg":"request","method":`...)
@@ -83,6 +85,57 @@ func (h *LogHandler) writeRequestLine(end time.Time, level slog.Level, method st
 		lineBuffers.Put(bp)
 	}
 	return true
+}
+
+// stamp is a log line's time in RFC 3339 as slog writes it, less the
+// fraction of a second: what all lines written within one second share.
+type stamp struct {
+	sec  int64
+	loc  *time.Location
+	date []byte // 2006-01-02T15:04:05
+	zone []byte // Z or -07:00
+}
+
+// lastStamp is the stamp of the latest second logged, so that lines
+// format a date once a second rather than once each.
+var lastStamp atomic.Pointer[stamp]
+
+// stampOf returns t's stamp, or nil for a time slog's JSON would not
+// show as is (a year outside 0-9999).
+func stampOf(t time.Time) *stamp {
+	sec, loc := t.Unix(), t.Location()
+	if st := lastStamp.Load(); st != nil && st.sec == sec && st.loc == loc {
+		return st
+	}
+	whole := time.Unix(sec, 0).In(loc)
+	if y := whole.Year(); y < 0 || y >= 10000 {
+		return nil
+	}
+	f := whole.AppendFormat(nil, time.RFC3339)
+	st := &stamp{sec: sec, loc: loc, date: f[:19], zone: f[19:]}
+	lastStamp.Store(st)
+	return st
+}
+
+// append appends the time at ns nanoseconds into the stamp's second as
+// time.RFC3339Nano writes it: the fraction without trailing zeros, and
+// none at all for a whole second.
+func (st *stamp) append(b []byte, ns int) []byte {
+	b = append(b, st.date...)
+	if ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, st.zone...)
 }
 
 // durationMS is the log line's duration_ms: milliseconds, to the

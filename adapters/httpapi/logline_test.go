@@ -69,3 +69,45 @@ func TestLogHandlerWith(t *testing.T) {
 		t.Errorf("got %s, want the line with instance a", out.String())
 	}
 }
+
+// The log line's time, from a stamp cached per second, is what
+// time.RFC3339Nano writes: in every zone, across second boundaries,
+// with and without fractions, and in the years slog shows.
+func TestStampIsRFC3339Nano(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("X", 3600+1800), time.FixedZone("Y", -(9*3600 + 30*60)), time.FixedZone("Z", 59)}
+	base := []time.Time{
+		time.Date(2026, 11, 28, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Nanosecond), // year -1
+		time.Date(9999, 12, 31, 23, 59, 59, 100, time.UTC),
+		time.Date(2000, 2, 29, 12, 0, 0, 120000000, time.UTC),
+	}
+	steps := []time.Duration{0, 1, 10, 999, time.Millisecond, time.Second - 1, time.Second, 90 * time.Minute}
+	n := 0
+	for _, b := range base {
+		for _, z := range zones {
+			for _, d := range steps {
+				tm := b.Add(d).In(z)
+				if y := tm.Year(); y < 0 || y >= 10000 {
+					if stampOf(tm) != nil {
+						t.Errorf("%v: a stamp for a year slog does not show as is", tm)
+					}
+					continue
+				}
+				st := stampOf(tm)
+				if st == nil {
+					t.Fatalf("%v: no stamp", tm)
+				}
+				want := tm.AppendFormat(nil, time.RFC3339Nano)
+				if got := st.append(nil, tm.Nanosecond()); string(got) != string(want) {
+					t.Errorf("%v: got %s, want %s", tm, got, want)
+				}
+				n++
+			}
+		}
+	}
+	if n < 150 {
+		t.Fatalf("only %d times compared", n)
+	}
+}

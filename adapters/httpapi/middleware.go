@@ -191,8 +191,9 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			if x.status == 0 {
 				x.status = http.StatusOK
 			}
-			end := time.Now()
-			took := end.Sub(start)
+			// One monotonic reading; the line's wall time follows from it.
+			took := time.Since(start)
+			end := start.Add(took)
 			info := &x.info
 			metrics.observe(info.route, r.Method, x.status, took, info.protected, info.reason)
 			logRequest(r.Context(), log.Handler(), end, r.Method, x.status, took, info)

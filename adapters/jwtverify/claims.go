@@ -36,6 +36,18 @@ type Mapping struct {
 	RoleKeys [][]string
 }
 
+// StandardMapping is where most issuers' access tokens keep these:
+// "scope" (RFC 9068), else "scp"; "permissions" (Auth0's RBAC); the
+// client in "client_id" (RFC 9068), "azp", "appid" (Entra v1) or "cid"
+// (Okta); and the roles at roles.
+func StandardMapping(roles ...string) Mapping {
+	return Mapping{
+		Scope: "scope", ScopeList: "scp", Permissions: "permissions",
+		Clients: []string{"client_id", "azp", "appid", "cid"},
+		Roles:   roles,
+	}
+}
+
 // principal maps verified claims to a domain.Principal, refusing claims of
 // the wrong JSON type. Claim names are matched exactly ("EXP" is not
 // "exp"). Errors are *domain.TokenError.

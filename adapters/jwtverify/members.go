@@ -61,6 +61,13 @@ var (
 	errDuplicate = errors.New("a member name appears twice")
 )
 
+// UniqueMemberNames returns an error if obj, a JSON object already known
+// to be valid JSON, names a member twice at its top level, names compared
+// as decoded (escapes undone). Tokens are checked so before their JSON is
+// decoded; this is the same check for other JOSE objects, such as DPoP
+// proofs.
+func UniqueMemberNames(obj []byte) error { return uniqueNames(obj) }
+
 // uniqueNames checks that obj, a JSON object, names no member twice at its
 // top level; nested objects are not looked into. It expects valid JSON
 // (golang-jwt refuses anything else) and only relies on it to find where

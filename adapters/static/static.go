@@ -132,10 +132,7 @@ func (c *Config) keys() (jwtverify.Issuer, error) {
 	}
 	return jwtverify.Issuer{
 		Keys: keys, Audiences: c.Audiences,
-		Claims: jwtverify.Mapping{
-			Scope: "scope", ScopeList: "scp", Permissions: "permissions",
-			Clients: []string{"client_id", "azp", "appid", "cid"}, Roles: roles,
-		},
+		Claims: jwtverify.StandardMapping(roles...),
 	}, nil
 }
 
