@@ -4,59 +4,20 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/example/spaapi/adapters/sqlmigrate"
 )
 
-// SchemaError is a database whose schema is newer than this program: it
-// was migrated by a later version, which may store what this one cannot
-// read. Nothing is changed.
-type SchemaError struct {
-	Database, Known int
-}
-
-func (e *SchemaError) Error() string {
-	return fmt.Sprintf("the database schema is at version %d, newer than this program knows (%d): run the newer program, or use another database", e.Database, e.Known)
-}
-
-// migration is one file of migrations/: NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for i, name := range names { // fs.Glob sorts
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name like %04d_what.sql", base, i+1)
-		}
-		text, err := fs.ReadFile(migrationFiles, name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, sql: string(text)})
-	}
-	return out, nil
-}
+// SchemaError is a database whose schema is newer than this program.
+type SchemaError = sqlmigrate.SchemaError
 
 // migrate applies the migrations the database lacks, all in one
 // transaction begun IMMEDIATE (the write lock), so that two processes
 // opening the file at once do not both apply them, and a failure leaves
 // the schema as it was.
 func migrate(ctx context.Context, db *sql.DB) error {
-	all, err := migrations()
+	all, err := sqlmigrate.Load(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -80,12 +41,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return &SchemaError{Database: current, Known: len(all)}
 	}
 	for _, m := range all[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UTC().Format(time.RFC3339)); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
