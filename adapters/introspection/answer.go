@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/domain"
 )
 
@@ -27,7 +28,7 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 	// with that key. Other bindings (an mTLS certificate's "x5t#S256", RFC
 	// 8705) need checks this API does not make, so such tokens are refused.
 	var err error
-	if p.JKT, err = confirmation(m); err != nil {
+	if p.JKT, err = jwtverify.Confirmation(m); err != nil {
 		return refuse(domain.ReasonType, err.Error())
 	}
 	if tt, ok, err := stringMember(m, "token_type"); err != nil {
@@ -125,29 +126,6 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 	}
 	p.Claims = m
 	return p, e, nil
-}
-
-// confirmation reads "cnf": absent, or an object whose one member is
-// "jkt", a non-empty string.
-func confirmation(m map[string]any) (string, error) {
-	v, ok := m["cnf"]
-	if !ok {
-		return "", nil
-	}
-	cnf, ok := v.(map[string]any)
-	if !ok {
-		return "", errors.New(`"cnf" is not an object`)
-	}
-	for name := range cnf {
-		if name != "jkt" {
-			return "", fmt.Errorf(`"cnf" has %.40q: a sender-constrained token of a kind this API cannot check`, name)
-		}
-	}
-	jkt, ok := cnf["jkt"].(string)
-	if !ok || jkt == "" {
-		return "", errors.New(`"cnf"."jkt" missing, empty or not a string`)
-	}
-	return jkt, nil
 }
 
 // stringMember returns member name, whether it is present, and an error

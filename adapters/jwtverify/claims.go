@@ -128,19 +128,20 @@ func (m *Mapping) mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
 		p.IssuedAt = iat.Time
 	}
-	if p.JKT, err = confirmation(c); err != nil {
+	if p.JKT, err = Confirmation(c); err != nil {
 		return p, err
 	}
 	p.Claims = c
 	return p, nil
 }
 
-// confirmation reads "cnf" (RFC 7800): absent, or an object whose one
-// member is "jkt", a non-empty string (a DPoP-bound token, RFC 9449 §6.1).
-// Any other confirmation method (an mTLS certificate's "x5t#S256", a raw
+// Confirmation reads "cnf" (RFC 7800) from a token's claims, or from an
+// introspection answer: absent, or an object whose one member is "jkt", a
+// non-empty string (a DPoP-bound token, RFC 9449 §6.1), returned. Any
+// other confirmation method (an mTLS certificate's "x5t#S256", a raw
 // "jwk", ...) is refused: nothing here can check it, and accepting such a
 // token as a bearer token would undo its binding.
-func confirmation(c jwt.MapClaims) (string, error) {
+func Confirmation(c map[string]any) (string, error) {
 	v, ok := c["cnf"]
 	if !ok {
 		return "", nil
