@@ -8,9 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,29 +16,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/example/spaapi/adapters/redis"
+	"github.com/example/spaapi/adapters/redis/redistest"
 	"github.com/example/spaapi/domain"
 	"github.com/example/spaapi/ports"
 	"github.com/example/spaapi/ports/replaytest"
 )
-
-// howToRun says how to give these tests a Redis.
-const howToRun = "the Redis tests need a real redis-server: run .ci/run, or start one " +
-	"(apt-get install redis-server; redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no) " +
-	"and set TEST_REDIS_URL=redis://127.0.0.1:6390/0"
-
-// redisURL returns TEST_REDIS_URL. Without it the test is skipped, except
-// under CI=true, where a missing Redis is a failure.
-func redisURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_REDIS_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_REDIS_URL is not set under CI=true; " + howToRun)
-		}
-		t.Skip("TEST_REDIS_URL is not set; " + howToRun)
-	}
-	return u
-}
 
 // prefix returns a key prefix of its own for each cache, so that tests
 // sharing one Redis never see each other's keys.
@@ -65,7 +44,7 @@ func newCache(t *testing.T, cfg redis.Config) *redis.ReplayCache {
 }
 
 func TestContract(t *testing.T) {
-	url := redisURL(t)
+	url := redistest.URL(t)
 	replaytest.Run(t, func(t *testing.T) ports.ReplayCache {
 		return newCache(t, redis.Config{URL: url, Prefix: prefix(t)})
 	})
@@ -74,7 +53,7 @@ func TestContract(t *testing.T) {
 // What reaches Redis: one namespaced key of fixed length per check, never
 // the key itself, expiring after the ttl.
 func TestKeysAreNamespacedHashedAndExpire(t *testing.T) {
-	url := redisURL(t)
+	url := redistest.URL(t)
 	pfx := prefix(t)
 	c := newCache(t, redis.Config{URL: url, Prefix: pfx})
 	ctx := context.Background()
@@ -162,17 +141,9 @@ func TestStalledRedisIsUnavailable(t *testing.T) {
 // "first seen"); restarted on the same port: checks work again, with no
 // restart of the cache.
 func TestRedisStoppedThenRestarted(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not on PATH under CI=true; " + howToRun)
-		}
-		t.Skip("redis-server is not on PATH; " + howToRun)
-	}
-	port := freePort(t)
-	srv := startRedis(t, bin, port)
+	srv := redistest.Start(t)
 	var logs syncBuffer
-	c := newCache(t, redis.Config{URL: "redis://127.0.0.1:" + port + "/0", Prefix: prefix(t),
+	c := newCache(t, redis.Config{URL: srv.URL(), Prefix: prefix(t),
 		Log: slog.New(slog.NewJSONHandler(&logs, nil))})
 	ctx := context.Background()
 
@@ -183,7 +154,7 @@ func TestRedisStoppedThenRestarted(t *testing.T) {
 		t.Fatalf("replay with Redis up: got %v, %v; want false, nil", ok, err)
 	}
 
-	stopRedis(t, srv)
+	srv.Stop()
 	for _, key := range []string{"before", "during"} {
 		ok, err := c.FirstSeen(ctx, key, time.Minute)
 		if ok || !errors.Is(err, domain.ErrUnavailable) {
@@ -197,7 +168,7 @@ func TestRedisStoppedThenRestarted(t *testing.T) {
 		t.Fatalf("go-redis's messages while Redis is down: got %q in the log, want JSON warnings", got)
 	}
 
-	startRedis(t, bin, port)
+	srv.Restart()
 	if err := c.Ready(ctx); err != nil {
 		t.Fatalf("Ready after the restart: %v", err)
 	}
@@ -225,49 +196,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// startRedis starts a throwaway redis-server on 127.0.0.1:port (no
-// persistence) and waits until it answers; it is killed when the test ends.
-func startRedis(t *testing.T, bin, port string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--logfile", "", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
-	}
-	t.Cleanup(func() { stopRedis(t, cmd) })
-	probe := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:" + port, MaxRetries: -1})
-	defer probe.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := probe.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %s does not answer: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func stopRedis(t *testing.T, cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return // already stopped
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"net"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,22 +9,8 @@ import (
 
 	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
+	"github.com/example/spaapi/adapters/redis/redistest"
 )
-
-// howToRunRedis says how to give these tests a Redis.
-const howToRunRedis = "the DPoP scale-out tests need a real redis-server: run .ci/run, or start one " +
-	"(apt-get install redis-server; redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no) " +
-	"and set TEST_REDIS_URL=redis://127.0.0.1:6390/0"
-
-// needRedis skips the test without Redis, except under CI=true, where a
-// missing Redis is a failure.
-func needRedis(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(what + " is missing under CI=true; " + howToRunRedis)
-	}
-	t.Skip(what + " is missing; " + howToRunRedis)
-}
 
 // dpopClient is a client with a DPoP key and a token from the test issuer
 // bound to it, calling /api/private with fresh proofs for htu.
@@ -67,10 +50,7 @@ func (c *dpopClient) get(base, proof string) (int, string, string) {
 // proof accepted by either is refused by the other, while fresh proofs pass
 // on both.
 func TestTwoInstancesShareOneRedis(t *testing.T) {
-	redisURL := os.Getenv("TEST_REDIS_URL")
-	if redisURL == "" {
-		needRedis(t, "TEST_REDIS_URL")
-	}
+	redisURL := redistest.URL(t)
 	iss := jwtverifytest.NewIssuer(t)
 	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
 		"REDIS_URL=" + redisURL, "PUBLIC_URL=https://api.example.com"}
@@ -115,15 +95,10 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 // unchecked) and /readyz says what is missing, while bearer tokens still
 // work; Redis back on the same port: the API recovers by itself.
 func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		needRedis(t, "redis-server on PATH")
-	}
-	port := freeTCPPort(t)
-	srv := startRedisServer(t, bin, port)
+	srv := redistest.Start(t)
 	iss := jwtverifytest.NewIssuer(t)
 	_, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0",
-		"REDIS_URL=redis://127.0.0.1:"+port+"/0")
+		"REDIS_URL="+srv.URL())
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
 	c := newDPoPClient(t, iss, strings.Replace(base, "127.0.0.1", "localhost", 1)+"/api/private")
@@ -132,8 +107,7 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 		t.Fatalf("Redis up: got %d %s", status, ch)
 	}
 
-	srv.Process.Kill()
-	srv.Wait()
+	srv.Stop()
 	p := c.proof()
 	status, _, retry := c.get(base, p)
 	if status != 503 || retry == "" {
@@ -146,7 +120,7 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 		t.Errorf("bearer token with Redis stopped: got %d, want 200", resp.StatusCode)
 	}
 
-	startRedisServer(t, bin, port)
+	srv.Restart()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		status, ch, _ := c.get(base, c.proof())
@@ -173,49 +147,5 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 			t.Errorf("the log lacks the dpop_unavailable request:\n%s", logs.String())
 			break
 		}
-	}
-}
-
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// startRedisServer starts a throwaway redis-server on 127.0.0.1:port (no
-// persistence) and waits until it accepts connections; it is killed when
-// the test ends.
-func startRedisServer(t *testing.T, bin, port string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--logfile", "", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond)
-		if err == nil {
-			_, err = conn.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			n, _ := conn.Read(buf)
-			conn.Close()
-			if err == nil && string(buf[:n]) == "+PONG\r\n" {
-				return cmd
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %s does not answer", port)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

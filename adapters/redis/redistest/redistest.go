@@ -1,0 +1,116 @@
+// Package redistest gives tests a real Redis: the shared one that
+// TEST_REDIS_URL names, or a throwaway redis-server of their own for tests
+// that stop and restart it. Without them the tests skip and say how to run
+// them — except under CI=true, where a missing Redis is a failure.
+package redistest
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// How reports how to run the Redis tests.
+const How = "the Redis tests need a real redis-server: run .ci/run, or start one " +
+	"(apt-get install redis-server; redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no) " +
+	"and set TEST_REDIS_URL=redis://127.0.0.1:6390/0"
+
+// URL returns TEST_REDIS_URL, skipping t without it (failing it under
+// CI=true).
+func URL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		missing(t, "TEST_REDIS_URL is not set")
+	}
+	return u
+}
+
+func missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(what + " under CI=true; " + How)
+	}
+	t.Skip(what + "; " + How)
+}
+
+// Server is a throwaway redis-server on a loopback port, without
+// persistence, killed when the test ends.
+type Server struct {
+	t    testing.TB
+	bin  string
+	port string
+	cmd  *exec.Cmd
+}
+
+// Start starts a redis-server (from PATH) on a free port and waits until
+// it answers PING.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		missing(t, "redis-server is not on PATH")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	s := &Server{t: t, bin: bin, port: port}
+	t.Cleanup(s.Stop)
+	s.Restart()
+	return s
+}
+
+// URL is the server's redis:// URL (database 0).
+func (s *Server) URL() string { return "redis://127.0.0.1:" + s.port + "/0" }
+
+// Stop kills the server, if it runs.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port (after Stop), with no
+// data, and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.cmd = exec.Command(s.bin, "--port", s.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--logfile", "", "--dir", s.t.TempDir())
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.answers() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server on port %s does not answer PING", s.port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// answers reports whether the server answers PING with PONG.
+func (s *Server) answers() bool {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+s.port, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	_, err = io.ReadFull(conn, buf)
+	return err == nil && string(buf) == "+PONG\r\n"
+}
