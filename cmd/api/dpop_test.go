@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -64,20 +63,9 @@ func command(t *testing.T, args ...string) string {
 // and api proof; and the development issuer binding tokens to a proof's key.
 func TestDevModeDPoP(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0", "-metrics-addr", "off"},
-			env(map[string]string{}), io.Discard, logs)
-	}()
-	base := logs.baseURL(t)
-	banner := regexp.MustCompile(`issuer\s+http://localhost:(\d+)/`).FindStringSubmatch(logs.String())
-	if banner == nil {
-		t.Fatalf("no development banner:\n%s", logs.String())
-	}
-	issuerAddr := "127.0.0.1:" + banner[1]
+	base, logs, stop := runDev(t, env(map[string]string{}),
+		"-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0", "-metrics-addr", "off")
+	issuerAddr := devIssuerAddr(t, logs)
 	waitStatus(t, base+"/readyz", 200)
 	dev := []string{"-dev-dir", dir, "-dev-issuer-addr", issuerAddr}
 	private := strings.Replace(base, "127.0.0.1", "localhost", 1) + "/api/private"
@@ -116,7 +104,7 @@ func TestDevModeDPoP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokenURL := "http://localhost:" + banner[1] + "/oauth/token"
+	tokenURL := "http://" + strings.Replace(issuerAddr, "127.0.0.1", "localhost", 1) + "/oauth/token"
 	tp, err := key.Proof("POST", tokenURL, "", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -158,10 +146,7 @@ func TestDevModeDPoP(t *testing.T) {
 		t.Errorf("proof by another key: got %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run: %v", err)
-	}
+	stop()
 }
 
 // The development DPoP key is made once, even by commands starting

@@ -124,16 +124,8 @@ func TestDevListenAddresses(t *testing.T) {
 // DEV_ISSUER_ADDR=x.localhost:PORT starts: Go's resolver would ask DNS for
 // that name (and fail offline), so the name must never reach it.
 func TestDevIssuerOnALocalhostName(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	dir := t.TempDir() // not in the goroutine: TempDir may call t.Fatal
-	go func() {
-		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "api.localhost:0", "-dev-issuer-addr", "issuer.localhost:0", "-metrics-addr", "off"},
-			env(map[string]string{}), io.Discard, logs)
-	}()
-	base := logs.baseURL(t)
+	base, logs, stop := runDev(t, env(map[string]string{}),
+		"-dev-dir", t.TempDir(), "-addr", "api.localhost:0", "-dev-issuer-addr", "issuer.localhost:0", "-metrics-addr", "off")
 	m := regexp.MustCompile(`issuer\s+(http://localhost:\d+/)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("no issuer in the banner:\n%s", logs.String())
@@ -144,10 +136,7 @@ func TestDevIssuerOnALocalhostName(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitStatus(t, base+"/readyz", 200)
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run: %v", err)
-	}
+	stop()
 }
 
 // MAX_CONNS reaches the API's listener: at the cap with no idle

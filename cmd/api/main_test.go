@@ -332,20 +332,12 @@ func TestTestCodeNotLinked(t *testing.T) {
 
 func TestDevModeAndTokenCommand(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &logBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"},
-			env(map[string]string{}), io.Discard, logs)
-	}()
-	base := logs.baseURL(t)
-	banner := regexp.MustCompile(`issuer\s+http://localhost:(\d+)/`).FindStringSubmatch(logs.String())
-	if banner == nil || !strings.Contains(logs.String(), "DEVELOPMENT MODE") {
-		t.Fatalf("no development banner with the issuer:\n%s", logs.String())
+	base, logs, stop := runDev(t, env(map[string]string{}),
+		"-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0")
+	issuerAddr := devIssuerAddr(t, logs)
+	if !strings.Contains(logs.String(), "DEVELOPMENT MODE") {
+		t.Fatalf("no development banner:\n%s", logs.String())
 	}
-	issuerAddr := "127.0.0.1:" + banner[1]
 	waitStatus(t, base+"/readyz", 200)
 
 	token := func(args ...string) string {
@@ -398,10 +390,7 @@ func TestDevModeAndTokenCommand(t *testing.T) {
 		t.Errorf("token from the rotated-out key: got %d, want 200", resp.StatusCode)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run: %v", err)
-	}
+	stop()
 }
 
 func TestDevModeRefusals(t *testing.T) {
@@ -484,4 +473,37 @@ func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runDev runs the API in development mode in this process, with args after
+// -dev and the environment getenv, until stop, which reports an unclean
+// end. It waits for the API's address and returns its base URL and log.
+func runDev(t *testing.T, getenv func(string) string, args ...string) (base string, logs *logBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &logBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"-dev"}, args...), getenv, io.Discard, logs) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return logs.baseURL(t), logs, stop
+}
+
+// devIssuerAddr returns the loopback address of the development issuer
+// the banner in logs names.
+func devIssuerAddr(t *testing.T, logs *logBuffer) string {
+	t.Helper()
+	banner := regexp.MustCompile(`issuer\s+http://localhost:(\d+)/`).FindStringSubmatch(logs.String())
+	if banner == nil {
+		t.Fatalf("no development banner with the issuer:\n%s", logs.String())
+	}
+	return "127.0.0.1:" + banner[1]
 }

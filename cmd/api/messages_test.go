@@ -214,24 +214,14 @@ func TestDevModeKeepsMessagesAcrossRestarts(t *testing.T) {
 	issuerAddr := ln.Addr().String() // the same issuer (and so author) after the restart
 	ln.Close()
 	start := func() (string, func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		logs := &logBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"-dev", "-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", issuerAddr, "-metrics-addr", "off"},
-				func(k string) string { return map[string]string{"HOME": t.TempDir()}[k] }, io.Discard, logs)
-		}()
-		base := logs.baseURL(t)
+		home := t.TempDir()
+		base, logs, stop := runDev(t, func(k string) string { return map[string]string{"HOME": home}[k] },
+			"-dev-dir", dir, "-addr", "127.0.0.1:0", "-dev-issuer-addr", issuerAddr, "-metrics-addr", "off")
 		if line := logs.waitFor(t, `"msg":"listening"`); line["messages"] != "sqlite:"+filepath.Join(dir, "messages.db") {
 			t.Errorf("messages kept in %v, want beside the dev files", line["messages"])
 		}
 		waitStatus(t, base+"/readyz", 200)
-		return base, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		}
+		return base, stop
 	}
 	token := func() string {
 		var stdout, stderr bytes.Buffer
