@@ -9,14 +9,14 @@
 //     introspects (AUTH_PROVIDER=introspection, RFC 9449 §6.2).
 //
 //   node --test e2e/dpop.test.mjs
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as DPoP from 'dpop';
 import Provider from 'oidc-provider';
-import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs } from './helpers.mjs';
+import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs, checkWithLogs } from './helpers.mjs';
 
 const AUDIENCE = 'https://interop.example/api';
 
@@ -104,15 +104,8 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-function check(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      throw withLogs(e, [dev, jwtApi, introApi]);
-    }
-  });
-}
+// check is a test whose failure shows the servers' output.
+const check = checkWithLogs(() => [dev, jwtApi, introApi]);
 
 // call sends GET url with a DPoP-bound token and a proof by keyPair (with
 // nonce, if any); it returns status, the challenges and DPoP-Nonce.

@@ -5,6 +5,7 @@ import { mkdtemp } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -137,6 +138,19 @@ export function withLogs(err, procs) {
     return err;
   }
   return new Error(String(err) + logs);
+}
+
+// checkWithLogs returns a function declaring a test whose failure shows
+// the output of procs() (called on failure: the processes start later).
+export function checkWithLogs(procs) {
+  return (name, fn) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        throw withLogs(e, procs());
+      }
+    });
 }
 
 function tail(text, lines) {

@@ -2,12 +2,12 @@
 // Connect issuer (npm's oauth2-mock-server), over real HTTP on loopback.
 //
 //   node --test e2e/interop.test.mjs
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { OAuth2Server } from 'oauth2-mock-server';
-import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs } from './helpers.mjs';
+import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs, checkWithLogs } from './helpers.mjs';
 
 const AUDIENCE = 'https://interop.example/api';
 
@@ -47,16 +47,8 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-// check is a test whose failure shows the API's log.
-function check(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      throw withLogs(e, [api]);
-    }
-  });
-}
+// check is a test whose failure shows the servers' output.
+const check = checkWithLogs(() => [api]);
 
 // get calls the API, returning status, WWW-Authenticate and the JSON body.
 async function get(path, token) {

@@ -5,12 +5,12 @@
 // endpoint in the issuer's metadata and authenticates to it as a client.
 //
 //   node --test e2e/introspection.test.mjs
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Provider from 'oidc-provider';
-import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs } from './helpers.mjs';
+import { apiEnv, buildApi, freePort, start, tempDir, waitFor, withLogs, checkWithLogs } from './helpers.mjs';
 
 const AUDIENCE = 'https://interop.example/api';
 const OTHER_API = 'https://other.example/api';
@@ -88,15 +88,8 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-function check(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      throw withLogs(e, [api, badApi]);
-    }
-  });
-}
+// check is a test whose failure shows the servers' output.
+const check = checkWithLogs(() => [api, badApi]);
 
 async function get(base, p, token) {
   const res = await fetch(base + p, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
