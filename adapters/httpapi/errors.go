@@ -59,20 +59,23 @@ func (e *bodyError) Error() string { return "request body: " + e.description }
 // texts: library error text and token contents never reach the client.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		tokenErr *domain.TokenError
-		proofErr *domain.ProofError
-		scopeErr *domain.ScopeError
-		reqErr   *requestError
-		bodyErr  *bodyError
-		paramErr *paramError
-		inputErr *domain.InputError
-		denied   *domain.DeniedError
-		quotaErr *domain.QuotaError
-		missing  *domain.UnavailableError
-		h        = w.Header()
+		tokenErr  *domain.TokenError
+		proofErr  *domain.ProofError
+		scopeErr  *domain.ScopeError
+		reqErr    *requestError
+		bodyErr   *bodyError
+		paramErr  *paramError
+		inputErr  *domain.InputError
+		denied    *domain.DeniedError
+		quotaErr  *domain.QuotaError
+		missing   *domain.UnavailableError
+		budgetErr *budgetError
+		h         = w.Header()
 	)
 	info := infoFrom(w)
 	switch {
+	case errors.As(err, &budgetErr):
+		writeBudgetError(w, info, budgetErr)
 	case errors.As(err, &proofErr):
 		writeProofError(w, info, proofErr, err)
 	case errors.As(err, &reqErr):
@@ -132,6 +135,26 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
 	}
 }
+
+// writeBudgetError answers a list the answer budget could not hold: 429
+// when the caller holds its share (its own unread answers), else 503 (the
+// server's budget is full). Retry-After: 1 either way: bytes come back as
+// soon as answers in flight are written.
+func writeBudgetError(w http.ResponseWriter, info *requestInfo, e *budgetError) {
+	w.Header()["Retry-After"] = retryOne
+	if e.share {
+		info.note = "answer_share_full"
+		encode(w, http.StatusTooManyRequests, errorBody{"too_many_requests",
+			"your earlier answers are still being sent (the client has not read them); read them, then retry"})
+		return
+	}
+	info.note, info.err, info.warn = "answer_budget_full", e, true
+	encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable",
+		"the server is busy sending other answers; retry in a moment"})
+}
+
+// retryOne is a Retry-After value, only ever assigned whole.
+var retryOne = []string{"1"}
 
 // writeProofError answers a refused DPoP request (or a Bearer one DPoP
 // rules refuse) by its error code; err is the whole error, for the log of

@@ -70,9 +70,9 @@ func (h *LogHandler) writeRequestLine(end time.Time, level slog.Level, method st
 		b = append(b, `,"subject":`...)
 		b = appendJSONString(b, info.principal.Subject)
 	}
-	if info.reason != "" {
+	if reason := info.logReason(); reason != "" {
 		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, info.reason)
+		b = appendJSONString(b, reason)
 	}
 	if status >= 500 && info.err != nil {
 		b = append(b, `,"error":`...)
@@ -138,6 +138,17 @@ func (st *stamp) append(b []byte, ns int) []byte {
 	return append(b, st.zone...)
 }
 
+// logReason is the log line's reason: the auth refusal, else the note.
+func (info *requestInfo) logReason() string {
+	switch {
+	case info.reason != "":
+		return info.reason
+	case info.note != "":
+		return info.note
+	}
+	return ""
+}
+
 // durationMS is the log line's duration_ms: milliseconds, to the
 // microsecond.
 func durationMS(took time.Duration) float64 { return float64(took.Microseconds()) / 1000 }
@@ -171,7 +182,10 @@ func appendJSONString(b []byte, s string) []byte { return appendQuoted(b, s, fal
 // here reports, and with the line's time already at hand).
 func logRequest(ctx context.Context, h slog.Handler, end time.Time, method string, status int, took time.Duration, info *requestInfo) {
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500 && info.warn:
+		level = slog.LevelWarn
+	case status >= 500:
 		level = slog.LevelError
 	}
 	if !h.Enabled(ctx, level) {
@@ -191,8 +205,8 @@ func logRequest(ctx context.Context, h slog.Handler, end time.Time, method strin
 	if info.principal.Subject != "" {
 		rec.AddAttrs(slog.String("subject", info.principal.Subject))
 	}
-	if info.reason != "" {
-		rec.AddAttrs(slog.String("reason", info.reason))
+	if reason := info.logReason(); reason != "" {
+		rec.AddAttrs(slog.String("reason", reason))
 	}
 	if status >= 500 && info.err != nil {
 		rec.AddAttrs(slog.String("error", info.err.Error()))

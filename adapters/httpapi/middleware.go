@@ -78,8 +78,14 @@ type requestInfo struct {
 	principal domain.Principal // set by requireAuth
 	scheme    app.Scheme       // set by requireAuth: how the token came
 	schemes   *schemes         // set by requireAuth: what the route accepts, for challenges
-	reason    string
-	err       error
+	reason    string           // why a protected request was refused: counted as its auth outcome, and logged
+	// note is logged as the reason when reason is empty: why a request
+	// that passed authentication was refused (the answer budget).
+	note string
+	err  error
+	// warn logs a 5xx at WARN, not ERROR: the server refused work it could
+	// not take on (overload), nothing failed.
+	warn bool
 }
 
 // exchange is one request on its way through the middleware: the
