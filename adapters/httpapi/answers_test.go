@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,6 +82,10 @@ func TestAnswerBudgetThroughRouter(t *testing.T) {
 		t.Fatalf("reader's second list: got %d (Retry-After %q) %s, want 429 too_many_requests with Retry-After: 1",
 			rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
+	// A client that leaves while it waits is not a server error.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.handler.ServeHTTP(httptest.NewRecorder(), listRequest("alice").WithContext(ctx))
 	if rec := f.do("GET", "/api/public", nil); rec.Code != 200 {
 		t.Errorf("/api/public with the budget held: got %d, want 200", rec.Code)
 	}
@@ -99,6 +104,7 @@ func TestAnswerBudgetThroughRouter(t *testing.T) {
 		`"level":"WARN","msg":"request","method":"GET","route":"/api/messages","status":503`,
 		`"reason":"answer_budget_full"`,
 		`"status":429`, `"reason":"answer_share_full"`,
+		`"level":"INFO","msg":"request","method":"GET","route":"/api/messages","status":499`,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +77,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &budgetErr):
 		writeBudgetError(w, info, budgetErr)
+	case errors.As(err, &proofErr) && proofErr.Code() == domain.ProofCodeUnavailable && clientGone(r):
+		info.clientGone = true
 	case errors.As(err, &proofErr):
 		writeProofError(w, info, proofErr, err)
 	case errors.As(err, &reqErr):
@@ -115,6 +118,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			desc = fmt.Sprintf("the server holds the most messages it may (%d); messages must be deleted before more can be posted", quotaErr.Limit)
 		}
 		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", desc})
+	case errors.Is(err, domain.ErrUnavailable) && clientGone(r):
+		info.clientGone = true // nobody to answer: logged as 499, at INFO
 	case errors.Is(err, domain.ErrUnavailable):
 		// What is missing is named by the app layer in fixed words; the
 		// cause (addresses, driver errors) goes to the log only.
@@ -130,10 +135,21 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusNotFound, errorBody{"not_found", "no such resource"})
 	case errors.Is(err, errMethodNotAllowed):
 		encode(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "method not allowed on this resource"})
+	case clientGone(r):
+		info.clientGone = true
 	default:
 		info.err = err
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
 	}
+}
+
+// clientGone reports whether the client of r has closed the connection:
+// net/http cancels a request's context when its connection closes. An
+// error that would be a 500 or a 503 is then most likely that (a canceled
+// query, however the driver words it), and nobody would read the answer:
+// writeError logs it as a client disconnect instead of a server error.
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // writeBudgetError answers a list the answer budget could not hold: 429

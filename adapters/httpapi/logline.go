@@ -138,13 +138,21 @@ func (st *stamp) append(b []byte, ns int) []byte {
 	return append(b, st.zone...)
 }
 
-// logReason is the log line's reason: the auth refusal, else the note.
+// StatusClientClosedRequest is the status the log and the metrics give a
+// request whose client closed the connection before it was answered
+// (nginx's 499): no answer was sent, and it is no server error.
+const StatusClientClosedRequest = 499
+
+// logReason is the log line's reason: the auth refusal, else the note,
+// else for a client that went away "client_closed_request".
 func (info *requestInfo) logReason() string {
 	switch {
 	case info.reason != "":
 		return info.reason
 	case info.note != "":
 		return info.note
+	case info.clientGone:
+		return "client_closed_request"
 	}
 	return ""
 }

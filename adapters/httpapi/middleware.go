@@ -86,6 +86,10 @@ type requestInfo struct {
 	// warn logs a 5xx at WARN, not ERROR: the server refused work it could
 	// not take on (overload), nothing failed.
 	warn bool
+	// clientGone: the client closed the connection before its answer (the
+	// request's context was canceled). Logged and counted as status 499,
+	// "client closed request", at INFO: not a server error.
+	clientGone bool
 }
 
 // exchange is one request on its way through the middleware: the
@@ -196,6 +200,9 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			next.ServeHTTP(x, r)
 			if x.status == 0 {
 				x.status = http.StatusOK
+			}
+			if x.info.clientGone {
+				x.status = StatusClientClosedRequest
 			}
 			// One monotonic reading; the line's wall time follows from it.
 			took := time.Since(start)
