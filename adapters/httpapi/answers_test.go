@@ -72,6 +72,9 @@ func TestAnswerBudgetThroughRouter(t *testing.T) {
 	if rec.Code != 503 || rec.Header().Get("Retry-After") != "1" {
 		t.Fatalf("alice's list with the budget held: got %d (Retry-After %q), want 503 with Retry-After: 1", rec.Code, rec.Header().Get("Retry-After"))
 	}
+	if rec.Header().Get("Connection") != "close" {
+		t.Errorf("503 for want of answer bytes: Connection %q, want close", rec.Header().Get("Connection"))
+	}
 	if got, want := decodeError(t, rec), (errorBody{"temporarily_unavailable", "the server is busy sending other answers; retry in a moment"}); got != want {
 		t.Errorf("503 body: got %+v, want %+v", got, want)
 	}

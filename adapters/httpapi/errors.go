@@ -155,9 +155,13 @@ func clientGone(r *http.Request) bool {
 // writeBudgetError answers a list the answer budget could not hold: 429
 // when the caller holds its share (its own unread answers), else 503 (the
 // server's budget is full). Retry-After: 1 either way: bytes come back as
-// soon as answers in flight are written.
+// soon as answers in flight are written. The connection is closed after
+// the answer: a crowd of slow readers pipelines requests, and each would
+// cost a refusal (a token check, a wait, a log line) while the budget
+// stays full; a client that is only unlucky opens a new one.
 func writeBudgetError(w http.ResponseWriter, info *requestInfo, e *budgetError) {
 	w.Header()["Retry-After"] = retryOne
+	w.Header()["Connection"] = connectionClose
 	if e.share {
 		info.note = "answer_share_full"
 		encode(w, http.StatusTooManyRequests, errorBody{"too_many_requests",
@@ -169,8 +173,11 @@ func writeBudgetError(w http.ResponseWriter, info *requestInfo, e *budgetError) 
 		"the server is busy sending other answers; retry in a moment"})
 }
 
-// retryOne is a Retry-After value, only ever assigned whole.
-var retryOne = []string{"1"}
+// Header values of budget refusals, only ever assigned whole.
+var (
+	retryOne        = []string{"1"}
+	connectionClose = []string{"close"}
+)
 
 // writeProofError answers a refused DPoP request (or a Bearer one DPoP
 // rules refuse) by its error code; err is the whole error, for the log of
