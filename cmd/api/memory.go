@@ -21,6 +21,7 @@ import (
 //
 //	MEMORY_LIMIT
 //	 - outside the Go heap: the binary (outsideGo), SQLite's page caches
+//	 - a thirty-second, for the runtime's overshoot: its limit is soft
 //	 = the Go memory limit (debug.SetMemoryLimit): the collector works
 //	   harder as the heap nears it
 //	 - a quarter of it left for garbage between collections (headroom)
@@ -44,8 +45,9 @@ const (
 	DefaultMemoryLimit = 1 << 30
 
 	// outsideGo is what the process holds outside the Go heap: its code
-	// and data (the binary is 30 MB; 10-12 MB of it resident).
-	outsideGo = 16 << 20
+	// and data, 30 MB, all of which may become resident (19 MB is at
+	// idle: RssFile in /proc/PID/status).
+	outsideGo = 32 << 20
 	// sqliteConnCache is SQLite's page cache per connection (its default
 	// cache_size, 2,000 KiB), outside the Go heap; adapters/sqlite opens
 	// one writer and 2 × GOMAXPROCS readers.
@@ -105,7 +107,7 @@ type memoryPlan struct {
 	limit       int64
 	limitSource string
 	outside     int64 // outside the Go heap
-	goLimit     int64 // for debug.SetMemoryLimit
+	goLimit     int64 // for debug.SetMemoryLimit: limit - outside - limit/32
 	headroom    int64 // garbage between collections
 	base        int64 // the idle process, and the development issuer
 	tokenCache  int64
@@ -125,7 +127,7 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 	if in.store == "sqlite" {
 		p.outside += int64(1+2*in.procs) * sqliteConnCache
 	}
-	p.goLimit = p.limit - p.outside
+	p.goLimit = p.limit - p.outside - p.limit/32
 	p.headroom = p.goLimit / 4
 	p.base = baseGo
 	if in.dev {
@@ -141,8 +143,9 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 	p.rest = p.goLimit - p.headroom - fixed
 	least := int64(2*httpapi.MaxListAnswer + minConns*connBytes) // the smallest rest that serves
 	if p.rest < least {
-		// The limit at which rest would be least: rest = (limit - outside) × 3/4 - fixed.
-		need := p.outside + (fixed+least)*4/3 + 1
+		// The limit at which rest would be least:
+		// rest = (limit × 31/32 - outside) × 3/4 - fixed.
+		need := (p.outside + (fixed+least)*4/3 + 1) * 32 / 31
 		return p, fmt.Errorf("%s: %s is too small for these settings: %s and %s of it go to the process and its caches "+
 			"(token cache %s, DPoP replay cache %s, log buffer %s, message store %s), leaving too little for connections; "+
 			"it needs at least %s (or lower TOKEN_CACHE_SIZE, or keep DPoP proofs in Redis)",
