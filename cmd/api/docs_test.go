@@ -49,7 +49,7 @@ func TestConfigurationDocumentsEveryVariable(t *testing.T) {
 		t.Errorf("the binary reads the environment variable %s (%s), but %s does not name it: add it to %s",
 			name, found[name], configurationDoc, configurationDoc)
 	}
-	t.Logf("%d variables read by the binary, each named in %s", len(found), configurationDoc)
+	t.Logf("checked the %d variables the binary reads against %s", len(found), configurationDoc)
 }
 
 // variableName is what an environment variable read by this program looks
