@@ -13,6 +13,8 @@
 // answers garbage makes Verify return domain.ErrUnavailable (503 with
 // Retry-After), never an acceptance. Answers are cached briefly: active
 // ones at most CacheTTL and never past their exp, inactive ones shorter.
+// Connections to the endpoint are kept alive, as many as requests may be
+// in flight.
 package introspection
 
 import (
@@ -94,10 +96,14 @@ type Config struct {
 	// Timeout bounds one introspection request (default 3s).
 	Timeout time.Duration
 	// MaxInFlight bounds concurrent introspection requests (default 64);
-	// beyond it tokens are answered as unavailable rather than queued.
+	// beyond it tokens are answered as unavailable rather than queued. As
+	// many connections to the endpoint are kept open between requests.
 	MaxInFlight int
 	// HTTPClient makes the requests (nil: the system's roots, so
-	// SSL_CERT_FILE works). Redirects are never followed.
+	// SSL_CERT_FILE works). Redirects are never followed. An
+	// *http.Transport (or none: http.DefaultTransport) is cloned with its
+	// connection limits set to MaxInFlight; another RoundTripper is used as
+	// it is.
 	HTTPClient *http.Client
 	// RetryMax caps the back-off between failed discoveries (default 10s).
 	RetryMax time.Duration
@@ -229,7 +235,7 @@ type Verifier struct {
 	endpoint atomic.Pointer[string]
 	issuer   atomic.Pointer[string] // "" when none is configured
 	cache    *cache                 // nil when disabled
-	slots    chan struct{}          // bounds requests in flight
+	slots    slots                  // bounds requests in flight
 	flight   flight                 // one request per token at a time
 	log      *slog.Logger
 	results  *prometheus.CounterVec
@@ -261,6 +267,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	client := *cfg.HTTPClient
 	client.Timeout = cfg.Timeout
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = pooled(client.Transport, cfg.MaxInFlight)
 
 	v := &Verifier{
 		cfg:    cfg,
@@ -268,7 +275,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		// RFC 6749 §2.3.1: the id and secret are form-encoded, then joined.
 		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret))),
 		cache:   newCache(cfg.CacheSize),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
+		slots:   newSlots(cfg.MaxInFlight),
 		log:     log,
 		stopped: make(chan struct{}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -290,6 +297,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	log.Info("verifying tokens by introspection", "endpoint", endpoint, "issuer", issuer, "audiences", cfg.Audiences)
 	return v, func() { cancel(); <-v.stopped }, nil
+}
+
+// pooled returns rt with room for n connections to the endpoint, all of
+// them kept open between requests. An http.Transport keeps 2 idle
+// connections per host unless told otherwise: with more requests in
+// flight, most answers would close their connection and the next request
+// open another (a TCP handshake, and a TLS one over https, for each
+// token). MaxConnsPerHost is n too, so a request that finds every
+// connection busy waits for one rather than opening more than the
+// requests that may be in flight. Round trippers other than an
+// *http.Transport are returned as they are.
+func pooled(rt http.RoundTripper, n int) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return rt
+	}
+	t = t.Clone()
+	t.MaxConnsPerHost = n
+	t.MaxIdleConnsPerHost = n
+	if t.MaxIdleConns != 0 && t.MaxIdleConns < n { // 0 is no limit
+		t.MaxIdleConns = n
+	}
+	return t
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -381,13 +414,11 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 
 // introspect asks the endpoint about raw and judges the answer.
 func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32]byte) (domain.Principal, error) {
-	select {
-	case v.slots <- struct{}{}:
-		defer func() { <-v.slots }()
-	default:
+	if !v.slots.enter() {
 		v.results.WithLabelValues("error").Inc()
 		return domain.Principal{}, errBusy
 	}
+	defer v.slots.leave()
 	answer, err := v.ask(ctx, endpoint, raw)
 	if err != nil {
 		v.results.WithLabelValues("error").Inc()
@@ -448,6 +479,9 @@ func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		// A short error body is read to its end, so the connection
+		// carries the next request instead of being closed.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		hint := ""
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			hint = " (check INTROSPECTION_CLIENT_ID and its secret)"
