@@ -9,12 +9,14 @@
 // refuses the token; an active one is still checked (exp, nbf, iat, iss
 // when an issuer is configured, aud when the answer has one, token_type
 // when present, no sender constraint) before its scope, client_id, sub,
-// aud, iss and exp become the principal. An endpoint that is down, slow or
-// answers garbage makes Verify return domain.ErrUnavailable (503 with
-// Retry-After), never an acceptance. Answers are cached briefly: active
-// ones at most CacheTTL and never past their exp, inactive ones shorter.
-// Connections to the endpoint are kept alive, as many as requests may be
-// in flight.
+// aud, iss and exp become the principal. An endpoint that is down,
+// slow, refuses the API's credentials or answers garbage makes Verify
+// return a *domain.UnavailableError naming the introspection endpoint
+// (503 with Retry-After), never an acceptance; while it refuses the API's
+// credentials (401 or 403) Ready says so. Answers are cached briefly:
+// active ones at most CacheTTL and never past their exp, inactive ones
+// shorter. Connections to the endpoint are kept alive, as many as
+// requests may be in flight.
 package introspection
 
 import (
@@ -237,6 +239,7 @@ type Verifier struct {
 	cache    *cache                 // nil when disabled
 	slots    slots                  // bounds requests in flight
 	flight   flight                 // one request per token at a time
+	creds    credentials            // what the endpoint last said of the API's credentials
 	log      *slog.Logger
 	results  *prometheus.CounterVec
 	stopped  chan struct{}
@@ -361,16 +364,18 @@ func (v *Verifier) discover(ctx context.Context) {
 	}
 }
 
-// Ready returns nil once the introspection endpoint is known.
-func (v *Verifier) Ready(context.Context) error {
-	if *v.endpoint.Load() == "" {
-		return fmt.Errorf("introspection: %w: the introspection endpoint of %s is not discovered yet", domain.ErrUnavailable, v.cfg.Issuer)
-	}
-	return nil
+// endpointName names the endpoint for clients: the 503 answer says
+// "not available: the token introspection endpoint; retry shortly".
+const endpointName = "the token introspection endpoint"
+
+// unavailable is the error for a token the endpoint cannot judge now (a
+// 503 naming the endpoint); cause is for the log only.
+func unavailable(cause error) error {
+	return &domain.UnavailableError{What: endpointName, Cause: fmt.Errorf("introspection: %w", cause)}
 }
 
 // errBusy: too many introspections are under way.
-var errBusy = fmt.Errorf("introspection: %w: too many introspection requests in flight", domain.ErrUnavailable)
+var errBusy = unavailable(errors.New("too many introspection requests in flight"))
 
 // Verify implements ports.TokenVerifier.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principal, error) {
@@ -408,7 +413,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	case <-c.done:
 		return c.p, c.err
 	case <-ctx.Done():
-		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, ctx.Err())
+		return domain.Principal{}, unavailable(fmt.Errorf("waiting for the endpoint's answer: %w", ctx.Err()))
 	}
 }
 
@@ -423,7 +428,7 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32
 	if err != nil {
 		v.results.WithLabelValues("error").Inc()
 		v.log.Warn("token introspection failed", "endpoint", endpoint, "error", err)
-		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, err)
+		return domain.Principal{}, unavailable(err)
 	}
 	now := v.cfg.Now()
 	if answer.inactive {
@@ -463,7 +468,8 @@ type answer struct {
 }
 
 // ask posts the token to the endpoint. Any answer other than a 200 with a
-// JSON object whose "active" is a boolean is an error.
+// JSON object whose "active" is a boolean is an error. Every answer's
+// status is the endpoint's verdict on the API's credentials (Ready).
 func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error) {
 	body := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
@@ -478,12 +484,13 @@ func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error
 		return answer{}, err
 	}
 	defer resp.Body.Close()
+	v.heard(endpoint, resp.StatusCode)
 	if resp.StatusCode != http.StatusOK {
 		// A short error body is read to its end, so the connection
 		// carries the next request instead of being closed.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		if refusesCredentials(resp.StatusCode) {
 			hint = " (check INTROSPECTION_CLIENT_ID and its secret)"
 		}
 		return answer{}, fmt.Errorf("POST %s: status %d%s", endpoint, resp.StatusCode, hint)

@@ -253,6 +253,11 @@ func TestEndpointTroubleIsUnavailable(t *testing.T) {
 			if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrInvalidToken) {
 				t.Errorf("got %+v, %v; want ErrUnavailable only", p, err)
 			}
+			// The 503 answer names what is missing: the endpoint.
+			var ue *domain.UnavailableError
+			if !errors.As(err, &ue) || ue.What != "the token introspection endpoint" {
+				t.Errorf("got %v, want a *domain.UnavailableError naming the token introspection endpoint", err)
+			}
 			// fmt.Sprint, not err.Error(): err may be nil here, and a
 			// panic would stop the package's other tests.
 			if strings.Contains(fmt.Sprint(err), tok) || strings.Contains(logs.String(), tok) {
