@@ -86,7 +86,8 @@ type Config struct {
 	Audiences []string
 	// RolesClaims are answer members (names or dot paths) holding roles.
 	RolesClaims []string
-	// ClockTolerance is the leeway for exp, nbf and iat.
+	// ClockTolerance is the leeway for exp, nbf and iat in a fresh
+	// answer. A cached answer is never used at or past its exp.
 	ClockTolerance time.Duration
 	// CacheSize bounds the answer cache in entries; 0 disables it.
 	CacheSize int
@@ -444,12 +445,18 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32
 		return domain.Principal{}, err
 	}
 	if v.cache != nil {
+		// RFC 7662 §4: an answer is not used past its exp. The clock
+		// tolerance judge allowed is for the issuer's fresh word, not for
+		// our memory of it: a cached answer ends at exp by this clock,
+		// and one judged active at or past exp is not cached at all.
 		e.until = now.Add(v.cfg.CacheTTL)
 		if !p.ExpiresAt.IsZero() {
-			e.until = minTime(e.until, p.ExpiresAt.Add(v.cfg.ClockTolerance))
+			e.until = minTime(e.until, p.ExpiresAt)
 		}
-		e.principal = p
-		v.cache.put(key, e, now)
+		if now.Before(e.until) {
+			e.principal = p
+			v.cache.put(key, e, now)
+		}
 	}
 	return p, nil
 }
