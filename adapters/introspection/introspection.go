@@ -7,9 +7,10 @@
 // and sends the token there and nowhere else: over https (plain http only
 // to loopback), with redirects refused. An answer of "active": false
 // refuses the token; an active one is still checked (exp, nbf, iat, iss
-// when an issuer is configured, aud when the answer has one, token_type
-// when present, no sender constraint) before its scope, client_id, sub,
-// aud, iss and exp become the principal. An endpoint that is down,
+// when an issuer is configured, aud naming one of the configured
+// audiences, token_type and token_use when present naming an access
+// token, no sender constraint but DPoP's) before its scope, client_id,
+// sub, aud, iss and exp become the principal. An endpoint that is down,
 // slow, refuses the API's credentials or answers garbage makes Verify
 // return a *domain.UnavailableError naming the introspection endpoint
 // (503 with Retry-After), never an acceptance; while it refuses the API's
@@ -82,7 +83,8 @@ type Config struct {
 	// (client_secret_basic).
 	ClientID     string
 	ClientSecret string
-	// Audiences: an answer with "aud" must name one of them.
+	// Audiences: an active answer's "aud" must name one of them; an
+	// answer without "aud" is refused (missing_claim).
 	Audiences []string
 	// RolesClaims are answer members (names or dot paths) holding roles.
 	RolesClaims []string
