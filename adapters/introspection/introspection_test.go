@@ -238,6 +238,53 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 	s.checkRequests()
 }
 
+// An answer's iss must be the configured issuer exactly: the issuer with
+// anything appended (a path, a host suffix, a port, a slash) is another
+// issuer, and so is a prefix of it, whether or not the configured name
+// ends in a slash.
+func TestIssuerComparedExactly(t *testing.T) {
+	s := newServer(t, false)
+	for _, configured := range []string{issuer, "https://issuer.example"} {
+		cfg := config(s)
+		cfg.Issuer = configured
+		v := start(t, cfg)
+		for _, iss := range []string{
+			configured + "evil",
+			configured + "/evil",
+			configured + ".attacker",
+			configured + ".attacker.example/",
+			configured + ":8443",
+			configured + "/",
+			configured + "//",
+			configured + "#",
+			configured + "?",
+			configured + " ",
+			configured + "%2F",
+			strings.ToUpper(configured),
+			configured[:len(configured)-1],
+			"",
+		} {
+			t.Run(fmt.Sprintf("%s answered as %q", configured, iss), func(t *testing.T) {
+				tok := opaque()
+				a := active("u", nil, time.Hour)
+				a["iss"] = iss
+				s.set(tok, a)
+				_, err := v.Verify(context.Background(), tok)
+				if got := jwtverifytest.Reason(t, err); got != domain.ReasonIssuer {
+					t.Errorf("got %q (%v), want %q", got, err, domain.ReasonIssuer)
+				}
+			})
+		}
+		tok := opaque()
+		a := active("u", nil, time.Hour)
+		a["iss"] = configured
+		s.set(tok, a)
+		if p, err := v.Verify(context.Background(), tok); err != nil || p.Issuer != configured {
+			t.Errorf("%s answered as itself: got %+v, %v", configured, p, err)
+		}
+	}
+}
+
 // An endpoint that is down, slow, refuses the API or answers garbage
 // makes the token unavailable (503), never accepted and never refused as
 // invalid; the token goes nowhere else.
