@@ -146,11 +146,20 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 		// The limit at which rest would be least:
 		// rest = (limit × 31/32 - outside) × 3/4 - fixed.
 		need := (p.outside + (fixed+least)*4/3 + 1) * 32 / 31
-		return p, fmt.Errorf("%s: %s is too small for these settings: %s and %s of it go to the process and its caches "+
-			"(token cache %s, DPoP replay cache %s, log buffer %s, message store %s), leaving too little for connections; "+
+		var parts []string
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{"the idle process", p.base}, {"the token cache", p.tokenCache}, {"the DPoP replay cache", p.replay}, {"the log buffer", p.logs}, {"the message store", p.store}} {
+			if c.n > 0 {
+				parts = append(parts, c.name+" "+formatBytes(c.n))
+			}
+		}
+		return p, fmt.Errorf("%s: %s is too small for these settings: %s (%s) besides %s outside the Go heap, "+
+			"and a quarter of the heap for garbage, leave too little for connections and list answers; "+
 			"it needs at least %s (or lower TOKEN_CACHE_SIZE, or keep DPoP proofs in Redis)",
-			in.limitSource, formatBytes(p.limit), formatBytes(p.outside+p.headroom), formatBytes(fixed),
-			formatBytes(p.tokenCache), formatBytes(p.replay), formatBytes(p.logs), formatBytes(p.store), formatBytes(roundUpMiB(need)))
+			in.limitSource, formatBytes(p.limit), formatBytes(fixed), strings.Join(parts, ", "), formatBytes(p.outside),
+			formatBytes(roundUpMiB(need)))
 	}
 	p.answers = max(p.rest/4, 2*httpapi.MaxListAnswer)
 	p.conns = p.rest - p.answers
