@@ -73,10 +73,6 @@ func NewAnswerBudget(size int64) *AnswerBudget {
 // caller is whom answer bytes are held for: a subject of an issuer.
 type caller struct{ issuer, subject string }
 
-// Max returns the budget in bytes; Share what one caller may hold.
-func (b *AnswerBudget) Max() int64   { return b.max }
-func (b *AnswerBudget) Share() int64 { return b.share }
-
 // Used returns the bytes held now.
 func (b *AnswerBudget) Used() int64 {
 	b.mu.Lock()

@@ -69,7 +69,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		lc := &limitedConn{Conn: c, l: l}
-		lc.head.reset()
 		admitted, victim := l.admit(lc)
 		if victim != nil {
 			l.reaped.Add(1)
