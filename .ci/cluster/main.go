@@ -1,10 +1,11 @@
 // Command cluster runs two API instances behind haproxy on loopback and
 // checks that nothing acknowledged is lost and no DPoP proof is accepted
-// twice while one instance is killed with SIGKILL and started again. Not
-// part of the API; run it with .ci/cluster/run, which builds the binary
-// and starts PostgreSQL first:
+// twice while one instance is killed with SIGKILL and started again, and
+// later the other is stopped gracefully (SIGTERM, as in a rolling update)
+// and started again. Not part of the API; run it with .ci/cluster/run,
+// which builds the binary and starts PostgreSQL first:
 //
-//	.ci/cluster/run [-duration 30s] [-rate 400] [-kill-at 10s] [-down 2s]
+//	.ci/cluster/run [-duration 30s] [-rate 400] [-kill-at 10s] [-term-at 20s] [-down 2s]
 //
 // What it starts, each on a loopback port the kernel hands out: a
 // throwaway redis-server (the DPoP replay store the instances share), two
@@ -17,14 +18,16 @@
 // The load, through haproxy at a fixed rate: lists of messages, posts,
 // deletes of the client's own acknowledged posts, and DPoP requests with
 // fresh proofs; after each accepted DPoP request the same proof is sent
-// straight to the other instance, which must refuse it. Instance b is
-// killed at -kill-at and started again -down later.
+// straight to the other instance, which must refuse it. Instance b gets
+// SIGKILL at -kill-at, instance a SIGTERM at -term-at; each is started
+// again -down later.
 //
-// The report: requests served, errors seen by clients and for how long,
-// replays accepted (must be 0), acknowledged posts lost (every 201's
-// message must be listed afterwards, unless a 204 deleted it: must be 0),
-// and how long until the restarted instance took traffic again. It exits
-// 1 when a check fails.
+// The report: requests served, errors seen by clients and for how long
+// after each stop, replays accepted (must be 0), acknowledged posts lost
+// (every 201's message must be listed afterwards, unless a 204 deleted
+// it: must be 0), and how long until each restarted instance took traffic
+// again. It exits 1 when a check fails (also when an instance never took
+// traffic again, or did not exit with status 0 after SIGTERM).
 package main
 
 import (
@@ -68,6 +71,7 @@ type options struct {
 	rate        int
 	clients     int
 	killAt      time.Duration
+	termAt      time.Duration
 	down        time.Duration
 }
 
@@ -79,15 +83,17 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 400, "requests a second through haproxy, all clients together")
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own user and DPoP key")
 	flag.DurationVar(&o.killAt, "kill-at", 10*time.Second, "when instance b gets SIGKILL, from the start of the load")
-	flag.DurationVar(&o.down, "down", 2*time.Second, "how long it stays down before it is started again")
+	flag.DurationVar(&o.termAt, "term-at", 20*time.Second, "when instance a gets SIGTERM (a graceful stop, as in a rolling update); 0: never")
+	flag.DurationVar(&o.down, "down", 2*time.Second, "how long a stopped instance stays down before it is started again")
 	flag.Parse()
 	o.databaseURL = os.Getenv("DATABASE_URL")
 	if o.api == "" || o.dir == "" || o.databaseURL == "" {
 		fmt.Fprintln(os.Stderr, "cluster: -api, -dir and DATABASE_URL (postgres://…) are required; run .ci/cluster/run")
 		os.Exit(2)
 	}
-	if o.killAt+o.down >= o.duration || o.rate < 1 || o.clients < 1 {
-		fmt.Fprintln(os.Stderr, "cluster: -kill-at plus -down must end before -duration; -rate and -clients at least 1")
+	if o.killAt+o.down >= o.duration || (o.termAt > 0 && (o.termAt < o.killAt+o.down+5*time.Second || o.termAt+o.down >= o.duration)) ||
+		o.rate < 1 || o.clients < 1 {
+		fmt.Fprintln(os.Stderr, "cluster: -kill-at plus -down must end before -duration, and -term-at between 5 s after that and -duration less -down; -rate and -clients at least 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -152,8 +158,15 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	go stats.watch(watchCtx)
 
 	fmt.Printf("cluster: instances a (:%d) and b (:%d) on PostgreSQL and Redis, behind haproxy on %s\n", ports["a"], ports["b"], lb)
-	fmt.Printf("load: %v at %d requests/s from %d clients; b gets SIGKILL at +%v and is started again %v later\n",
-		o.duration, o.rate, o.clients, o.killAt, o.down)
+	events := []*event{{instance: "b", signal: syscall.SIGKILL, after: o.killAt}}
+	if o.termAt > 0 {
+		events = append(events, &event{instance: "a", signal: syscall.SIGTERM, after: o.termAt})
+	}
+	fmt.Printf("load: %v at %d requests/s from %d clients", o.duration, o.rate, o.clients)
+	for _, e := range events {
+		fmt.Printf("; %s gets %s at +%v", e.instance, signalName(e.signal), e.after)
+	}
+	fmt.Printf(", each started again %v later\n", o.down)
 
 	clients, err := newClients(o.clients, minter, lb, ports)
 	if err != nil {
@@ -167,32 +180,53 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 		})
 	}
 
-	// The instance's death and return.
-	var t timeline
-	select {
-	case <-time.After(time.Until(start.Add(o.killAt))):
-	case <-ctx.Done():
-		return false, ctx.Err()
+	// Each instance's stop and return.
+	var ready sync.WaitGroup
+	for _, e := range events {
+		select {
+		case <-time.After(time.Until(start.Add(e.after))):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		e.at = time.Now()
+		if e.exit, err = procs.stop(e.instance, e.signal); err != nil {
+			return false, err
+		}
+		e.exited = time.Now()
+		time.Sleep(o.down)
+		if _, err := instance(e.instance, 2); err != nil {
+			return false, err
+		}
+		e.restarted = time.Now()
+		ready.Go(func() {
+			e.ready = pollReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[e.instance]), 30*time.Second)
+		})
 	}
-	t.killed = time.Now()
-	if err := procs.kill("b"); err != nil {
-		return false, err
-	}
-	time.Sleep(o.down)
-	if _, err := instance("b", 2); err != nil {
-		return false, err
-	}
-	t.restarted = time.Now()
-	t.ready = pollReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["b"]), 30*time.Second)
 	wg.Wait()
+	ready.Wait()
 	stopWatch()
 
-	return report(ctx, o, clients, stats, t, minter, lb), nil
+	return report(ctx, start, clients, stats, events, minter, lb), nil
 }
 
-// timeline is when instance b died and came back.
-type timeline struct {
-	killed, restarted, ready time.Time
+// event is an instance's stop and return.
+type event struct {
+	instance string
+	signal   syscall.Signal
+	after    time.Duration // from the start of the load
+
+	at        time.Time // the signal was sent
+	exit      error     // how the process ended (nil: status 0)
+	exited    time.Time
+	restarted time.Time
+	ready     time.Time // its /readyz answered 200
+}
+
+func signalName(s syscall.Signal) string {
+	if s == syscall.SIGKILL {
+		return "SIGKILL"
+	}
+	return "SIGTERM"
 }
 
 // newIssuer makes a signing key (in the development issuer's key file
@@ -310,6 +344,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan struct{}
+	exit error // cmd.Wait's, once done is closed
 }
 
 // procSet holds the children by name; all are killed at the end.
@@ -333,7 +368,7 @@ func (s *procSet) start(name, logPath, path string, args, env []string) (*proc, 
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := &proc{cmd: cmd, log: log, done: make(chan struct{})}
-	go func() { cmd.Wait(); log.Close(); close(p.done) }()
+	go func() { p.exit = cmd.Wait(); log.Close(); close(p.done) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.procs == nil {
@@ -343,16 +378,17 @@ func (s *procSet) start(name, logPath, path string, args, env []string) (*proc, 
 	return p, nil
 }
 
-// kill sends SIGKILL to the named process and waits for its end.
-func (s *procSet) kill(name string) error {
+// stop sends sig to the named process and waits for its end; exit is how
+// it ended (nil: status 0).
+func (s *procSet) stop(name string, sig syscall.Signal) (exit error, err error) {
 	s.mu.Lock()
 	p := s.procs[name]
 	s.mu.Unlock()
-	if err := p.cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("killing %s: %w", name, err)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return nil, fmt.Errorf("signalling %s: %w", name, err)
 	}
 	<-p.done
-	return nil
+	return p.exit, nil
 }
 
 // stopAll ends every process: SIGTERM, then SIGKILL after 5 s.
@@ -655,7 +691,7 @@ func (c *client) dpopAndReplay() {
 var expected = map[string]int{"list": 200, "post": 201, "delete": 204, "dpop": 200}
 
 // report prints the figures and checks; it returns true if a check failed.
-func report(ctx context.Context, o options, clients []*client, stats *haproxyStats, t timeline, m *devissuer.Minter, lb string) (failed bool) {
+func report(ctx context.Context, start time.Time, clients []*client, stats *haproxyStats, events []*event, m *devissuer.Minter, lb string) (failed bool) {
 	var all []result
 	var acked, deleted, unknownD []string
 	unknownP := 0
@@ -677,7 +713,6 @@ func report(ctx context.Context, o options, clients []*client, stats *haproxySta
 	served := 0
 	var errs []result
 	replays := map[string]int{}
-	var firstB time.Time
 	for _, r := range all {
 		if r.kind == "replay" {
 			switch {
@@ -700,9 +735,6 @@ func report(ctx context.Context, o options, clients []*client, stats *haproxySta
 		if r.status != expected[r.kind] {
 			errs = append(errs, r)
 		}
-		if r.server == "b" && r.at.After(t.restarted) && firstB.IsZero() {
-			firstB = r.at
-		}
 	}
 	since := func(from, at time.Time) string {
 		if at.IsZero() {
@@ -713,33 +745,76 @@ func report(ctx context.Context, o options, clients []*client, stats *haproxySta
 
 	fmt.Printf("\nrequests through haproxy: %d sent, %d answered (%s); by status: %s\n",
 		len(all)-sumReplays(replays), served, formatCounts(byKind), formatStatus(byStatus))
-	fmt.Printf("errors seen by clients: %d", len(errs))
-	if len(errs) > 0 {
-		kinds := map[string]int{}
-		for _, e := range errs {
-			k := strconv.Itoa(e.status)
-			if e.status == 0 {
-				k = "no answer"
-			}
-			kinds[e.kind+" "+k]++
-		}
-		fmt.Printf(" (%s), from %s to %s after the kill: %.3f s",
-			formatCounts(kinds), since(t.killed, errs[0].at), since(t.killed, errs[len(errs)-1].at),
-			errs[len(errs)-1].at.Sub(errs[0].at).Seconds())
-	}
-	fmt.Println()
-	for i, e := range errs {
-		if i == 5 {
-			fmt.Printf("  … %d more\n", len(errs)-5)
-			break
-		}
-		fmt.Printf("  %s after the kill: %s %d %s\n", since(t.killed, e.at), e.kind, e.status, e.detail)
-	}
+	fmt.Printf("errors seen by clients: %d\n", len(errs))
 	fmt.Printf("DPoP replays sent straight to the other instance: %d: %s\n", sumReplays(replays), formatCounts(replays))
-	fmt.Printf("instance b: SIGKILL at +%.3fs of the load; haproxy marked it DOWN %s after; started again %.3f s after the kill\n",
-		t.killed.Sub(all[0].at).Seconds(), since(t.killed, stats.first("b", "DOWN", t.killed)), t.restarted.Sub(t.killed).Seconds())
-	fmt.Printf("restarted instance: /readyz 200 %s after its start; haproxy UP %s after; first request served through haproxy %s after its start (%s after the kill)\n",
-		since(t.restarted, t.ready), since(t.restarted, stats.first("b", "UP", t.restarted)), since(t.restarted, firstB), since(t.killed, firstB))
+
+	// Each error belongs to the last stop before it (a second of slack: a
+	// request in flight when the signal went).
+	owner := func(r result) int {
+		i := -1
+		for j, e := range events {
+			if !r.at.Before(e.at.Add(-time.Second)) {
+				i = j
+			}
+		}
+		return i
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(errs), func(r result) bool { return owner(r) >= 0 })); n > 0 {
+		fmt.Printf("  %d errors before any instance stopped\n", n)
+	}
+	for i, e := range events {
+		var mine []result
+		for _, r := range errs {
+			if owner(r) == i {
+				mine = append(mine, r)
+			}
+		}
+		ended := "exited with status 0"
+		if e.exit != nil {
+			ended = "ended: " + e.exit.Error()
+		}
+		fmt.Printf("%s %s at +%.3fs: %s %.3f s after; haproxy DOWN %s after; clients saw %d errors",
+			e.instance, signalName(e.signal), e.at.Sub(start).Seconds(), ended, e.exited.Sub(e.at).Seconds(),
+			since(e.at, stats.first(e.instance, "DOWN", e.at)), len(mine))
+		if len(mine) > 0 {
+			kinds := map[string]int{}
+			for _, r := range mine {
+				k := strconv.Itoa(r.status)
+				if r.status == 0 {
+					k = "no answer"
+				}
+				kinds[r.kind+" "+k]++
+			}
+			fmt.Printf(" (%s), from %s to %s after the signal: %.3f s", formatCounts(kinds),
+				since(e.at, mine[0].at), since(e.at, mine[len(mine)-1].at), mine[len(mine)-1].at.Sub(mine[0].at).Seconds())
+		}
+		fmt.Println()
+		for j, r := range mine {
+			if j == 5 {
+				fmt.Printf("    … %d more\n", len(mine)-5)
+				break
+			}
+			fmt.Printf("    %s: %s %d %s\n", since(e.at, r.at), r.kind, r.status, r.detail)
+		}
+		var first time.Time
+		for _, r := range all {
+			if r.kind != "replay" && r.server == e.instance && r.at.After(e.restarted) {
+				first = r.at
+				break
+			}
+		}
+		fmt.Printf("  started again %.3f s after the signal: /readyz 200 %s after its start, haproxy UP %s, first request served through haproxy %s (%s after the signal)\n",
+			e.restarted.Sub(e.at).Seconds(), since(e.restarted, e.ready), since(e.restarted, stats.first(e.instance, "UP", e.restarted)),
+			since(e.restarted, first), since(e.at, first))
+		if first.IsZero() {
+			fmt.Printf("FAIL: %s never took traffic again\n", e.instance)
+			failed = true
+		}
+		if e.signal == syscall.SIGTERM && e.exit != nil {
+			fmt.Printf("FAIL: %s did not exit with status 0 after SIGTERM\n", e.instance)
+			failed = true
+		}
+	}
 
 	// Every acknowledged post must be listed, unless a 204 deleted it.
 	listed, err := listAll(ctx, m, lb)
@@ -786,12 +861,8 @@ func report(ctx context.Context, o options, clients []*client, stats *haproxySta
 		fmt.Println("FAIL: no replay reached the other instance: nothing was checked")
 		failed = true
 	}
-	if firstB.IsZero() {
-		fmt.Println("FAIL: the restarted instance never took traffic")
-		failed = true
-	}
 	if !failed {
-		fmt.Println("ok: nothing acknowledged lost, no replay accepted, the restarted instance took traffic again")
+		fmt.Println("ok: nothing acknowledged lost, no replay accepted, every restarted instance took traffic again")
 	}
 	return failed
 }
