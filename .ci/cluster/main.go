@@ -72,6 +72,7 @@ type options struct {
 	clients     int
 	killAt      time.Duration
 	termAt      time.Duration
+	drain       bool
 	down        time.Duration
 }
 
@@ -84,6 +85,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own user and DPoP key")
 	flag.DurationVar(&o.killAt, "kill-at", 10*time.Second, "when instance b gets SIGKILL, from the start of the load")
 	flag.DurationVar(&o.termAt, "term-at", 20*time.Second, "when instance a gets SIGTERM (a graceful stop, as in a rolling update); 0: never")
+	flag.BoolVar(&o.drain, "drain", true, "before SIGTERM, drain the instance in haproxy (runtime API: set server … state drain) until it has no requests left")
 	flag.DurationVar(&o.down, "down", 2*time.Second, "how long a stopped instance stays down before it is started again")
 	flag.Parse()
 	o.databaseURL = os.Getenv("DATABASE_URL")
@@ -139,7 +141,8 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 		}
 	}
 	cfgPath := filepath.Join(o.dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(lbPort, statsPort, ports)), 0o644); err != nil {
+	socket := filepath.Join(o.dir, "haproxy.sock")
+	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(lbPort, statsPort, socket, ports)), 0o644); err != nil {
 		return false, err
 	}
 	haproxy, err := exec.LookPath("haproxy")
@@ -149,7 +152,7 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	if _, err := procs.start("haproxy", filepath.Join(o.dir, "haproxy.log"), haproxy, []string{"-db", "-f", cfgPath}, nil); err != nil {
 		return false, err
 	}
-	stats := &haproxyStats{url: fmt.Sprintf("http://127.0.0.1:%d/stats;csv", statsPort)}
+	stats := &haproxyStats{url: fmt.Sprintf("http://127.0.0.1:%d/stats;csv", statsPort), socket: socket}
 	if err := stats.waitUp(ctx, 30*time.Second, "a", "b"); err != nil {
 		return false, fmt.Errorf("%w (logs in %s)", err, o.dir)
 	}
@@ -165,6 +168,9 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	fmt.Printf("load: %v at %d requests/s from %d clients", o.duration, o.rate, o.clients)
 	for _, e := range events {
 		fmt.Printf("; %s gets %s at +%v", e.instance, signalName(e.signal), e.after)
+		if e.signal == syscall.SIGTERM && o.drain {
+			fmt.Print(" once drained in haproxy")
+		}
 	}
 	fmt.Printf(", each started again %v later\n", o.down)
 
@@ -188,6 +194,15 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
+		if e.signal == syscall.SIGTERM && o.drain {
+			// As an operator does before a graceful stop: no new requests
+			// to it, then wait for those it has.
+			e.drained = time.Now()
+			if err := stats.command("set server api/" + e.instance + " state drain"); err != nil {
+				return false, err
+			}
+			stats.waitIdle(ctx, e.instance, 5*time.Second)
+		}
 		e.at = time.Now()
 		if e.exit, err = procs.stop(e.instance, e.signal); err != nil {
 			return false, err
@@ -198,6 +213,12 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 			return false, err
 		}
 		e.restarted = time.Now()
+		if !e.drained.IsZero() {
+			// Back in the rotation, as soon as its health checks pass.
+			if err := stats.command("set server api/" + e.instance + " state ready"); err != nil {
+				return false, err
+			}
+		}
 		ready.Go(func() {
 			e.ready = pollReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[e.instance]), 30*time.Second)
 		})
@@ -215,11 +236,20 @@ type event struct {
 	signal   syscall.Signal
 	after    time.Duration // from the start of the load
 
+	drained   time.Time // haproxy was told to drain it (zero: not drained)
 	at        time.Time // the signal was sent
 	exit      error     // how the process ended (nil: status 0)
 	exited    time.Time
 	restarted time.Time
 	ready     time.Time // its /readyz answered 200
+}
+
+// began is when the stop began: the drain, else the signal.
+func (e *event) began() time.Time {
+	if !e.drained.IsZero() {
+		return e.drained
+	}
+	return e.at
 }
 
 func signalName(s syscall.Signal) string {
@@ -263,9 +293,10 @@ func freePort() int {
 // successes put it back), marked down at once on a refused connection,
 // and a request whose connection failed sent to the other instance.
 // X-Served-By names the instance that answered. docs/deploy.md shows it.
-func haproxyConfig(lbPort, statsPort int, ports map[string]int) string {
+func haproxyConfig(lbPort, statsPort int, socket string, ports map[string]int) string {
 	return fmt.Sprintf(`global
     maxconn 4096
+    stats socket %s mode 600 level admin
 
 defaults
     mode http
@@ -295,7 +326,7 @@ listen stats
     bind 127.0.0.1:%d
     stats enable
     stats uri /stats
-`, lbPort, ports["a"], ports["b"], statsPort)
+`, socket, lbPort, ports["a"], ports["b"], statsPort)
 }
 
 // startRedis starts a throwaway redis-server and returns its URL.
@@ -408,9 +439,11 @@ func (s *procSet) stopAll() {
 	}
 }
 
-// haproxyStats reads haproxy's CSV statistics: each server's state.
+// haproxyStats reads haproxy's CSV statistics (each server's state) and
+// sends commands to its runtime API.
 type haproxyStats struct {
-	url string
+	url    string
+	socket string
 
 	mu      sync.Mutex
 	changes []stateChange
@@ -422,7 +455,49 @@ type stateChange struct {
 	status string // UP, DOWN, "DOWN 1/2", …
 }
 
+// command sends one command to haproxy's runtime API; haproxy answers
+// nothing but an empty line when it worked.
+func (h *haproxyStats) command(cmd string) error {
+	c, err := net.DialTimeout("unix", h.socket, time.Second)
+	if err != nil {
+		return fmt.Errorf("haproxy runtime API: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return fmt.Errorf("haproxy runtime API: %w", err)
+	}
+	answer, _ := io.ReadAll(c)
+	if a := strings.TrimSpace(string(answer)); a != "" {
+		return fmt.Errorf("haproxy runtime API: %s: %s", cmd, a)
+	}
+	return nil
+}
+
+// waitIdle waits until haproxy has no request in progress on server.
+func (h *haproxyStats) waitIdle(ctx context.Context, server string, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+		if rows, err := h.rows(); err == nil && rows[server]["scur"] == "0" {
+			return
+		}
+	}
+}
+
+// read returns each server's status.
 func (h *haproxyStats) read() (map[string]string, error) {
+	rows, err := h.rows()
+	if err != nil {
+		return nil, err
+	}
+	states := map[string]string{}
+	for server, row := range rows {
+		states[server] = row["status"]
+	}
+	return states, nil
+}
+
+// rows returns the statistics of each server of the backend by column name.
+func (h *haproxyStats) rows() (map[string]map[string]string, error) {
 	client := &http.Client{Timeout: time.Second}
 	resp, err := client.Get(h.url)
 	if err != nil {
@@ -439,13 +514,20 @@ func (h *haproxyStats) read() (map[string]string, error) {
 	for i, name := range rows[0] {
 		col[strings.TrimPrefix(name, "# ")] = i
 	}
-	states := map[string]string{}
+	servers := map[string]map[string]string{}
 	for _, row := range rows[1:] {
-		if row[col["pxname"]] == "api" && row[col["svname"]] != "BACKEND" && row[col["svname"]] != "FRONTEND" {
-			states[row[col["svname"]]] = row[col["status"]]
+		if row[col["pxname"]] != "api" || row[col["svname"]] == "BACKEND" || row[col["svname"]] == "FRONTEND" {
+			continue
 		}
+		m := map[string]string{}
+		for name, i := range col {
+			if i < len(row) {
+				m[name] = row[i]
+			}
+		}
+		servers[row[col["svname"]]] = m
 	}
-	return states, nil
+	return servers, nil
 }
 
 // waitUp waits until haproxy has every named server UP.
@@ -753,7 +835,7 @@ func report(ctx context.Context, start time.Time, clients []*client, stats *hapr
 	owner := func(r result) int {
 		i := -1
 		for j, e := range events {
-			if !r.at.Before(e.at.Add(-time.Second)) {
+			if !r.at.Before(e.began().Add(-time.Second)) {
 				i = j
 			}
 		}
@@ -772,6 +854,9 @@ func report(ctx context.Context, start time.Time, clients []*client, stats *hapr
 		ended := "exited with status 0"
 		if e.exit != nil {
 			ended = "ended: " + e.exit.Error()
+		}
+		if !e.drained.IsZero() {
+			fmt.Printf("%s drained in haproxy at +%.3fs; ", e.instance, e.drained.Sub(start).Seconds())
 		}
 		fmt.Printf("%s %s at +%.3fs: %s %.3f s after; haproxy DOWN %s after; clients saw %d errors",
 			e.instance, signalName(e.signal), e.at.Sub(start).Seconds(), ended, e.exited.Sub(e.at).Seconds(),
