@@ -95,10 +95,10 @@ func TestHealth(t *testing.T) {
 		want                string
 	}{
 		{false, true, true, "the token signing keys"},
-		{true, false, true, "the message database"},
+		{true, false, true, "the database"},
 		{true, true, false, "the DPoP replay store"},
-		{false, false, true, "the token signing keys and the message database"},
-		{false, false, false, "the token signing keys and the message database and the DPoP replay store"},
+		{false, false, true, "the token signing keys and the database"},
+		{false, false, false, "the token signing keys and the database and the DPoP replay store"},
 	} {
 		v.SetReady(tc.keys)
 		store.Fail(nil)
@@ -167,8 +167,8 @@ func TestMessagesService(t *testing.T) {
 	store.Fail(fmt.Errorf("fake: %w: connection refused", domain.ErrUnavailable))
 	_, err = m.Post(ctx, alice, "hello")
 	var ue *domain.UnavailableError
-	if !errors.As(err, &ue) || ue.What != "the message database" {
-		t.Errorf("store unreachable: got %v, want an *UnavailableError naming the message database", err)
+	if !errors.As(err, &ue) || ue.What != "the database" {
+		t.Errorf("store unreachable: got %v, want an *UnavailableError naming the database", err)
 	}
 }
 

@@ -28,7 +28,7 @@ const replayStore = "the DPoP replay store"
 // NewHealth returns a Health that asks keys (the verifier), store and
 // replay.
 func NewHealth(keys ports.Readiness, store ports.MessageStore, replay ports.ReplayCache) *Health {
-	return &Health{checks: []check{{signingKeys, keys}, {messageStore, store}, {replayStore, replay}}}
+	return &Health{checks: []check{{signingKeys, keys}, {database, store}, {replayStore, replay}}}
 }
 
 // Ready returns nil when every dependency is ready, else a

@@ -275,7 +275,7 @@ func TestMessagesStoreUnavailable(t *testing.T) {
 	f := messagesFixture(t)
 	m := f.post(t, "alice", "before the outage")
 	f.store.Fail(fmt.Errorf("postgres: %w: dial tcp 10.1.2.3:5432: connection refused", domain.ErrUnavailable))
-	want := errorBody{"temporarily_unavailable", "not available: the message database; retry shortly"}
+	want := errorBody{"temporarily_unavailable", "not available: the database; retry shortly"}
 	for _, req := range [][4]string{
 		{"GET", "/api/messages", "", ""},
 		{"POST", "/api/messages", jsonType, `{"text":"during"}`},

@@ -305,7 +305,7 @@ func TestBinaryStartsWhileDatabaseIsDown(t *testing.T) {
 	if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
 		t.Errorf("/api/public: got %d, want 200", resp.StatusCode)
 	}
-	want := `{"error":"temporarily_unavailable","error_description":"not available: the message database; retry shortly"}` + "\n"
+	want := `{"error":"temporarily_unavailable","error_description":"not available: the database; retry shortly"}` + "\n"
 	for _, path := range []string{"/api/messages", "/readyz"} {
 		resp, body := call(t, base+path, token)
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || body != want {
