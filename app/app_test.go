@@ -121,11 +121,14 @@ func TestMessagesService(t *testing.T) {
 	ctx := context.Background()
 	store := fake.NewMessages()
 	m := app.NewMessages(store, 3)
-	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	rw := []string{"read:messages", "write:messages"}
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: rw}
 	// The same subject from another issuer is someone else.
-	mallory := domain.Principal{Issuer: "https://two.example/", Subject: "auth0|alice"}
-	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
-	mod := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|mod", Permissions: []string{"delete:messages"}}
+	mallory := domain.Principal{Issuer: "https://two.example/", Subject: "auth0|alice", Scopes: rw}
+	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob", Scopes: rw}
+	mod := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|mod", Scopes: []string{"delete:messages"}}
+	// alice's own client, granted read:messages only, erases nothing.
+	aliceReading := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: []string{"read:messages"}}
 
 	first, err := m.Post(ctx, alice, "hello")
 	if err != nil || first.Author != "auth0|alice" || first.AuthorIssuer != "https://one.example/" || first.ID == "" {
@@ -150,6 +153,9 @@ func TestMessagesService(t *testing.T) {
 	}
 	if err := m.Delete(ctx, mallory, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
 		t.Errorf("alice's subject from another issuer deleting hers: got %v, want ErrInsufficientScope", err)
+	}
+	if err := m.Delete(ctx, aliceReading, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
+		t.Errorf("alice deleting hers without write:messages: got %v, want ErrInsufficientScope", err)
 	}
 	if err := m.Delete(ctx, alice, first.ID); err != nil {
 		t.Errorf("alice deleting hers: %v", err)
@@ -231,7 +237,7 @@ func TestMessagesPages(t *testing.T) {
 func TestMessagesQuota(t *testing.T) {
 	ctx := context.Background()
 	m := app.NewMessages(fake.NewMessages(), 2)
-	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: []string{"write:messages"}}
 	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
 	a1, err := m.Post(ctx, alice, "one")
 	if err != nil {

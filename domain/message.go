@@ -51,17 +51,23 @@ func NewMessage(id string, p Principal, text string, now time.Time) (Message, er
 	}, nil
 }
 
-// CanDelete allows the message's author — the same subject from the same
-// issuer — and callers granted delete:messages as a scope or a permission.
+// CanDelete decides who may delete m: its author (the same subject from
+// the same issuer) holding write:messages, and anyone holding
+// delete:messages. Scopes are what the client was granted to do for the
+// user, so the author's client needs write:messages too: ownership is
+// checked on top of the scope, never instead of it (a client granted only
+// read:messages erases nothing). Refusals are *ScopeError.
 func CanDelete(p Principal, m Message) error {
-	if p.Is(m.AuthorIssuer, m.Author) {
+	switch {
+	case p.HasScope(DeleteMessagesScope):
 		return nil
+	case !p.Is(m.AuthorIssuer, m.Author):
+		return &ScopeError{
+			Scopes:      []string{DeleteMessagesScope},
+			Description: "only the author, or a caller with delete:messages, may delete a message",
+		}
+	case !p.HasScope(WriteMessagesScope):
+		return &ScopeError{Scopes: []string{WriteMessagesScope, DeleteMessagesScope}, Any: true}
 	}
-	if p.HasScope(DeleteMessagesScope) || p.HasPermission(DeleteMessagesScope) {
-		return nil
-	}
-	return &ScopeError{
-		Scopes:      []string{DeleteMessagesScope},
-		Description: "only the author, or a caller with delete:messages, may delete a message",
-	}
+	return nil
 }

@@ -96,7 +96,7 @@ func messagesFixture(t *testing.T) *fixture {
 	f.fake.Accept("bob", domain.Principal{Issuer: one, Subject: "auth0|bob", Scopes: rw})
 	f.fake.Accept("carol", domain.Principal{Issuer: one, Subject: "auth0|carol", Scopes: rw})
 	f.fake.Accept("reader", domain.Principal{Issuer: one, Subject: "auth0|reader", Scopes: []string{"read:messages"}})
-	f.fake.Accept("moderator", domain.Principal{Issuer: one, Subject: "auth0|mod", Scopes: []string{"read:messages"}, Permissions: []string{"delete:messages"}})
+	f.fake.Accept("moderator", domain.Principal{Issuer: one, Subject: "auth0|mod", Scopes: []string{"read:messages", "delete:messages"}})
 	f.fake.Accept("nobody", domain.Principal{Issuer: one, Subject: "auth0|nobody"})
 	return f
 }

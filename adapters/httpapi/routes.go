@@ -65,9 +65,10 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 
 	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages)), get...)
 	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
-	// Who may delete depends on the message: its author, or a caller with
-	// delete:messages. The domain decides (domain.CanDelete).
-	handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages)), http.MethodDelete)
+	// Deleting takes write:messages (the author's own) or delete:messages
+	// (anyone's); the domain then checks whose message it is on top of the
+	// scope (domain.CanDelete).
+	handle("/api/messages/{id}", authorized(domain.AnyScope("write:messages", "delete:messages"), handleDeleteMessage(messages)), http.MethodDelete)
 
 	// The methods the routes serve: what a 405's Allow header and the
 	// CORS preflight may list, derived so no second list goes stale.
