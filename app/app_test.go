@@ -84,7 +84,7 @@ func TestHealth(t *testing.T) {
 	v := fake.New()
 	store := fake.NewMessages()
 	replay := &replayStore{ReplayCache: memory.NewReplayCache(64, nil)}
-	h := app.NewHealth(v, store, replay)
+	h := app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("got %v, want ready", err)
 	}

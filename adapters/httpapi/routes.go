@@ -28,8 +28,18 @@ type Config struct {
 	HTU func(*http.Request) string
 }
 
+// Services are the use cases the routes call, one field each: a new
+// resource adds its service here (and its routes below), and the
+// injectors fill it in by name (wire.Struct), so that no call site lists
+// the services one by one.
+type Services struct {
+	Auth     *app.Auth
+	Health   *app.Health
+	Messages *app.Messages
+}
+
 // NewRouter returns the whole API. Every route and who may call it is here.
-func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger, metrics *Metrics) http.Handler {
+func NewRouter(cfg Config, s Services, log *slog.Logger, metrics *Metrics) http.Handler {
 	r := mux.NewRouter()
 
 	// Who may call what. The middleware is applied per route rather than
@@ -40,9 +50,9 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	if htu == nil {
 		htu = requestURL
 	}
-	authenticated := requireAuth(auth, htu)
+	authenticated := requireAuth(s.Auth, htu)
 	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
-		return authenticated(allow(auth, policy, h))
+		return authenticated(allow(s.Auth, policy, h))
 	}
 
 	// handle registers h for the path template and methods. The log line
@@ -56,19 +66,19 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	get := []string{http.MethodGet, http.MethodHead}
 
 	handle("/healthz", handleHealthz(), get...)
-	handle("/readyz", handleReadyz(health), get...)
+	handle("/readyz", handleReadyz(s.Health), get...)
 
-	handle("/api/public", handlePublic(messages), get...)
-	handle("/api/private", authenticated(handlePrivate(messages)), get...)
-	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages)), get...)
-	handle("/api/me", authenticated(handleMe(messages)), get...)
+	handle("/api/public", handlePublic(s.Messages), get...)
+	handle("/api/private", authenticated(handlePrivate(s.Messages)), get...)
+	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(s.Messages)), get...)
+	handle("/api/me", authenticated(handleMe(s.Messages)), get...)
 
-	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages)), get...)
-	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
+	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(s.Messages)), get...)
+	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(s.Messages)), http.MethodPost)
 	// Deleting takes write:messages (the author's own) or delete:messages
 	// (anyone's); the domain then checks whose message it is on top of the
 	// scope (domain.CanDelete).
-	handle("/api/messages/{id}", authorized(domain.AnyScope("write:messages", "delete:messages"), handleDeleteMessage(messages)), http.MethodDelete)
+	handle("/api/messages/{id}", authorized(domain.AnyScope("write:messages", "delete:messages"), handleDeleteMessage(s.Messages)), http.MethodDelete)
 
 	// The methods the routes serve: what a 405's Allow header and the
 	// CORS preflight may list, derived so no second list goes stale.
