@@ -7,8 +7,9 @@
 // table); each resource's store comes from the DB (DB.Messages) and keeps
 // its SQL in its own file here.
 //
-// One process owns a database file; for several instances use
-// adapters/postgres.
+// One process owns a database file: Open locks it (a lock file beside it,
+// lock.go), and a second process's Open fails with an *InUseError. For
+// several instances use adapters/postgres.
 package sqlite
 
 import (
@@ -41,6 +42,7 @@ const busyTimeout = 5 * time.Second
 // of readers that every resource's store shares. Safe for concurrent use.
 type DB struct {
 	path  string
+	lock  *fileLock
 	write *sql.DB // exactly one connection: SQLite has one writer anyway
 	read  *sql.DB // read-only connections, several at once under WAL
 
@@ -49,16 +51,31 @@ type DB struct {
 }
 
 // Open opens (creating it and its directory if need be) the database at
-// path and brings its schema up to date. A schema newer than this
-// program's is an error (*SchemaError); so is a path that cannot be
-// created or opened.
-func Open(ctx context.Context, path string) (*DB, error) {
+// path, locks it for this process and brings its schema up to date. A
+// file another process has open is an error (*InUseError, its text
+// without a "sqlite:" prefix), as is a schema newer than this program's
+// (*SchemaError) and a path that cannot be created or opened.
+func Open(ctx context.Context, path string) (db *DB, err error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":") {
 		return nil, fmt.Errorf("sqlite: %q is not a file path (no ?, # or leading :)", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// The lock first: a second process touches nothing.
+	lock, err := lockDatabase(path)
+	if err != nil {
+		var inUse *InUseError
+		if errors.As(err, &inUse) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 	// Create the file private before SQLite does (it would use 0644); the
 	// -wal and -shm files take its mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -77,7 +94,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{path: path, write: write}
+	db = &DB{path: path, lock: lock, write: write}
 	if err := migrate(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
@@ -110,6 +127,10 @@ func (db *DB) Close() error {
 		if c != nil {
 			errs = append(errs, c.Close())
 		}
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.release())
+		db.lock = nil
 	}
 	return errors.Join(errs...)
 }
