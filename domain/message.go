@@ -7,11 +7,10 @@ import (
 // MaxMessageLength is the longest message text, in characters.
 const MaxMessageLength = 500
 
-// The scopes of messages. Routes ask for them (adapters/httpapi/routes.go);
-// CanDelete checks the ones that depend on the message.
+// The scopes CanDelete checks. The route table (adapters/httpapi) asks
+// for them too, before the message is looked up.
 const (
-	ReadMessagesScope   = "read:messages"
-	WriteMessagesScope  = "write:messages"
+	WriteMessagesScope  = "write:messages"  // the author's own messages
 	DeleteMessagesScope = "delete:messages" // anyone's message, as a moderator
 )
 

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/example/spaapi/domain"
@@ -70,5 +71,26 @@ func TestPrincipalIs(t *testing.T) {
 	}
 	if (domain.Principal{Issuer: "https://one.example/"}).Is("https://one.example/", "") {
 		t.Errorf("a principal without a subject is someone's owner")
+	}
+}
+
+// ScopesOf lists what a route's policy asks clients for, so that the
+// development issuer can be checked to offer it.
+func TestScopesOf(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy domain.Policy
+		want   []string
+	}{
+		{"one scope", domain.AllScopes("read:notes"), []string{"read:notes"}},
+		{"one of two", domain.AnyScope("write:notes", "delete:notes"), []string{"write:notes", "delete:notes"}},
+		{"permissions", domain.AnyPermission("delete:notes"), []string{"delete:notes"}},
+		{"and, or, each once", domain.And(domain.AllScopes("a", "b"), domain.Or(domain.AnyScope("b", "c"), domain.AnyRole("admin"))), []string{"a", "b", "c"}},
+		{"a role names none", domain.AnyRole("admin"), nil},
+		{"a function names none", domain.PolicyFunc(func(domain.Principal) error { return nil }), nil},
+	} {
+		if got := domain.ScopesOf(tc.policy); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
