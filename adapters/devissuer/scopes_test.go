@@ -30,16 +30,29 @@ const legacyConfig = `{
 }
 `
 
-// withNotes makes the API's scope list that of an API with a notes
-// resource, as a team adding one edits it, until t ends.
-func withNotes(t *testing.T) {
+// messagesScopes is the scope list of an API with messages only: what the
+// tests of the rule start from, whatever resources the API has since.
+var messagesScopes = []devissuer.APIScope{
+	{Name: "read:messages", Holders: []string{"alice", devissuer.DefaultMachine}},
+	{Name: "write:messages", Holders: []string{"alice", devissuer.DefaultMachine}},
+	{Name: "delete:messages"},
+}
+
+// withAPIScopes makes list the API's scope list until t ends.
+func withAPIScopes(t *testing.T, list ...devissuer.APIScope) {
 	saved := devissuer.APIScopes
-	devissuer.APIScopes = append(slices.Clone(saved),
-		devissuer.APIScope{Name: "read:notes", Holders: []string{"alice", devissuer.DefaultMachine}},
-		devissuer.APIScope{Name: "write:notes", Holders: []string{"alice"}},
-		devissuer.APIScope{Name: "delete:notes"},
-	)
+	devissuer.APIScopes = list
 	t.Cleanup(func() { devissuer.APIScopes = saved })
+}
+
+// withGadgets makes the API's scope list that of an API with messages and
+// a made-up gadgets resource, as a team adding one edits it.
+func withGadgets(t *testing.T) {
+	withAPIScopes(t, append(slices.Clone(messagesScopes),
+		devissuer.APIScope{Name: "read:gadgets", Holders: []string{"alice", devissuer.DefaultMachine}},
+		devissuer.APIScope{Name: "write:gadgets", Holders: []string{"alice"}},
+		devissuer.APIScope{Name: "delete:gadgets"},
+	)...)
 }
 
 func writeConfig(t *testing.T, dir, content string) {
@@ -107,14 +120,14 @@ func TestDefaultConfigFollowsAPIScopes(t *testing.T) {
 // machine client gets it), every other edit of the file stays, and a
 // scope the developer then takes away from a user stays away.
 func TestNewAPIScopesReachAnExistingConfig(t *testing.T) {
-	withNotes(t)
+	withGadgets(t)
 	dir := t.TempDir()
 	writeConfig(t, dir, legacyConfig)
 
 	e := newEnvIn(t, dir, dpop.DefaultConfig()) // the development issuer restarted
-	verifier, challenge := pkce("notes")
+	verifier, challenge := pkce("gadgets")
 	q := authParams(challenge)
-	q.Set("scope", "openid read:messages write:messages read:notes write:notes delete:notes")
+	q.Set("scope", "openid read:messages write:messages read:gadgets write:gadgets delete:gadgets")
 	back := e.login(q, url.Values{"user": {"alice"}})
 	status, body := e.token(codeExchange(back.Query().Get("code"), verifier), false)
 	if status != 200 {
@@ -124,21 +137,21 @@ func TestNewAPIScopesReachAnExistingConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"openid", "read:messages", "write:messages", "read:notes", "write:notes"}; !slices.Equal(p.Scopes, want) {
+	if want := []string{"openid", "read:messages", "write:messages", "read:gadgets", "write:gadgets"}; !slices.Equal(p.Scopes, want) {
 		t.Errorf("alice's scopes: got %q, want %q", p.Scopes, want)
 	}
 	status, body = e.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {devissuer.DefaultMachine},
 		"client_secret": {devissuer.DefaultMachineToken}, "audience": {devissuer.DefaultAudience}}, false)
-	if status != 200 || str(body, "scope") != "read:messages write:messages read:notes" {
-		t.Errorf("machine client: got %d, scope %q; want read:messages write:messages read:notes", status, str(body, "scope"))
+	if status != 200 || str(body, "scope") != "read:messages write:messages read:gadgets" {
+		t.Errorf("machine client: got %d, scope %q; want read:messages write:messages read:gadgets", status, str(body, "scope"))
 	}
 
 	c := readConfig(t, dir)
 	for id, want := range map[string][]string{
-		"alice":                  {"read:messages", "write:messages", "read:notes", "write:notes"},
+		"alice":                  {"read:messages", "write:messages", "read:gadgets", "write:gadgets"},
 		"bob":                    {},
 		"carol":                  {"read:messages"},
-		devissuer.DefaultMachine: {"read:messages", "write:messages", "read:notes"},
+		devissuer.DefaultMachine: {"read:messages", "write:messages", "read:gadgets"},
 	} {
 		if got := scopesOf(t, c, id); !slices.Equal(got, want) {
 			t.Errorf("%s in config.json: got %q, want %q", id, got, want)
@@ -147,14 +160,14 @@ func TestNewAPIScopesReachAnExistingConfig(t *testing.T) {
 	if bob, _ := c.User("bob"); bob.Name != "Bob (renamed by hand)" {
 		t.Errorf("bob's name: got %q, the edit is lost", bob.Name)
 	}
-	if want := []string{"read:messages", "write:messages", "delete:messages", "read:notes", "write:notes", "delete:notes"}; !slices.Equal(c.APIScopes, want) {
+	if want := []string{"read:messages", "write:messages", "delete:messages", "read:gadgets", "write:gadgets", "delete:gadgets"}; !slices.Equal(c.APIScopes, want) {
 		t.Errorf("api_scopes: got %q, want %q", c.APIScopes, want)
 	}
 
-	// The developer takes write:notes away from alice: it stays away.
+	// The developer takes write:gadgets away from alice: it stays away.
 	for i := range c.Users {
 		if c.Users[i].ID == "alice" {
-			c.Users[i].Scopes = []string{"read:messages", "write:messages", "read:notes"}
+			c.Users[i].Scopes = []string{"read:messages", "write:messages", "read:gadgets"}
 		}
 	}
 	b, err := json.Marshal(c)
@@ -166,14 +179,15 @@ func TestNewAPIScopesReachAnExistingConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := scopesOf(t, loaded, "alice"); slices.Contains(got, "write:notes") {
-		t.Errorf("alice after the developer removed write:notes: got %q", got)
+	if got := scopesOf(t, loaded, "alice"); slices.Contains(got, "write:gadgets") {
+		t.Errorf("alice after the developer removed write:gadgets: got %q", got)
 	}
 }
 
 // A config.json written before api_scopes existed, from which the
 // developer removed write:messages: it is not given back.
 func TestRemovedScopeOfAnOlderConfigStaysRemoved(t *testing.T) {
+	withAPIScopes(t, messagesScopes...)
 	dir := t.TempDir()
 	var c devissuer.Config
 	if err := json.Unmarshal([]byte(legacyConfig), &c); err != nil {
