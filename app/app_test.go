@@ -121,7 +121,7 @@ func TestHealth(t *testing.T) {
 	store.Fail(nil)
 	replay.down = nil
 	named := &namedReadiness{err: &domain.UnavailableError{What: "the token introspection endpoint", Cause: down}}
-	err := app.NewHealth(named, store, replay).Ready(context.Background())
+	err := app.NewHealth(named, ports.Stores{Database: store, Messages: store}, replay).Ready(context.Background())
 	var ue *domain.UnavailableError
 	if !errors.As(err, &ue) || ue.What != "the token introspection endpoint" {
 		t.Errorf("got %v, want a *UnavailableError naming the token introspection endpoint", err)
