@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -332,4 +333,57 @@ func TestOneAuthorsFloodLeavesThePoolToOthers(t *testing.T) {
 	}
 	t.Logf("during the flood: %d lists and %d posts by another author; a's pool lent at most %d; at most %d waited at the flooder's lock",
 		reads, posts, most.acquired, most.waiting)
+}
+
+// A post that waited for its author's lock sees what the holder
+// committed meanwhile, even where the database's default isolation is
+// REPEATABLE READ (whose snapshot would be taken before the wait): at
+// the quota, it is refused.
+func TestPostAfterWaitingSeesWhatTheHolderCommitted(t *testing.T) {
+	for _, isolation := range []string{"read committed", "repeatable read", "serializable"} {
+		t.Run(isolation, func(t *testing.T) {
+			dbURL := postgrestest.URL(t) + "&default_transaction_isolation=" + url.PathEscape(isolation)
+			db := openDB(t, dbURL, 2)
+			s := db.Messages()
+			sub := uniqueSubject("author")
+			ctx := context.Background()
+			const quota = 3
+			for range quota - 1 {
+				if err := s.Add(ctx, post(sub), quota); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// "Another instance" takes the lock and posts the last one the
+			// quota allows, and commits once this one waits for the lock.
+			holder := connect(t, dbURL)
+			tx, err := holder.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || ' ' || $3::text))`, authorLocks, floodIssuer, sub); err != nil {
+				t.Fatal(err)
+			}
+			last := post(sub)
+			if _, err := tx.Exec(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+				last.ID, last.AuthorIssuer, last.Author, last.Text, last.CreatedAt); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error)
+			go func() { done <- s.Add(ctx, post(sub), quota) }()
+			watcher := connect(t, dbURL)
+			waitFor(t, "the post to wait for the lock", func() bool {
+				w, _, err := lockWaits(ctx, watcher, sub)
+				return err == nil && w == 1
+			})
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; !errors.Is(err, domain.ErrQuotaExceeded) {
+				t.Errorf("a post after the quota was reached while it waited: got %v, want ErrQuotaExceeded", err)
+			}
+			if got := countBy(t, watcher, sub); got != quota {
+				t.Errorf("the author keeps %d messages, want the quota %d", got, quota)
+			}
+		})
+	}
 }

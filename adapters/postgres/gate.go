@@ -121,7 +121,12 @@ func (db *DB) ownerTx(ctx context.Context, class int32, issuer, subject string, 
 		return err
 	}
 	defer leave()
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	// READ COMMITTED whatever the database's default: each statement then
+	// sees what was committed before it started, so the statements after
+	// the lock see the owner's writes committed while this one waited for
+	// it. (Under REPEATABLE READ the snapshot would be taken by the lock's
+	// statement, before the wait, and a quota count could miss a write.)
+	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || ' ' || $3::text))`,
 			class, issuer, subject); err != nil {
 			return err
