@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +82,11 @@ func chooseProvider(get getter) (string, error) {
 		if _, ok := providers[strings.ToLower(name)]; ok {
 			hint = fmt.Sprintf(" (names are lower case: %s)", strings.ToLower(name))
 		}
-		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(providerNames(), ", "), hint)
+		quoted := make([]string, 0, len(providers))
+		for _, p := range providerNames() {
+			quoted = append(quoted, strconv.Quote(p))
+		}
+		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(quoted, ", "), hint)
 	}
 	// Settings of other providers are mistakes worth stopping for.
 	for _, owner := range providerNames() {
