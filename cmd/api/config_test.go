@@ -336,6 +336,32 @@ func TestProviderConfig(t *testing.T) {
 	}
 }
 
+// Without an issuer, the error says how to try the API without one; not
+// when an issuer setting is there but wrong, or another provider chosen.
+func TestNoIssuerMentionsDev(t *testing.T) {
+	const hint = "; to try it locally without an issuer run: go run ./cmd/api -dev"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"nothing set", nil, "ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/" + hint},
+		{"an audience only", map[string]string{"AUDIENCE": "https://api.example.com"},
+			"ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/" + hint},
+		{"an issuer, no audience", map[string]string{"AUTH0_DOMAIN": "tenant.auth0.com"},
+			"AUDIENCE is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com"},
+		{"another provider", map[string]string{"AUTH_PROVIDER": "oidc"},
+			"ISSUER_BASE_URL is required for AUTH_PROVIDER=oidc: the issuer (the exact iss of the tokens)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(nil, env(tc.env), io.Discard)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // AUTH_PROVIDER is checked before anything else, against the registry,
 // and the message lists the valid names, quoted.
 func TestProviderNameFirst(t *testing.T) {

@@ -130,7 +130,22 @@ func loadIdentity(name string, get getter, opts jwtverify.Options, dev bool) (id
 		probe.env = with(id.env, map[string]string{"issuer-base-url": "http://localhost/", "audience": "dev"})
 		return id, probe.load()
 	}
-	return id, id.load()
+	err := id.load()
+	if err != nil && name == defaultProvider && noneSet(get, devIssuerSettings()) {
+		// Most likely a first run: say how to run without an issuer.
+		err = fmt.Errorf("%w; to try it locally without an issuer run: go run ./cmd/api -dev", err)
+	}
+	return id, err
+}
+
+// noneSet reports whether none of the named settings has a value.
+func noneSet(get getter, names []string) bool {
+	for _, name := range names {
+		if v, _, _ := get(name); v != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // load has the provider load and check its settings.
