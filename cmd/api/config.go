@@ -95,7 +95,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api -dev [flags]       serve the API and a development issuer, offline\n"+
 			"       api token [flags]      print a development access token (see api token -h)\n"+
 			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
-			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
+			"       api rotate-dev-keys    give the development issuer a new signing key\n"+
+			"       api version            print the module, its version and the VCS revision it was built from\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nEnvironment only (they may hold secrets, and flags show in ps):\n")

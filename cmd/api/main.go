@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runProof(args[1:], getenv, stdout, stderr)
 		case "rotate-dev-keys":
 			return runRotate(args[1:], getenv, stderr)
+		case "version":
+			return runVersion(args[1:], stdout, stderr)
 		}
 	}
 
@@ -127,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
-	log.Info("listening",
+	log.Info("listening", append(readBuild().logAttrs(),
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,
@@ -136,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"messages_per_user", int(cfg.quota),
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
-		"dpop_replay", cfg.dpop.display)
+		"dpop_replay", cfg.dpop.display)...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

@@ -132,6 +132,10 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}()
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
+	// go test stamps no revision (TestVersionOfBuiltBinary has go build's).
+	if line := logs.waitFor(t, `"msg":"listening"`); line["version"] != "(devel)" || line["revision"] != "unknown" {
+		t.Errorf("listening line: version %v, revision %v; want (devel), unknown", line["version"], line["revision"])
+	}
 
 	tok := iss.Token(iss.Claims("auth0|alice"))
 	for range 3 {
