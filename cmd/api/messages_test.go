@@ -261,7 +261,7 @@ func TestBinaryRefusesAnUnknownDatabase(t *testing.T) {
 	}
 	db.Close()
 	for _, tc := range []struct{ value, want string }{
-		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:` + "\n"},
+		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:` + "\n"},
 		{"sqlite:" + newer, "api: DATABASE_URL: sqlite: " + newer + ": the database schema is at version 2, newer than this program knows (1): run the newer program, or use another database\n"},
 	} {
 		cmd := exec.Command(binary(t))
