@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
-	log.Info("listening", append(readBuild().logAttrs(),
+	log.Info("listening", append(readBuildInfo().logAttrs(),
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,

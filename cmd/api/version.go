@@ -8,9 +8,9 @@ import (
 	"runtime/debug"
 )
 
-// build is what the binary knows of its own build, from the build
+// buildInfo is what the binary knows of its own build, from the build
 // information Go writes into it (runtime/debug.ReadBuildInfo).
-type build struct {
+type buildInfo struct {
 	module    string // the main module's path
 	version   string // its version: (devel), or v0.0.0-DATE-REVISION[+dirty] from go build
 	revision  string // the commit built; "" when Go stamped none
@@ -19,19 +19,19 @@ type build struct {
 	goVersion string
 }
 
-// readBuild describes the running binary.
-func readBuild() build { return describeBuild(debug.ReadBuildInfo()) }
+// readBuildInfo describes the running binary.
+func readBuildInfo() buildInfo { return describeBuild(debug.ReadBuildInfo()) }
 
 // describeBuild reads bi (ok as debug.ReadBuildInfo returns it). go build
 // in a git checkout stamps the revision (vcs.revision, vcs.modified,
 // vcs.time); go run, -buildvcs=false and builds outside a checkout do
 // not. Go also finds no checkout in a linked git worktree, whose .git is
 // a file (go.dev/issue/58218).
-func describeBuild(bi *debug.BuildInfo, ok bool) build {
+func describeBuild(bi *debug.BuildInfo, ok bool) buildInfo {
 	if !ok || bi == nil {
-		return build{}
+		return buildInfo{}
 	}
-	b := build{module: bi.Main.Path, version: bi.Main.Version, goVersion: bi.GoVersion}
+	b := buildInfo{module: bi.Main.Path, version: bi.Main.Version, goVersion: bi.GoVersion}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
@@ -46,7 +46,7 @@ func describeBuild(bi *debug.BuildInfo, ok bool) build {
 }
 
 // writeTo writes b as `api version` prints it: one "name value" a line.
-func (b build) writeTo(w io.Writer) {
+func (b buildInfo) writeTo(w io.Writer) {
 	if b.module == "" {
 		fmt.Fprintln(w, "module    unknown (the binary holds no build information)")
 		return
@@ -64,7 +64,7 @@ func (b build) writeTo(w io.Writer) {
 }
 
 // logAttrs are b's attributes in the start-up log line.
-func (b build) logAttrs() []any {
+func (b buildInfo) logAttrs() []any {
 	version, revision := b.version, b.revision
 	if version == "" {
 		version = "unknown"
@@ -91,6 +91,6 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("version: unexpected argument %q (see -h)", fs.Arg(0))
 	}
-	readBuild().writeTo(stdout)
+	readBuildInfo().writeTo(stdout)
 	return nil
 }

@@ -105,7 +105,7 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 	bi, _ := debug.ReadBuildInfo()
 	module := bi.Main.Path
 	bin := filepath.Join(t.TempDir(), "api")
-	build := func(dir, pkg string) {
+	buildBin := func(dir, pkg string) {
 		t.Helper()
 		// -buildvcs=true overrides a GOFLAGS=-buildvcs=false, and fails
 		// rather than build without a revision when git does.
@@ -119,7 +119,7 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 	top, err := gitOut(".", "rev-parse", "--show-toplevel")
 	if err != nil {
 		// Not a checkout (a tarball, an export): nothing to stamp.
-		build(".", ".")
+		buildBin(".", ".")
 		out := versionOf(t, bin)
 		if !strings.Contains(out, "\nrevision  unknown (") {
 			t.Errorf("built outside a git checkout, the binary claims a revision:\n%s", out)
@@ -139,7 +139,7 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 			t.Fatalf("git status: %v", err)
 		}
 		modified = status != ""
-		build(".", ".")
+		buildBin(".", ".")
 	} else {
 		// A linked worktree (.git is a file): Go stamps nothing there
 		// (go.dev/issue/58218), so build HEAD in a clone of it.
@@ -150,7 +150,7 @@ func TestVersionOfBuiltBinary(t *testing.T) {
 		if _, err := gitOut(clone, "checkout", "--quiet", "--detach", head); err != nil {
 			t.Fatalf("git checkout %s: %v", head, err)
 		}
-		build(clone, "./cmd/api")
+		buildBin(clone, "./cmd/api")
 	}
 
 	out := versionOf(t, bin)
