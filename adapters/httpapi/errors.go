@@ -113,11 +113,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &inputErr):
 		encode(w, http.StatusBadRequest, errorBody{"invalid_input", inputErr.Error()})
 	case errors.As(err, &quotaErr):
-		desc := fmt.Sprintf("you keep %d messages, the most one author may; delete one of yours (DELETE /api/messages/{id}) to post another", quotaErr.Limit)
-		if quotaErr.Total {
-			desc = fmt.Sprintf("the server holds the most messages it may (%d); messages must be deleted before more can be posted", quotaErr.Limit)
-		}
-		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", desc})
+		// The error names what is counted and how to make room.
+		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", quotaErr.Describe()})
 	case errors.Is(err, domain.ErrUnavailable) && clientGone(r):
 		info.clientGone = true // nobody to answer: logged as 499, at INFO
 	case errors.Is(err, domain.ErrUnavailable):

@@ -103,11 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// The store first: a database that stops start-up (a newer schema, a
 	// file that cannot be opened) does so before anything else starts.
-	store, closeStore, err := openStore(ctx, cfg.store, log)
+	stores, closeStores, err := openStore(ctx, cfg.store, log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer closeStores()
 	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeReplay()
-	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, stores, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
