@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -55,36 +54,13 @@ type DB struct {
 	wg       sync.WaitGroup
 }
 
-// ParseURL checks a postgres:// or postgresql:// URL and returns it
-// without its password, for messages. Its errors never contain the URL.
-func ParseURL(raw string) (redacted string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password and all
-		}
-		return "", fmt.Errorf("not a valid URL: %w", err)
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", fmt.Errorf("not a postgres:// URL")
-	}
-	if _, err := pgxpool.ParseConfig(raw); err != nil {
-		msg := "settings not accepted"
-		if inner := errors.Unwrap(err); inner != nil {
-			msg += ": " + inner.Error()
-		}
-		return "", fmt.Errorf("%s: %s", u.Redacted(), msg)
-	}
-	return u.Redacted(), nil
-}
-
 // Open returns the database at rawURL, with a pool of the size opts says,
 // and starts connecting to it. If the first attempt fails to connect, it
 // keeps trying in the background until ctx ends or Close is called (its
-// stores answer domain.ErrUnavailable until then). Errors: a URL that cannot be used, and a database that
-// answers but refuses: a wrong password, a missing database, a schema
-// newer than this program (*SchemaError).
+// stores answer domain.ErrUnavailable until then). Errors: a URL that
+// cannot be used, and a database that answers but refuses: a wrong
+// password, a missing database, a schema newer than this program
+// (*SchemaError).
 func Open(ctx context.Context, rawURL string, opts Options, log *slog.Logger) (*DB, error) {
 	where, err := ParseURL(rawURL)
 	if err != nil {
