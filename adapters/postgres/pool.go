@@ -23,9 +23,9 @@ const (
 	// them.
 	MaxMaxConns = 1000
 	// ConnBytes is what one open connection of the pool holds in the Go
-	// heap at most: 79 KiB measured for a connection just opened, 87 KiB
-	// after reading the largest page of messages (101 of 500 escaped
-	// characters), counted with some room.
+	// heap at most: 86-87 KiB measured after reading the largest page of
+	// messages and running a post's statements on it
+	// (BenchmarkConnBytes), counted with some room.
 	ConnBytes = 96 << 10
 )
 

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/spaapi/adapters/postgres/postgrestest"
+	"github.com/example/spaapi/domain"
 )
 
 func TestDefaultMaxConns(t *testing.T) {
@@ -58,4 +62,88 @@ func TestPoolSize(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkConnBytes reports what one connection of the pool holds in
+// the Go heap (ConnBytes counts it for the memory plan): the live heap
+// after opening 32 connections and running on each a read of the largest
+// page of messages (101 of an x and 499 U+2028) and a post's statements,
+// over the heap before, per connection.
+//
+//	go test -run '^$' -bench ConnBytes -benchtime 1x ./adapters/postgres/
+func BenchmarkConnBytes(b *testing.B) {
+	dbURL := postgrestest.URL(b)
+	db, err := Open(context.Background(), dbURL, Options{MaxConns: 2}, quietLog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	text := "x" + strings.Repeat("\u2028", 499)
+	for i := range 101 {
+		m, err := domain.NewMessage(fmt.Sprintf("%024x", i), domain.Principal{Issuer: floodIssuer, Subject: fmt.Sprint(i % 10)}, text, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Messages().Add(context.Background(), m, 1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const n = 32
+	for range b.N {
+		before := liveHeap()
+		pool, err := Open(context.Background(), dbURL, Options{MaxConns: n}, quietLog)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var conns []interface{ Release() }
+		for range n {
+			c, err := pool.pool.Acquire(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			rows, err := c.Query(context.Background(), `SELECT `+messageColumns+` FROM messages ORDER BY created_at DESC, id DESC LIMIT 101`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+				if _, err := scanMessage(rows); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rows.Close()
+			// And a post's statements, refused at a quota of 0.
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{"BEGIN ISOLATION LEVEL READ COMMITTED", nil},
+				{`SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || ' ' || $3::text))`, []any{authorLocks, floodIssuer, "0"}},
+				{`INSERT INTO messages (` + messageColumns + `) SELECT $1, $2, $3, $4, $5
+					WHERE (SELECT count(*) FROM messages WHERE author_issuer = $2 AND author = $3) < $6`, []any{"ff", floodIssuer, "0", text, time.Now(), 0}},
+				{"COMMIT", nil},
+			} {
+				if _, err := c.Exec(context.Background(), q.sql, q.args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		for _, c := range conns {
+			c.Release()
+		}
+		after := liveHeap()
+		b.ReportMetric(float64(after-before)/n, "B/conn")
+		b.ReportMetric(float64(ConnBytes), "counted-B/conn")
+		pool.Close()
+	}
+}
+
+// liveHeap is the bytes of live objects and goroutine stacks after two
+// collections.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc + m.StackInuse
 }
