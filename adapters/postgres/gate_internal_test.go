@@ -15,10 +15,10 @@ var (
 	bob = ownerKey{class: 1, issuer: "https://i.example/", subject: "bob"}
 )
 
-// waitFor polls cond until it holds, failing t after 10 s.
+// waitFor polls cond until it holds, failing t after 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -160,13 +160,12 @@ func TestGateFIFO(t *testing.T) {
 	}
 }
 
-// Under contention, never two of one owner through at once; the map
-// holds only owners with someone in it, and is empty at the end.
+// Under contention, never two of one owner through at once, and the map
+// is empty at the end: an owner's entry goes with its last request.
 func TestGateExclusionAndBoundedMap(t *testing.T) {
 	g := newOwnerGate()
 	const owners, workers, rounds = 8, 64, 200
 	var inside [owners]atomic.Int32
-	var most atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -180,9 +179,6 @@ func TestGateExclusionAndBoundedMap(t *testing.T) {
 				if n := inside[o].Add(1); n != 1 {
 					t.Errorf("owner %d: %d through at once", o, n)
 				}
-				if n := int64(g.stats().owners); n > most.Load() {
-					most.Store(n) // racy maximum, good enough: it only reports
-				}
 				inside[o].Add(-1)
 				leave()
 			}
@@ -192,9 +188,6 @@ func TestGateExclusionAndBoundedMap(t *testing.T) {
 	s := g.stats()
 	if s.owners != 0 || s.waiting != 0 {
 		t.Errorf("at the end: got %+v, want an empty gate", s)
-	}
-	if most.Load() > owners {
-		t.Errorf("the map held %d owners, more than the %d that exist", most.Load(), owners)
 	}
 	if s.waited == 0 {
 		t.Errorf("no request ever waited: the test did not contend")
