@@ -25,14 +25,15 @@ import (
 // the same value, ready once the signing keys are loaded) and the message
 // store it opened from DATABASE_URL, at most quota messages per author;
 // DPoP proofs as proofs (DPOP_*) and mode (DPOP_MODE) say, their jtis kept
-// in replay (Redis with REDIS_URL, else memory). Metrics go to reg.
-// cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// in replay (Redis with REDIS_URL, else memory); failed credential checks
+// counted per client by limiter (AUTH_FAILURE_LIMIT; nil: no limit).
+// Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry, limiter ports.FailureLimiter) (http.Handler, func(), error) {
 	dpopVerifier, err := dpop.New(proofs, replay)
 	if err != nil {
 		return nil, nil, err
 	}
-	auth := app.NewAuth(verifier, dpopVerifier, mode)
+	auth := app.NewAuth(verifier, dpopVerifier, mode, limiter)
 	messages := app.NewMessages(store, quota)
 	health := app.NewHealth(readiness, store, replay)
 	metrics, err := httpapi.NewMetrics(reg)
@@ -45,13 +46,13 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// any message store and any replay cache.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// any message store, any replay cache and any failure limiter (or none).
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry, limiter ports.FailureLimiter) (http.Handler, error) {
 	dpopVerifier, err := dpop.New(proofs, replay)
 	if err != nil {
 		return nil, err
 	}
-	auth := app.NewAuth(verifier, dpopVerifier, mode)
+	auth := app.NewAuth(verifier, dpopVerifier, mode, limiter)
 	messages := app.NewMessages(store, quota)
 	health := app.NewHealth(readiness, store, replay)
 	metrics, err := httpapi.NewMetrics(reg)

@@ -108,7 +108,7 @@ func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), ht
 	}
 	store := fake.NewMessages()
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, HTU: htu},
-		app.NewAuth(v, proofs, mode), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, sw),
+		app.NewAuth(v, proofs, mode, nil), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, sw),
 		slog.New(slog.NewJSONHandler(logs, nil)), metrics)
 	return &dpopFixture{fixture: &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg},
 		key: key, priv: priv, clock: clock, replay: sw}

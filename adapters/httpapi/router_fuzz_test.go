@@ -40,7 +40,7 @@ func fuzzRouter(t testing.TB) (http.Handler, *memory.Messages) {
 		t.Fatal(err)
 	}
 	proofs, replay := newProofs(t, nil)
-	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}}, app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, 1000),
+	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}}, app.NewAuth(v, proofs, app.DPoPAllowed, nil), app.NewMessages(store, 1000),
 		app.NewHealth(v, store, replay), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics)
 	for i := range 7 {
 		rec := fuzzServe(h, "POST", "/api/messages", "", jsonType, []byte(fmt.Sprintf(`{"text":"message %d"}`, i)))

@@ -82,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 	store := fake.NewMessages()
 	proofs, replay := newProofs(t, nil)
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, replay), log, metrics)
+		app.NewAuth(v, proofs, app.DPoPAllowed, nil), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, replay), log, metrics)
 	return &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}
 }
 

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,6 +27,11 @@ type Config struct {
 	// PUBLIC_URL or TRUSTED_PROXIES). nil: the connection's scheme, the
 	// Host header and the path, right only without a proxy in front.
 	HTU func(*http.Request) string
+	// TrustedProxies are the proxies (TRUSTED_PROXIES) whose
+	// X-Forwarded-For names the client, for the failed-credential limit;
+	// from anyone else, the connection's address is the client's (see
+	// clientAddress).
+	TrustedProxies []netip.Prefix
 }
 
 // NewRouter returns the whole API. Every route and who may call it is here.
@@ -40,7 +46,7 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	if htu == nil {
 		htu = requestURL
 	}
-	authenticated := requireAuth(auth, htu)
+	authenticated := requireAuth(auth, htu, cfg.TrustedProxies)
 	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
 		return authenticated(allow(auth, policy, h))
 	}
