@@ -80,6 +80,15 @@ func TestFailureLimitSettings(t *testing.T) {
 			t.Errorf("got limiter %+v (%s), replay %q", c.limiter, c.limiter.display(), c.dpop.redisURL)
 		}
 	})
+	t.Run("a public URL with trusted proxies: they name the client", func(t *testing.T) {
+		c, err := loadConfig(nil, base("PUBLIC_URL", "https://api.example.com", "TRUSTED_PROXIES", "10.0.0.1"), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.web.TrustedProxies) != 1 {
+			t.Errorf("trusted proxies: got %v", c.web.TrustedProxies)
+		}
+	})
 	t.Run("trusted proxies reach the HTTP layer", func(t *testing.T) {
 		c, err := loadConfig(nil, base("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"), io.Discard)
 		if err != nil {
