@@ -140,7 +140,9 @@ func (l *FailureLimiter) Failed(ctx context.Context, client string) time.Duratio
 	if now.UnixNano() < l.down.Load() {
 		return l.local.Failed(ctx, client)
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	// Counted even when the client has gone: leaving at once must not
+	// spare it the failure (nor pass for Redis being down).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
 	nowMS := now.UnixMilli()
 	held, err := limiterScript.Run(ctx, l.client, []string{l.key(client)}, nowMS, l.interval, l.depth).Int64()

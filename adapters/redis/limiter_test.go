@@ -86,6 +86,26 @@ func TestFailureLimiterSharedByInstances(t *testing.T) {
 	}
 }
 
+// A client that has gone (its request's context canceled) is counted in
+// Redis all the same, and Redis is not taken for down.
+func TestFailureLimiterCountsClientsThatLeft(t *testing.T) {
+	url := redistest.URL(t)
+	var logs lockedLog
+	limit := domain.FailureLimit{Failures: 2, Window: 2 * time.Second}
+	cfg := redis.LimiterConfig{Config: redis.Config{URL: url, Prefix: limiterPrefix(t), Log: slog.New(slog.NewJSONHandler(&logs, nil))},
+		Limit: limit, Now: limitertest.NewClock().Now}
+	a, b := newLimiter(t, cfg), newLimiter(t, cfg)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	a.Failed(gone, "203.0.113.7")
+	if got := b.Failed(context.Background(), "203.0.113.7"); got != time.Second {
+		t.Fatalf("second failure, at another instance: got %v, want 1s (the first counted in Redis)", got)
+	}
+	if logs.String() != "" {
+		t.Fatalf("log: got %s, want nothing", logs.String())
+	}
+}
+
 // What reaches Redis: one key per client, named by its address so that an
 // operator can find or delete it (a long or unprintable name hashed), and
 // expiring when its bucket is full again.
