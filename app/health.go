@@ -39,7 +39,13 @@ func (h *Health) Ready(ctx context.Context) error {
 	var causes []error
 	for _, c := range h.checks {
 		if err := c.readiness.Ready(ctx); err != nil {
-			missing = append(missing, c.what)
+			// An adapter that names what it waits for (the introspection
+			// endpoint, say) is named so; else the check's own name.
+			what := c.what
+			if ue := (*domain.UnavailableError)(nil); errors.As(err, &ue) && ue.What != "" {
+				what = ue.What
+			}
+			missing = append(missing, what)
 			causes = append(causes, err)
 		}
 	}
