@@ -17,6 +17,7 @@ const signingKeys = "the token signing keys"
 // Auth authenticates callers and authorizes what they do.
 type Auth struct {
 	verifier ports.TokenVerifier
+	calling  ports.CallingVerifier // verifier, if it calls another service; else nil
 	proofs   ports.ProofVerifier
 	mode     DPoPMode
 	limiter  ports.FailureLimiter // nil: no limit
@@ -31,7 +32,8 @@ func NewAuth(verifier ports.TokenVerifier, proofs ports.ProofVerifier, mode DPoP
 	if proofs == nil && mode != DPoPDisabled {
 		panic(fmt.Sprintf("app: NewAuth: DPOP_MODE=%v needs a proof verifier", mode))
 	}
-	return &Auth{verifier: verifier, proofs: proofs, mode: mode, limiter: limiter}
+	calling, _ := verifier.(ports.CallingVerifier)
+	return &Auth{verifier: verifier, calling: calling, proofs: proofs, mode: mode, limiter: limiter}
 }
 
 // Scheme is how a request presents its access token (RFC 6750, RFC 9449).
@@ -87,7 +89,10 @@ type Credentials struct {
 // reason, invalid_request, a refused DPoP proof) counts as one failure of
 // c.Client, except use_dpop_nonce (the nonce protocol's usual first
 // answer). Missing credentials, dpop_required and 503s cost the client
-// nothing; successes are never counted.
+// nothing; successes are never counted, except that a verifier that calls
+// another service for the token (ports.CallingVerifier: introspection)
+// has each call counted once, whatever its answer: the call costs that
+// service a request either way.
 func (a *Auth) Authenticate(ctx context.Context, c Credentials) (domain.Principal, error) {
 	switch {
 	case c.Malformed != nil:
@@ -102,8 +107,8 @@ func (a *Auth) Authenticate(ctx context.Context, c Credentials) (domain.Principa
 			return domain.Principal{}, &domain.FailureLimitError{RetryAfter: wait}
 		}
 	}
-	p, err := a.authenticate(ctx, c)
-	if err != nil && limited && countsAsFailure(err) {
+	p, called, err := a.authenticate(ctx, c)
+	if limited && (called || err != nil && countsAsFailure(err)) {
 		a.limiter.Failed(ctx, c.Client)
 	}
 	return p, err
@@ -120,47 +125,53 @@ func countsAsFailure(err error) bool {
 }
 
 // authenticate is Authenticate for credentials that are there, by a
-// client that is not blocked.
-func (a *Auth) authenticate(ctx context.Context, c Credentials) (domain.Principal, error) {
+// client that is not blocked. called reports whether the verifier called
+// another service.
+func (a *Auth) authenticate(ctx context.Context, c Credentials) (p domain.Principal, called bool, err error) {
 	if c.Malformed != nil {
-		return domain.Principal{}, c.Malformed
+		return domain.Principal{}, false, c.Malformed
 	}
-	p, err := a.verify(ctx, c.Token)
+	p, called, err = a.verify(ctx, c.Client, c.Token)
 	if err != nil {
-		return domain.Principal{}, err
+		return domain.Principal{}, called, err
 	}
 	if c.Scheme == SchemeBearer {
 		if p.JKT != "" && a.mode != DPoPDisabled {
-			return domain.Principal{}, domain.InvalidProof(domain.ProofBearerBound, "", nil)
+			return domain.Principal{}, called, domain.InvalidProof(domain.ProofBearerBound, "", nil)
 		}
-		return p, nil
+		return p, called, nil
 	}
 	proof := c.Proof
 	proof.AccessToken, proof.JKT = c.Token, p.JKT
 	if err := a.proofs.VerifyProof(ctx, proof); err != nil {
-		return domain.Principal{}, err
+		return domain.Principal{}, called, err
 	}
-	return p, nil
+	return p, called, nil
 }
 
-// verify asks the token verifier about rawToken.
-func (a *Auth) verify(ctx context.Context, rawToken string) (domain.Principal, error) {
-	p, err := a.verifier.Verify(ctx, rawToken)
+// verify asks the token verifier about rawToken, presented by client;
+// called reports whether the verifier called another service for it.
+func (a *Auth) verify(ctx context.Context, client, rawToken string) (p domain.Principal, called bool, err error) {
+	if a.calling != nil {
+		p, called, err = a.calling.VerifyFrom(ctx, client, rawToken)
+	} else {
+		p, err = a.verifier.Verify(ctx, rawToken)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, domain.ErrInvalidToken):
-			return domain.Principal{}, err
+			return domain.Principal{}, called, err
 		case errors.Is(err, domain.ErrUnavailable):
 			// Say what is missing, for the 503 the caller gets.
 			if !errors.As(err, new(*domain.UnavailableError)) {
 				err = &domain.UnavailableError{What: signingKeys, Cause: err}
 			}
-			return domain.Principal{}, err
+			return domain.Principal{}, called, err
 		}
 		// An adapter broke its contract. Fail closed, keeping the cause for logs.
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, fmt.Errorf("verifier: unexpected error: %w", err))
+		return domain.Principal{}, called, domain.InvalidToken(domain.ReasonMalformed, fmt.Errorf("verifier: unexpected error: %w", err))
 	}
-	return p, nil
+	return p, called, nil
 }
 
 // Authorize returns nil when policy allows p, or the policy's error

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,5 +144,66 @@ func TestAuthenticateFailureLimitDPoP(t *testing.T) {
 	}
 	if _, err := a.Authenticate(ctx, withProof(proofs.Nonce())); !errors.Is(err, domain.ErrTooManyFailures) {
 		t.Fatalf("good proof after two refused ones: got %v, want ErrTooManyFailures", err)
+	}
+}
+
+// callingVerifier stands for token introspection: a token it has not seen
+// is a call to the issuer (called), active or not; one it has seen is a
+// cached answer.
+type callingVerifier struct {
+	seen    map[string]bool
+	clients []string
+}
+
+func (v *callingVerifier) Verify(ctx context.Context, token string) (domain.Principal, error) {
+	p, _, err := v.VerifyFrom(ctx, "", token)
+	return p, err
+}
+
+func (v *callingVerifier) VerifyFrom(_ context.Context, client, token string) (domain.Principal, bool, error) {
+	v.clients = append(v.clients, client)
+	called := !v.seen[token]
+	v.seen[token] = true
+	if strings.HasPrefix(token, "active") {
+		return domain.Principal{Subject: "alice"}, called, nil
+	}
+	return domain.Principal{}, called, domain.InvalidToken(domain.ReasonInactive, nil)
+}
+
+// With a verifier that calls the issuer, each call counts once against the
+// client, whatever its answer; cached answers count only when they refuse.
+func TestAuthenticateFailureLimitCountsCalls(t *testing.T) {
+	ctx := context.Background()
+	v := &callingVerifier{seen: map[string]bool{}}
+	limit := domain.FailureLimit{Failures: 4, Window: 4 * time.Second}
+	a := app.NewAuth(v, nil, app.DPoPDisabled, memory.NewFailureLimiter(limit, 64, limitertest.NewClock().Now))
+	from := func(token string) app.Credentials { c := bearer(token); c.Client = "c"; return c }
+
+	// One new active token: one call, counted; then cached: not counted.
+	for range 10 {
+		if _, err := a.Authenticate(ctx, from("active-1")); err != nil {
+			t.Fatalf("active token: %v", err)
+		}
+	}
+	// A new inactive token: one call and one refusal, counted once.
+	if _, err := a.Authenticate(ctx, from("random-1")); !errors.Is(err, domain.ErrInvalidToken) {
+		t.Fatalf("random token: got %v", err)
+	}
+	// A new active token: its call is the fourth unit.
+	if _, err := a.Authenticate(ctx, from("active-2")); err != nil {
+		t.Fatalf("second active token: %v", err)
+	}
+	if _, err := a.Authenticate(ctx, from("active-1")); err != nil {
+		t.Fatalf("the first active token, cached: %v", err)
+	}
+	// The inactive one again (cached): a refusal, the fourth.
+	if _, err := a.Authenticate(ctx, from("random-1")); !errors.Is(err, domain.ErrInvalidToken) {
+		t.Fatalf("random token again: got %v", err)
+	}
+	if _, err := a.Authenticate(ctx, from("active-1")); !errors.Is(err, domain.ErrTooManyFailures) {
+		t.Fatalf("after four units: got %v, want ErrTooManyFailures", err)
+	}
+	if got := v.clients[0]; got != "c" {
+		t.Fatalf("the verifier was told the client %q, want c", got)
 	}
 }

@@ -3,6 +3,8 @@ package ports
 import (
 	"context"
 	"time"
+
+	"github.com/example/spaapi/domain"
 )
 
 // FailureLimiter counts failed credential checks per client, so that a
@@ -35,4 +37,24 @@ type FailureLimiter interface {
 	// answer counts in this process instead (it fails open to a limit per
 	// instance, and never blocks a client for its own trouble).
 	Failed(ctx context.Context, client string) time.Duration
+}
+
+// CallingVerifier is a TokenVerifier whose checks may call another
+// service: token introspection, which asks the issuer about every token
+// it has no answer for. Each call costs that service a request and holds
+// one of a bounded number of slots, so the verifier is told who asks:
+// it gives each client at most a share of its slots, and app.Auth counts
+// each call against the client's failure limit, whatever its answer.
+// app.Auth uses VerifyFrom when the verifier has it.
+//
+// Implementation: adapters/introspection (tests use a double of their own).
+type CallingVerifier interface {
+	TokenVerifier
+	// VerifyFrom is Verify for a token presented by client ("" when
+	// unknown: no share applies). called reports whether this request
+	// made a call (an answer from a cache, or from a call another request
+	// made for the same token, is none). Errors as Verify's; when client
+	// already has its share of calls under way, an error wrapping
+	// domain.ErrUnavailable, without a call.
+	VerifyFrom(ctx context.Context, client, rawToken string) (p domain.Principal, called bool, err error)
 }
