@@ -18,6 +18,8 @@ import (
 func TestOneClientHoldsAtMostItsShareOfSlots(t *testing.T) {
 	s := newServer(t, false)
 	release := make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseAll) // before the server's Close, should the test fail
 	started := make(chan struct{}, 16)
 	s.misbehave(func(w http.ResponseWriter, r *http.Request) {
 		started <- struct{}{}
@@ -45,8 +47,11 @@ func TestOneClientHoldsAtMostItsShareOfSlots(t *testing.T) {
 		verify("203.0.113.7", opaque())
 		<-started
 	}
-	// Its share is taken: a third token is refused at once, no request.
-	_, called, err := v.VerifyFrom(ctx, "203.0.113.7", opaque())
+	// Its share is taken: a third token is refused at once, no request
+	// (were it sent, it would wait for release, and time out).
+	third, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, called, err := v.VerifyFrom(third, "203.0.113.7", opaque())
 	if !errors.Is(err, domain.ErrUnavailable) || called {
 		t.Fatalf("a third token from the same client: got called=%v, %v; want no call and ErrUnavailable", called, err)
 	}
@@ -66,7 +71,7 @@ func TestOneClientHoldsAtMostItsShareOfSlots(t *testing.T) {
 	if n := s.requests.Load(); n != 4 {
 		t.Fatalf("requests to the endpoint: got %d, want 4", n)
 	}
-	close(release)
+	releaseAll()
 	wg.Wait()
 	close(results)
 	calls, waits := 0, 0
