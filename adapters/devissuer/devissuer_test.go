@@ -64,7 +64,14 @@ func newEnv(t *testing.T) *env {
 // says (on the env's clock, used proofs in memory).
 func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
+	return newEnvIn(t, t.TempDir(), proofs)
+}
+
+// newEnvIn is newEnvWith on the dev directory dir, which may hold a
+// config.json already.
+func newEnvIn(t *testing.T, dir string, proofs dpop.Config) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, clock: &clock{}}
 	proofs.Now = e.clock.Now
 	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, e.clock.Now))
 	if err != nil {
@@ -308,8 +315,13 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 	if want := []string{"openid", "profile", "email", "read:messages", "offline_access"}; !slices.Equal(p.Scopes, want) {
 		t.Errorf("scopes: got %q, want %q", p.Scopes, want)
 	}
-	if want := []string{"read:messages", "write:messages"}; !slices.Equal(p.Permissions, want) {
-		t.Errorf("permissions: got %q, want %q", p.Permissions, want)
+	// Permissions are every API scope alice holds in config.json.
+	cfg, _, err := devissuer.LoadConfig(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alice, _ := cfg.User("alice"); !slices.Equal(p.Permissions, alice.Scopes) || !slices.Contains(p.Permissions, "write:messages") {
+		t.Errorf("permissions: got %q, want %q, with write:messages", p.Permissions, alice.Scopes)
 	}
 	if !slices.Contains(p.Audiences, e.issuer+"userinfo") {
 		t.Errorf("aud %q lacks the userinfo audience", p.Audiences)

@@ -58,8 +58,11 @@ func benchRouterLimited(b *testing.B, iss *jwtverifytest.Issuer, store ports.Mes
 		b.Fatal(err)
 	}
 	proofs, replay := newProofs(b, nil)
-	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v, proofs, app.DPoPAllowed, limiter), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store, replay), slog.New(httpapi.NewLogHandler(io.Discard)), m)
+	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, limiter),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
+		Messages: app.NewMessages(store, app.DefaultMessageQuota),
+	}, slog.New(httpapi.NewLogHandler(io.Discard)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {

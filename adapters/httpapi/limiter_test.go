@@ -17,6 +17,7 @@ import (
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 	"github.com/example/spaapi/ports/limitertest"
 )
 
@@ -52,9 +53,11 @@ func newLimitFixture(t *testing.T, trustedProxies ...string) *limitFixture {
 	}
 	store := fake.NewMessages()
 	proofs, replay := newProofs(t, nil)
-	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, TrustedProxies: proxies},
-		app.NewAuth(v, proofs, app.DPoPAllowed, memory.NewFailureLimiter(limit, 1024, clk.Now)),
-		app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, replay), slog.New(slog.NewJSONHandler(logs, nil)), metrics)
+	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, TrustedProxies: proxies}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, memory.NewFailureLimiter(limit, 1024, clk.Now)),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
+		Messages: app.NewMessages(store, fixtureQuota),
+	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)
 	return &limitFixture{fixture: &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}, clock: clk}
 }
 
