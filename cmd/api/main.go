@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runRotate(args[1:], getenv, stderr)
 		case "healthcheck":
 			return runHealthcheck(args[1:], getenv, stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 
