@@ -96,6 +96,9 @@ func (s *SPA) Close() error { return s.root.Close() }
 // Dir is the directory served, absolute.
 func (s *SPA) Dir() string { return s.dir }
 
+// Settings are the settings /config.json names.
+func (s *SPA) Settings() SPASettings { return s.settings }
+
 // spaOrigin returns the origin (scheme://host[:port]) of an http(s) URL.
 func spaOrigin(s string) (string, error) {
 	u, err := url.Parse(s)

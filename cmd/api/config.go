@@ -40,12 +40,17 @@ type config struct {
 	// dpop is how DPoP-bound tokens are accepted (DPOP_*, REDIS_URL,
 	// PUBLIC_URL, TRUSTED_PROXIES).
 	dpop dpopConfig
+	// spa is the built SPA served from the API's origin (SPA_*).
+	spa spaConfig
 }
 
 // devSettings locate the development issuer.
 type devSettings struct {
 	dir        string // keys and config.json
 	issuerAddr string // loopback listen address
+	// apiOrigins are the API's own origins, set by run once it listens:
+	// where the SPA it serves (SPA_DIR) logs in from.
+	apiOrigins []string
 }
 
 const (
@@ -88,6 +93,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	settings = append(settings, dpopSettings()...)
+	settings = append(settings, spaSettings()...)
 	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
@@ -211,6 +217,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, err
 	}
 	c.web.HTU = c.dpop.urls.HTU
+	if c.spa, err = loadSPA(get, c.dev != nil, c.dpop.mode); err != nil {
+		return config{}, err
+	}
 	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {
 		return config{}, err
 	}

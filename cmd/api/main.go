@@ -80,12 +80,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	answers := httpapi.NewAnswerBudget(cfg.memory.answers)
 	cfg.web.Answers = answers
 
+	// Listening first: -dev's issuer lets the SPA log in from the API's
+	// origin, port included (SPA_DIR).
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
+	}
+	defer ln.Close() // if start-up fails; Serve closes it otherwise
 	if cfg.dev != nil {
+		cfg.dev.apiOrigins = apiOrigins(ln.Addr())
 		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
 		if err != nil {
 			return err
 		}
 		defer stopIssuer()
+	}
+	spa, err := cfg.spa.open(cfg.identity) // nil without SPA_DIR
+	if err != nil {
+		return err
+	}
+	if spa != nil {
+		defer spa.Close()
+		cfg.web.SPA = spa
 	}
 
 	reg := prometheus.NewRegistry()
@@ -136,14 +152,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
-	}
 	srv := httpapi.NewServer(cfg.addr, handler, log)
 	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
 	if err := registerAll(reg, limited.Collectors()); err != nil {
-		ln.Close()
 		return err
 	}
 	m := cfg.memory
@@ -160,7 +171,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"messages_per_user", int(cfg.quota),
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
-		"dpop_replay", cfg.dpop.display)
+		"dpop_replay", cfg.dpop.display,
+		"spa_dir", cfg.spa.dir)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()
