@@ -418,7 +418,9 @@ func printable(s string) string {
 }
 
 // encode writes v as JSON with status. The JSON is encoded into a pooled
-// buffer, then written with one Write.
+// buffer, then written with one Write. <, > and & are written as they are,
+// not as \u003c, \u003e and \u0026: answers are application/json with
+// nosniff, never HTML, and "Bearer <token>" should read as it is.
 func encode(w http.ResponseWriter, status int, v any) {
 	b := jsonBuffers.Get().(*jsonBuffer)
 	b.buf.Reset()
@@ -442,7 +444,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // that always encode, such as constant answers.
 func mustJSON(v any) []byte {
 	var b bytes.Buffer
-	if err := json.NewEncoder(&b).Encode(v); err != nil {
+	if err := newEncoder(&b).Encode(v); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
@@ -457,9 +459,17 @@ type jsonBuffer struct {
 
 var jsonBuffers = sync.Pool{New: func() any {
 	b := new(jsonBuffer)
-	b.enc = json.NewEncoder(&b.buf)
+	b.enc = newEncoder(&b.buf)
 	return b
 }}
+
+// newEncoder is the JSON encoder of every answer: like encoding/json's,
+// but leaving <, > and & as they are (see encode).
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
 
 // maxPooledJSON: larger buffers (a big answer) are left to the collector
 // rather than kept in the pool.

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,30 +45,6 @@ type DB struct {
 	lastErr  atomic.Pointer[error] // why it is not migrated yet, for Ready
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
-}
-
-// ParseURL checks a postgres:// or postgresql:// URL and returns it
-// without its password, for messages. Its errors never contain the URL.
-func ParseURL(raw string) (redacted string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password and all
-		}
-		return "", fmt.Errorf("not a valid URL: %w", err)
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", fmt.Errorf("not a postgres:// URL")
-	}
-	if _, err := pgxpool.ParseConfig(raw); err != nil {
-		msg := "settings not accepted"
-		if inner := errors.Unwrap(err); inner != nil {
-			msg += ": " + inner.Error()
-		}
-		return "", fmt.Errorf("%s: %s", u.Redacted(), msg)
-	}
-	return u.Redacted(), nil
 }
 
 // Open returns the database at rawURL and starts connecting to it. If the

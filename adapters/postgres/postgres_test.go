@@ -219,15 +219,37 @@ func TestParseURLNeverRepeatsThePassword(t *testing.T) {
 		"postgres://user:s3cr3t-pw@db.example/app?connect_timeout=x",
 		"postgresql://user:s3cr3t-pw@[::1/app",
 		"postgres://user:s3cr3t-pw@db.example/app\x7f",
+		// url.Parse's detail would repeat part of these passwords.
+		"postgres://user:s3cr3t-pw/x@db.example/app",
+		"postgres://user:%zzs3cr3t-pw@db.example/app",
+		// pgx reads a password from the query too.
+		"postgres://db.example/app?password=s3cr3t-pw&sslmode=sometimes",
+		"postgres://db.example/app?sslmode=sometimes&%70assword=s3cr3t%2Dpw",
 	} {
 		_, err := postgres.ParseURL(raw)
 		if err == nil {
 			t.Errorf("%q: accepted", raw)
 			continue
 		}
-		if strings.Contains(err.Error(), "s3cr3t-pw") {
-			t.Errorf("error repeats the password: %v", err)
+		for _, part := range []string{"s3cr3t", "%zz"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("error repeats the password (%s): %v", part, err)
+			}
 		}
+	}
+	for _, tc := range []struct{ raw, want string }{
+		{"postgres://user:s3cr3t-pw/x@db.example/app",
+			"not a valid URL (details not shown, they could repeat the password; percent-encode any @ : / ? # % in USER and PASSWORD)"},
+		{"postgres://db.example/app?password=s3cr3t-pw&sslmode=sometimes",
+			"postgres://db.example/app?password=xxxxx&sslmode=sometimes: settings not accepted: sslmode is invalid"},
+		{"postgres://db.example:notaport/app", `not a valid URL: invalid port ":notaport" after host`},
+	} {
+		if _, err := postgres.ParseURL(tc.raw); err == nil || err.Error() != tc.want {
+			t.Errorf("%q: got %v\nwant %s", tc.raw, err, tc.want)
+		}
+	}
+	if got, err := postgres.ParseURL("postgres://db.example/app?sslmode=require&password=s3cr3t-pw"); err != nil || got != "postgres://db.example/app?sslmode=require&password=xxxxx" {
+		t.Errorf("password parameter: got %q, %v", got, err)
 	}
 	got, err := postgres.ParseURL("postgres://user:s3cr3t-pw@db.example:5432/app?sslmode=require")
 	if err != nil || strings.Contains(got, "s3cr3t-pw") || !strings.Contains(got, "db.example:5432/app") {

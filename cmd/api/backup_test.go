@@ -174,7 +174,7 @@ func TestBackupCommandRefusals(t *testing.T) {
 		{"no database file", []string{"DATABASE_URL=sqlite:" + filepath.Join(dir, "missing.db")}, []string{filepath.Join(dir, "b.db")},
 			"api: backup: DATABASE_URL: sqlite:" + filepath.Join(dir, "missing.db") + ": no database file there; set DATABASE_URL as the server has it\n"},
 		{"a bad DATABASE_URL", []string{"DATABASE_URL=mysql://x"}, []string{filepath.Join(dir, "b.db")},
-			"api: backup: DATABASE_URL: \"mysql:\" is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:\n"},
+			"api: backup: DATABASE_URL: \"mysql:\" is not a supported database: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := backupCommand(t, append(base, tc.env...), tc.args...)

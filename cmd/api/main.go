@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runRotate(args[1:], getenv, stderr)
 		case "healthcheck":
 			return runHealthcheck(args[1:], getenv, stdout, stderr)
+		case "version":
+			return runVersion(args[1:], stdout, stderr)
 		case "backup":
 			return runBackup(ctx, args[1:], getenv, stdout, stderr)
 		}
@@ -162,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"memory_limit", m.limit, "from", m.limitSource, "go_memory_limit", m.goLimit,
 		"max_conns", m.maxConns, "conn_bytes", connBytes, "answer_budget", m.answers,
 		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store)
-	log.Info("listening",
+	log.Info("listening", append(readBuildInfo().logAttrs(),
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,
@@ -172,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
 		"dpop_replay", cfg.dpop.display,
-		"spa_dir", cfg.spa.dir)
+		"spa_dir", cfg.spa.dir)...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

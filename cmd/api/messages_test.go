@@ -266,7 +266,7 @@ func TestBinaryRefusesAnUnknownDatabase(t *testing.T) {
 	}
 	db.Close()
 	for _, tc := range []struct{ value, want string }{
-		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:` + "\n"},
+		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:` + "\n"},
 		{"sqlite:" + newer, fmt.Sprintf("api: DATABASE_URL: sqlite: %s: the database schema is at version %d, newer than this program knows (%d): run the newer program, or use another database\n", newer, known+1, known)},
 	} {
 		cmd := exec.Command(binary(t))

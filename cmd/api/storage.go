@@ -71,7 +71,7 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 	scheme, rest, ok := strings.Cut(v, ":")
 	switch scheme = strings.ToLower(scheme); {
 	case !ok:
-		return storeConfig{}, errors.New("DATABASE_URL: not a database URL: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:")
+		return storeConfig{}, errors.New("DATABASE_URL: not a database URL: use " + databaseForms)
 	case scheme == "sqlite" || scheme == "file":
 		// sqlite:///abs/path and file:///abs/path name /abs/path too.
 		if strings.HasPrefix(rest, "//") {
@@ -95,7 +95,7 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 	case scheme == "postgres" || scheme == "postgresql":
 		redacted, err := postgres.ParseURL(v)
 		if err != nil {
-			return storeConfig{}, fmt.Errorf("DATABASE_URL: %w", err)
+			return storeConfig{}, fmt.Errorf("DATABASE_URL: %w; expected %s", err, databaseForms)
 		}
 		return storeConfig{engine: "postgres", target: v, display: redacted}, nil
 	case scheme == "memory":
@@ -105,8 +105,11 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 		return storeConfig{engine: "memory", display: "memory: (lost on restart)"}, nil
 	}
 	// Name the scheme only: the rest may hold a password.
-	return storeConfig{}, fmt.Errorf("DATABASE_URL: %.20q is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:", scheme+":")
+	return storeConfig{}, fmt.Errorf("DATABASE_URL: %.20q is not a supported database: use %s", scheme+":", databaseForms)
 }
+
+// databaseForms are the forms of DATABASE_URL, for its errors.
+const databaseForms = "sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:"
 
 func sqliteConfig(path string) (storeConfig, error) {
 	abs, err := filepath.Abs(path)
