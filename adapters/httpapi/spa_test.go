@@ -107,7 +107,7 @@ func newRouterWith(t *testing.T, cfg httpapi.Config) *spaFixture {
 		t.Fatal(err)
 	}
 	h := httpapi.NewRouter(cfg, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, nil),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
 		Messages: app.NewMessages(store, fixtureQuota),
 	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -35,9 +34,9 @@ func dpopSettings() []*setting {
 		{flag: "dpop-nonce", envs: []string{"DPOP_NONCE"}, usage: "on: DPoP proofs must carry the API's nonce (needs DPOP_NONCE_SECRET) (default off)"},
 		{flag: "dpop-nonce-window", envs: []string{"DPOP_NONCE_WINDOW"}, usage: "how often the DPoP nonce changes (default 60)"},
 		{envs: []string{"DPOP_NONCE_SECRET"}, usage: "with DPOP_NONCE=on: at least 32 bytes, the same on every instance (e.g. openssl rand -base64 32)"},
-		{envs: []string{"REDIS_URL"}, usage: "redis://[user:password@]host:port[/db] (or rediss://): keep used DPoP proofs there, for every instance (default: in memory)"},
+		{envs: []string{"REDIS_URL"}, usage: "redis://[user:password@]host:port[/db] (or rediss://): keep used DPoP proofs and failed-credential counts there, for every instance (default: in memory)"},
 		{flag: "public-url", envs: []string{"PUBLIC_URL"}, usage: "the API's external origin (and base path) behind a proxy, e.g. https://api.example.com: DPoP proofs must name it"},
-		{flag: "trusted-proxies", envs: []string{"TRUSTED_PROXIES"}, usage: "proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-Proto and -Host are believed for DPoP proofs"},
+		{flag: "trusted-proxies", envs: []string{"TRUSTED_PROXIES"}, usage: "proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client (for AUTH_FAILURE_LIMIT), and whose X-Forwarded-Proto and -Host are believed for DPoP proofs"},
 	}
 }
 
@@ -73,9 +72,7 @@ func loadDPoP(get getter) (dpopConfig, error) {
 				return c, fmt.Errorf("%s is set, but DPOP_MODE is disabled (nothing checks DPoP proofs)", variable)
 			}
 		}
-		if redisURL != "" {
-			return c, errors.New("REDIS_URL is set, but DPOP_MODE is disabled (it keeps used DPoP proofs, and nothing checks them)")
-		}
+		redisURL = "" // no proofs to keep; the failure limit may use it (loadLimiter)
 	}
 	if c.proofs, err = dpop.FromEnv(env); err != nil {
 		return c, err
