@@ -35,16 +35,13 @@ const messageColumns = `id, author_issuer, author, text, created_at`
 
 // Add implements ports.MessageStore. The author's advisory lock makes the
 // count and the insert one step for that author; other authors' posts do
-// not wait.
+// not wait. The author's concurrent posts in this process queue before
+// the pool (DB.ownerTx), so they hold one connection between them.
 func (s *Messages) Add(ctx context.Context, m domain.Message, perAuthor int) error {
 	if !s.db.migrated.Load() {
 		return s.db.unavailable()
 	}
-	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || ' ' || $3::text))`,
-			authorLocks, m.AuthorIssuer, m.Author); err != nil {
-			return err
-		}
+	err := s.db.ownerTx(ctx, authorLocks, m.AuthorIssuer, m.Author, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO messages (`+messageColumns+`)
 			SELECT $1, $2, $3, $4, $5
 			WHERE (SELECT count(*) FROM messages WHERE author_issuer = $2 AND author = $3) < $6`,

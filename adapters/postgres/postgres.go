@@ -6,6 +6,11 @@
 // together apply them once. Each resource's store comes from the DB
 // (DB.Messages) and keeps its SQL in its own file here.
 //
+// One owner's writes that must be one step (a quota count and an insert)
+// hold that owner's advisory lock for their transaction; in one process
+// they first queue in a gate (gate.go), so that a flood of one author's
+// posts holds one connection of the pool rather than all of them.
+//
 // A database that cannot be reached does not stop the API: Open returns a
 // DB whose stores answer domain.ErrUnavailable (and which is not Ready)
 // while it connects in the background, and work as soon as the database
@@ -17,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,20 +46,22 @@ const (
 type DB struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
-	where    string // host/database, for logs; never the password
+	where    string     // host/database, for logs; never the password
+	owners   *ownerGate // one writer per owner at a time goes to the pool
 	migrated atomic.Bool
 	lastErr  atomic.Pointer[error] // why it is not migrated yet, for Ready
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
 
-// Open returns the database at rawURL and starts connecting to it. If the
-// first attempt fails to connect, it keeps trying in the background until
-// ctx ends or Close is called (its stores answer domain.ErrUnavailable
-// until then). Errors: a URL that cannot be used, and a database that
-// answers but refuses: a wrong password, a missing database, a schema
-// newer than this program (*SchemaError).
-func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+// Open returns the database at rawURL, with a pool of the size opts says,
+// and starts connecting to it. If the first attempt fails to connect, it
+// keeps trying in the background until ctx ends or Close is called (its
+// stores answer domain.ErrUnavailable until then). Errors: a URL that
+// cannot be used, and a database that answers but refuses: a wrong
+// password, a missing database, a schema newer than this program
+// (*SchemaError).
+func Open(ctx context.Context, rawURL string, opts Options, log *slog.Logger) (*DB, error) {
 	where, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -65,12 +73,20 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	switch n, inURL := URLMaxConns(rawURL); {
+	case opts.MaxConns > 0:
+		cfg.MaxConns = int32(opts.MaxConns)
+	case inURL:
+		cfg.MaxConns = int32(n)
+	default:
+		cfg.MaxConns = int32(DefaultMaxConns(runtime.GOMAXPROCS(0)))
+	}
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg) // connects lazily
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", where, err)
 	}
 	ctx, stop := context.WithCancel(ctx)
-	s := &DB{pool: pool, log: log, where: where, stop: stop}
+	s := &DB{pool: pool, owners: newOwnerGate(), log: log, where: where, stop: stop}
 	err = s.connect(ctx)
 	switch {
 	case err != nil && !unreachable(err):

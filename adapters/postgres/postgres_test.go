@@ -25,7 +25,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // open opens the database at dbURL, closed when t ends.
 func open(t *testing.T, dbURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), dbURL, quiet)
+	db, err := postgres.Open(context.Background(), dbURL, postgres.Options{}, quiet)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			stores[i], errs[i] = postgres.Open(context.Background(), dbURL, quiet)
+			stores[i], errs[i] = postgres.Open(context.Background(), dbURL, postgres.Options{}, quiet)
 		})
 	}
 	close(start)
@@ -114,7 +114,7 @@ func TestRefusesANewerSchema(t *testing.T) {
 	dbURL := postgrestest.URL(t)
 	open(t, dbURL)
 	postgrestest.Exec(t, dbURL, `INSERT INTO schema_migrations (version, name) VALUES (99, '0099_future.sql')`)
-	_, err := postgres.Open(context.Background(), dbURL, quiet)
+	_, err := postgres.Open(context.Background(), dbURL, postgres.Options{}, quiet)
 	var se *postgres.SchemaError
 	if !errors.As(err, &se) || se.Database != 99 || se.Known != newest(t) {
 		t.Fatalf("got %v, want a *SchemaError for version 99", err)
@@ -159,7 +159,7 @@ func TestDatabaseDownAtStartAndBack(t *testing.T) {
 		defer logMu.Unlock()
 		return logs.Write(b)
 	}), nil))
-	db, err := postgres.Open(context.Background(), u.String(), log)
+	db, err := postgres.Open(context.Background(), u.String(), postgres.Options{}, log)
 	if err != nil {
 		t.Fatalf("Open with the database down: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestParseURLNeverRepeatsThePassword(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	messagestest.Benchmark(b, func(b *testing.B) ports.MessageStore {
-		db, err := postgres.Open(context.Background(), postgrestest.URL(b), quiet)
+		db, err := postgres.Open(context.Background(), postgrestest.URL(b), postgres.Options{}, quiet)
 		if err != nil {
 			b.Fatal(err)
 		}

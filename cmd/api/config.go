@@ -93,6 +93,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
 		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see docs/identity-providers.md)"},
 		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
+		{flag: "database-max-conns", envs: []string{"DATABASE_MAX_CONNS"}, usage: "most connections to PostgreSQL (default: pool_max_conns in DATABASE_URL, else 4 × GOMAXPROCS from 8 to 16)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	settings = append(settings, dpopSettings()...)
@@ -215,6 +216,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.store, err = databaseURL(get, getenv, c.dev); err != nil {
 		return config{}, err
 	}
+	if err := databaseMaxConns(get, &c.store, runtime.GOMAXPROCS(0)); err != nil {
+		return config{}, err
+	}
 	if c.quota, err = messagesPerUser(get); err != nil {
 		return config{}, err
 	}
@@ -260,7 +264,7 @@ func memorySettings(get getter, getenv func(string) string, c config, tokenCache
 	}
 	return planMemory(memoryInputs{
 		limit: limit, limitSource: source,
-		tokenCache: tokenCache, replay: replay, store: c.store.engine,
+		tokenCache: tokenCache, replay: replay, store: c.store.engine, storeConns: c.store.maxConns,
 		procs: runtime.GOMAXPROCS(0), dev: c.dev != nil, nofile: nofile,
 		maxConns: conns, maxConnsVar: connsVar,
 	})

@@ -168,7 +168,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("memory plan",
 		"memory_limit", m.limit, "from", m.limitSource, "go_memory_limit", m.goLimit,
 		"max_conns", m.maxConns, "conn_bytes", connBytes, "answer_budget", m.answers,
-		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store)
+		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store, "database_pool", m.pool)
 	log.Info("listening", append(readBuildInfo().logAttrs(),
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/adapters/postgres"
 )
 
 // The memory plan: MEMORY_LIMIT is the most resident memory (RSS) the
@@ -29,7 +30,8 @@ import (
 //	     the idle process (baseGo), the development issuer (-dev),
 //	     the verified-token cache (TOKEN_CACHE_SIZE × tokenEntryBytes),
 //	     the in-memory DPoP replay cache (its bound × replayEntryBytes),
-//	     the log buffer, the in-memory message store,
+//	     the log buffer, the in-memory message store, PostgreSQL's pool
+//	     (DATABASE_MAX_CONNS × postgres.ConnBytes),
 //	   and what is left (rest), shared:
 //	     a quarter to the answer budget (list answers being written),
 //	     the rest to connections, each at its worst (connBytes): MAX_CONNS.
@@ -96,6 +98,7 @@ type memoryInputs struct {
 	tokenCache  int    // TOKEN_CACHE_SIZE
 	replay      int    // entries of the in-memory DPoP replay cache (0: Redis, or DPoP off)
 	store       string // storage engine: sqlite, postgres, memory
+	storeConns  int    // PostgreSQL's pool size (0 for the others)
 	procs       int    // GOMAXPROCS
 	dev         bool   // -dev: the development issuer runs too
 	nofile      uint64 // the open-file limit (0: unknown)
@@ -115,6 +118,7 @@ type memoryPlan struct {
 	replay      int64
 	logs        int64
 	store       int64 // the in-memory message store
+	pool        int64 // PostgreSQL's connections
 	rest        int64 // for answers and connections
 	answers     int64 // the answer budget
 	conns       int64 // for connections: maxConns × connBytes at most
@@ -140,7 +144,10 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 	if in.store == "memory" {
 		p.store = memoryStoreBytes
 	}
-	fixed := p.base + p.tokenCache + p.replay + p.logs + p.store
+	if in.store == "postgres" {
+		p.pool = int64(in.storeConns) * postgres.ConnBytes
+	}
+	fixed := p.base + p.tokenCache + p.replay + p.logs + p.store + p.pool
 	p.rest = p.goLimit - p.headroom - fixed
 	least := int64(2*httpapi.MaxListAnswer + minConns*connBytes) // the smallest rest that serves
 	if p.rest < least {
@@ -151,7 +158,7 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 		for _, c := range []struct {
 			name string
 			n    int64
-		}{{"the idle process", p.base}, {"the token cache", p.tokenCache}, {"the DPoP replay cache", p.replay}, {"the log buffer", p.logs}, {"the message store", p.store}} {
+		}{{"the idle process", p.base}, {"the token cache", p.tokenCache}, {"the DPoP replay cache", p.replay}, {"the log buffer", p.logs}, {"the message store", p.store}, {"the database pool", p.pool}} {
 			if c.n > 0 {
 				parts = append(parts, c.name+" "+formatBytes(c.n))
 			}

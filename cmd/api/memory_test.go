@@ -9,6 +9,7 @@ import (
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/adapters/postgres"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -59,7 +60,7 @@ func TestPlanMemoryAddsUp(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", formatBytes(limit), err)
 		}
-		live := p.base + p.tokenCache + p.replay + p.logs + p.store + p.answers + int64(p.maxConns)*connBytes
+		live := p.base + p.tokenCache + p.replay + p.logs + p.store + p.pool + p.answers + int64(p.maxConns)*connBytes
 		if total := p.outside + limit/32 + p.headroom + live; total > limit {
 			t.Errorf("%s: the plan's worst case is %s", formatBytes(limit), formatBytes(total))
 		}
@@ -101,6 +102,20 @@ func TestPlanMemoryDerivedDefaults(t *testing.T) {
 	in.store = "postgres"
 	if p, _ := planMemory(in); p.goLimit-large.goLimit != 5*sqliteConnCache {
 		t.Errorf("Go limit with PostgreSQL: %d more than with SQLite, want %d", p.goLimit-large.goLimit, 5*sqliteConnCache)
+	}
+	// PostgreSQL's pool is in the Go heap: a larger one leaves less for
+	// connections, and one the limit cannot hold is refused by name.
+	in.storeConns = 16
+	pg16, err := planMemory(in)
+	in.storeConns = 1000
+	pg1000, err2 := planMemory(in)
+	if err != nil || err2 != nil || pg16.pool != 16*postgres.ConnBytes || pg1000.pool != 1000*postgres.ConnBytes || pg1000.maxConns >= pg16.maxConns {
+		t.Errorf("pools of 16 and 1000: %s and %s, MAX_CONNS %d and %d (%v, %v): want the pool counted and fewer connections beside the larger",
+			formatBytes(pg16.pool), formatBytes(pg1000.pool), pg16.maxConns, pg1000.maxConns, err, err2)
+	}
+	in.limit = 256 << 20
+	if _, err := planMemory(in); err == nil || !strings.Contains(err.Error(), "the database pool 93.8 MiB") {
+		t.Errorf("a pool of 1000 in 256 MiB: got %v, want a refusal naming the database pool", err)
 	}
 }
 

@@ -341,11 +341,23 @@ func TestTwoInstancesOnOnePostgres(t *testing.T) {
 	dbURL := postgrestest.URL(t)
 	iss := jwtverifytest.NewIssuer(t)
 	env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL=" + dbURL, "MESSAGES_PER_USER=3"}
-	_, logsA := startBinary(t, env...)
+	_, logsA := startBinary(t, append(env, "DATABASE_MAX_CONNS=3")...)
 	_, logsB := startBinary(t, env...)
 	a, b := logsA.baseURL(t), logsB.baseURL(t)
 	waitStatus(t, a+"/readyz", 200)
 	waitStatus(t, b+"/readyz", 200)
+	for _, tc := range []struct {
+		logs *logBuffer
+		want string
+	}{
+		{logsA, `"msg":"database pool",`},
+		{logsA, `"max_conns":3,"from":"DATABASE_MAX_CONNS"}`},
+		{logsB, `"from":"default"}`},
+	} {
+		if !strings.Contains(tc.logs.String(), tc.want) {
+			t.Errorf("the log does not say %s:\n%s", tc.want, tc.logs.String())
+		}
+	}
 	alice := iss.Token(iss.Claims("auth0|alice", "read:messages", "write:messages"))
 
 	id := mustPost(t, a, alice, "posted on A")

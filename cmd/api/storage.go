@@ -17,19 +17,23 @@ import (
 )
 
 // storeConfig is the database the API keeps its data in, from
-// DATABASE_URL.
+// DATABASE_URL (and DATABASE_MAX_CONNS).
 type storeConfig struct {
 	engine  string // a key of storeEngines
 	target  string // the path or URL the engine opens
 	display string // for logs: never a password
+	// maxConns is the size of PostgreSQL's pool (0 for the other
+	// engines), and maxConnsFrom the setting it comes from.
+	maxConns     int
+	maxConnsFrom string
 }
 
 // storeEngines opens each storage engine DATABASE_URL can name: the
 // database once, and from it the store of each resource. The stop
 // function closes the database.
-var storeEngines = map[string]func(ctx context.Context, target string, log *slog.Logger) (ports.Stores, func(), error){
-	"sqlite": func(ctx context.Context, path string, _ *slog.Logger) (ports.Stores, func(), error) {
-		db, err := sqlite.Open(ctx, path)
+var storeEngines = map[string]func(ctx context.Context, c storeConfig, log *slog.Logger) (ports.Stores, func(), error){
+	"sqlite": func(ctx context.Context, c storeConfig, _ *slog.Logger) (ports.Stores, func(), error) {
+		db, err := sqlite.Open(ctx, c.target)
 		if err != nil {
 			return ports.Stores{}, nil, err
 		}
@@ -40,14 +44,15 @@ var storeEngines = map[string]func(ctx context.Context, target string, log *slog
 		}
 		return ports.Stores{Database: db, Messages: messages}, func() { db.Close() }, nil
 	},
-	"postgres": func(ctx context.Context, url string, log *slog.Logger) (ports.Stores, func(), error) {
-		db, err := postgres.Open(ctx, url, log)
+	"postgres": func(ctx context.Context, c storeConfig, log *slog.Logger) (ports.Stores, func(), error) {
+		db, err := postgres.Open(ctx, c.target, postgres.Options{MaxConns: c.maxConns}, log)
 		if err != nil {
 			return ports.Stores{}, nil, err
 		}
+		log.Info("database pool", "database", c.display, "max_conns", c.maxConns, "from", c.maxConnsFrom)
 		return ports.Stores{Database: db, Messages: db.Messages()}, db.Close, nil
 	},
-	"memory": func(context.Context, string, *slog.Logger) (ports.Stores, func(), error) {
+	"memory": func(context.Context, storeConfig, *slog.Logger) (ports.Stores, func(), error) {
 		db := memory.NewDB()
 		return ports.Stores{Database: db, Messages: db.Messages()}, func() {}, nil
 	},
@@ -136,6 +141,40 @@ func defaultDatabase(getenv func(string) string, dev *devSettings) (string, erro
 	return filepath.Join(base, "spaapi", "messages.db"), nil
 }
 
+// databaseMaxConns resolves DATABASE_MAX_CONNS into c.maxConns, the size
+// of a PostgreSQL pool, for procs CPUs (GOMAXPROCS). pgx's own
+// pool_max_conns in DATABASE_URL is honoured too: either sets it, and
+// both may be given only if they agree. Neither: postgres.DefaultMaxConns.
+func databaseMaxConns(get getter, c *storeConfig, procs int) error {
+	v, name, err := get("database-max-conns")
+	if err != nil {
+		return err
+	}
+	if c.engine != "postgres" {
+		if v != "" {
+			return fmt.Errorf("%s: sets the size of a PostgreSQL pool, and DATABASE_URL is %s: unset it", name, c.display)
+		}
+		return nil
+	}
+	inURL, hasURL := postgres.URLMaxConns(c.target)
+	if v == "" {
+		c.maxConns, c.maxConnsFrom = postgres.DefaultMaxConns(procs), "default"
+		if hasURL {
+			c.maxConns, c.maxConnsFrom = inURL, "DATABASE_URL pool_max_conns"
+		}
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > postgres.MaxMaxConns {
+		return fmt.Errorf("%s: %q is not a number of connections from 1 to %d", name, v, postgres.MaxMaxConns)
+	}
+	if hasURL && inURL != n {
+		return fmt.Errorf("%s (%d) and pool_max_conns in DATABASE_URL (%d) disagree; set one of them", name, n, inURL)
+	}
+	c.maxConns, c.maxConnsFrom = n, name
+	return nil
+}
+
 // messagesPerUser resolves MESSAGES_PER_USER.
 func messagesPerUser(get getter) (app.MessageQuota, error) {
 	v, name, err := get("messages-per-user")
@@ -153,7 +192,7 @@ func messagesPerUser(get getter) (app.MessageQuota, error) {
 // every resource, and the function that closes them. Its errors name
 // DATABASE_URL.
 func openStore(ctx context.Context, c storeConfig, log *slog.Logger) (ports.Stores, func(), error) {
-	s, stop, err := storeEngines[c.engine](ctx, c.target, log)
+	s, stop, err := storeEngines[c.engine](ctx, c, log)
 	if err != nil {
 		return ports.Stores{}, nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/example/spaapi/adapters/postgres"
 )
 
 func TestDatabaseURL(t *testing.T) {
@@ -123,5 +126,58 @@ func TestMessagesPerUser(t *testing.T) {
 		case tc.err == "" && (err != nil || int(c.quota) != tc.want):
 			t.Errorf("%v %q: got %d, %v; want %d", tc.args, tc.value, c.quota, err, tc.want)
 		}
+	}
+}
+
+// DATABASE_MAX_CONNS sizes PostgreSQL's pool; pgx's pool_max_conns in
+// DATABASE_URL does too, and the two may only be given together if they
+// agree. The pool is in the memory plan.
+func TestDatabaseMaxConns(t *testing.T) {
+	const pg = "postgres://u:hunter2@db.example/app"
+	def := postgres.DefaultMaxConns(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		url, value string
+		want       int
+		from, err  string
+	}{
+		{"default", nil, pg, "", def, "default", ""},
+		{"pool_max_conns", nil, pg + "?pool_max_conns=12", "", 12, "DATABASE_URL pool_max_conns", ""},
+		{"DATABASE_MAX_CONNS", nil, pg, "40", 40, "DATABASE_MAX_CONNS", ""},
+		{"the flag", []string{"-database-max-conns", "30"}, pg, "40", 30, "-database-max-conns", ""},
+		{"both, agreeing", nil, pg + "?pool_max_conns=12", "12", 12, "DATABASE_MAX_CONNS", ""},
+		{"both, disagreeing", nil, pg + "?sslmode=disable&pool_max_conns=12", "20", 0, "",
+			"DATABASE_MAX_CONNS (20) and pool_max_conns in DATABASE_URL (12) disagree; set one of them"},
+		{"zero", nil, pg, "0", 0, "", `DATABASE_MAX_CONNS: "0" is not a number of connections from 1 to 1000`},
+		{"too many", nil, pg, "1001", 0, "", `DATABASE_MAX_CONNS: "1001" is not a number of connections from 1 to 1000`},
+		{"not a number", []string{"-database-max-conns", "lots"}, pg, "", 0, "", `-database-max-conns: "lots" is not a number of connections from 1 to 1000`},
+		{"SQLite", nil, "sqlite:/var/lib/m.db", "10", 0, "", "DATABASE_MAX_CONNS: sets the size of a PostgreSQL pool, and DATABASE_URL is sqlite:/var/lib/m.db: unset it"},
+		{"memory", nil, "memory:", "10", 0, "", "DATABASE_MAX_CONNS: sets the size of a PostgreSQL pool, and DATABASE_URL is memory: (lost on restart): unset it"},
+		{"SQLite, unset", nil, "sqlite:/var/lib/m.db", "", 0, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"ISSUER_BASE_URL": "https://tenant.auth0.com/", "AUDIENCE": "https://api.example.com",
+				"DATABASE_URL": tc.url, "DATABASE_MAX_CONNS": tc.value}
+			c, err := loadConfig(tc.args, env(e), io.Discard)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Errorf("got %v\nwant %s", err, tc.err)
+				}
+				if err != nil && strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("the error repeats the password")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.store.maxConns != tc.want || c.store.maxConnsFrom != tc.from {
+				t.Errorf("got %d from %q, want %d from %q", c.store.maxConns, c.store.maxConnsFrom, tc.want, tc.from)
+			}
+			if want := int64(tc.want) * postgres.ConnBytes; c.memory.pool != want {
+				t.Errorf("the memory plan counts %d bytes for the pool, want %d", c.memory.pool, want)
+			}
+		})
 	}
 }
