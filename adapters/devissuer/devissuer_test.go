@@ -32,6 +32,7 @@ import (
 	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/ports"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -66,7 +67,7 @@ func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
 	proofs.Now = e.clock.Now
-	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, e.clock.Now))
+	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, ports.ReplayShares{}, e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

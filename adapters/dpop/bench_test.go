@@ -102,7 +102,7 @@ func benchRefused(b *testing.B, keyName string) {
 	clk := &clock{t: testNow}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clk.Now
-	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func benchVerify(b *testing.B, make func(b *testing.B, k *key, n int) []ports.Pr
 	clk := &clock{t: testNow}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clk.Now
-	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func BenchmarkProofVsRaw(b *testing.B) {
 	clk := &clock{t: testNow}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clk.Now
-	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -246,7 +246,7 @@ func newVerifier(t testing.TB, clk *clock, edit func(*dpop.Config)) *dpop.Verifi
 	if edit != nil {
 		edit(&cfg)
 	}
-	v, err := dpop.New(cfg, memory.NewReplayCache(10_000, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(10_000, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		t.Fatalf("dpop.New: %v", err)
 	}
@@ -275,7 +275,7 @@ func wantReason(t *testing.T, err error, want domain.ProofReason) {
 // failingCache is a replay cache whose store fails with err.
 type failingCache struct{ err error }
 
-func (c failingCache) FirstSeen(context.Context, string, time.Duration) (bool, error) {
+func (c failingCache) FirstSeen(context.Context, ports.ReplayKey, time.Duration) (bool, error) {
 	return false, c.err
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -64,7 +65,7 @@ func TestNewAPI(t *testing.T) {
 	}
 	defer stop()
 	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memory.NewMessages(), app.DefaultMessageQuota,
-		dpop.DefaultConfig(), memory.NewReplayCache(1024, nil), app.DPoPAllowed,
+		dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil), app.DPoPAllowed,
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
@@ -152,7 +153,7 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 	cfg := dpop.DefaultConfig()
 	cfg.Algorithms = []string{"HS256"}
 	_, _, err := spaapi.NewAPI(context.Background(), fake.New(), fake.New(), memory.NewMessages(), app.DefaultMessageQuota,
-		cfg, memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
+		cfg, memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "HS256") {
 		t.Errorf("HS256 for DPoP proofs: got %v, want it refused", err)
 	}
@@ -167,7 +168,7 @@ func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
 	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota,
-		dpop.DefaultConfig(), memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
+		dpop.DefaultConfig(), memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
