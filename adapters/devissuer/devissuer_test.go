@@ -54,6 +54,7 @@ type env struct {
 	clock    *clock
 	browser  *http.Client
 	verifier *auth0.Verifier
+	handler  http.Handler // the issuer's, for calls without a connection
 }
 
 func newEnv(t *testing.T) *env {
@@ -65,12 +66,22 @@ func newEnv(t *testing.T) *env {
 // says (on the env's clock, used proofs in memory).
 func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 	t.Helper()
+	return newEnvProofs(t, func(now func() time.Time) ports.TokenRequestProofs {
+		proofs.Now = now
+		pv, err := dpop.New(proofs, memory.NewReplayCache(1024, ports.ReplayShares{}, now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pv
+	})
+}
+
+// newEnvProofs is newEnv whose token endpoint checks DPoP proofs with what
+// proofs returns for the env's clock.
+func newEnvProofs(t *testing.T, proofs func(now func() time.Time) ports.TokenRequestProofs) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
-	proofs.Now = e.clock.Now
-	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, ports.ReplayShares{}, e.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pv := proofs(e.clock.Now)
 	cfg, _, err := devissuer.LoadConfig(e.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +99,7 @@ func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 		t.Fatal(err)
 	}
 	handler = s.Handler()
+	e.handler = handler
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -66,7 +66,12 @@ func (r *switchableReplay) FirstSeen(ctx context.Context, key ports.ReplayKey, t
 	return r.ReplayCache.FirstSeen(ctx, key, ttl)
 }
 
-func (r *switchableReplay) Ready(context.Context) error { return r.down }
+func (r *switchableReplay) Ready(ctx context.Context) error {
+	if r.down != nil {
+		return r.down
+	}
+	return r.ReplayCache.Ready(ctx)
+}
 
 func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), htu func(*http.Request) string) *dpopFixture {
 	t.Helper()

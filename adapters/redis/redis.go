@@ -428,21 +428,12 @@ func (c *ReplayCache) Ready(ctx context.Context) error {
 		}
 		return &domain.UnavailableError{What: store, Cause: fmt.Errorf("redis: %w", err)}
 	}
-	// Full: Redis refuses writes while the memory it counts is over
-	// maxmemory (INFO memory); a probe key tells for certain.
-	const full = store + " (Redis is out of memory and refuses writes: maxmemory reached)"
-	memory, err := c.client.Info(ctx, "memory").Result()
-	if err != nil {
-		return &domain.UnavailableError{What: store, Cause: fmt.Errorf("redis: %w", err)}
-	}
-	field := func(name string) int64 { n, _ := strconv.ParseInt(infoField(memory, name), 10, 64); return n }
-	if limit, used := field("maxmemory"), field("used_memory")-field("mem_not_counted_for_evict"); limit > 0 && used > limit {
-		return &domain.UnavailableError{What: full, Cause: fmt.Errorf("redis: %d bytes used, maxmemory %d", used, limit)}
-	}
-	err = c.client.Set(ctx, c.prefix+readyProbe, "1", time.Second).Err()
+	// Full: Redis refuses every write while the memory it counts is over
+	// maxmemory, this probe as a proof's.
+	err := c.client.Set(ctx, c.prefix+readyProbe, "1", time.Second).Err()
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), "OOM "):
-		return &domain.UnavailableError{What: full, Cause: err}
+		return &domain.UnavailableError{What: store + " (Redis is out of memory and refuses writes: maxmemory reached)", Cause: err}
 	case err != nil:
 		return &domain.UnavailableError{What: store, Cause: fmt.Errorf("redis: %w", err)}
 	}
