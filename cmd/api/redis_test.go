@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -152,4 +154,33 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A Redis whose eviction policy could drop used proofs stops start-up,
+// naming REDIS_URL, the policy and the fix; the same Redis under
+// noeviction starts.
+func TestBinaryRefusesAnEvictingRedis(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "16mb", "--maxmemory-policy", "volatile-lru")
+	iss := jwtverifytest.NewIssuer(t)
+	cmd := exec.Command(binary(t))
+	cmd.Env = []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0", "DATABASE_URL=memory:", "REDIS_URL=" + srv.URL()}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("got %v (%s), want exit status 1", err, stderr.String())
+	}
+	want := "api: REDIS_URL: Redis's maxmemory-policy is volatile-lru, which can evict used DPoP proofs under memory pressure, " +
+		"and an evicted proof can be replayed: set maxmemory-policy noeviction " +
+		"(CONFIG SET maxmemory-policy noeviction, redis.conf, or your provider's parameter group)\n"
+	if got := stderr.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("stderr: got %q, want it to end with %q", got, want)
+	}
+
+	srv.Stop()
+	srv = redistest.Start(t, "--maxmemory", "16mb", "--maxmemory-policy", "noeviction")
+	_, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0", "REDIS_URL="+srv.URL())
+	waitStatus(t, logs.baseURL(t)+"/readyz", 200)
 }
