@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +235,30 @@ func BenchmarkReplayCacheFirstSeen(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkReplayCacheFull fills a cache of DefaultReplayCacheSize with
+// proofs of 16,384 keys, one token each, and reports the heap it takes:
+//
+//	go test -run '^$' -bench ReplayCacheFull -benchtime 1x ./adapters/memory/
+func BenchmarkReplayCacheFull(b *testing.B) {
+	ctx := context.Background()
+	var heap uint64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c := memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{PerKey: 1 << 16, PerToken: 1 << 15}, nil)
+		for i := range memory.DefaultReplayCacheSize {
+			k := ports.ReplayKey{JKT: fmt.Sprint("thumbprint-", i%16384), Token: fmt.Sprint("token-", i%16384), JTI: fmt.Sprint(i)}
+			if ok, err := c.FirstSeen(ctx, k, time.Hour); !ok || err != nil {
+				b.Fatalf("proof %d: %v %v", i, ok, err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(float64(heap)/1e6, "heap-MB")
 }
