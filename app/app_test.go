@@ -115,7 +115,22 @@ func TestHealth(t *testing.T) {
 			t.Errorf("keys %v, store %v, replay %v: got %v, want a *UnavailableError naming %q", tc.keys, tc.store, tc.replay, err, tc.want)
 		}
 	}
+
+	// A dependency that says what it waits for (an introspection endpoint
+	// refusing the API's credentials) is named in its own words.
+	store.Fail(nil)
+	replay.down = nil
+	named := &namedReadiness{err: &domain.UnavailableError{What: "the token introspection endpoint", Cause: down}}
+	err := app.NewHealth(named, store, replay).Ready(context.Background())
+	var ue *domain.UnavailableError
+	if !errors.As(err, &ue) || ue.What != "the token introspection endpoint" {
+		t.Errorf("got %v, want a *UnavailableError naming the token introspection endpoint", err)
+	}
 }
+
+type namedReadiness struct{ err error }
+
+func (n *namedReadiness) Ready(context.Context) error { return n.err }
 
 func TestMessagesService(t *testing.T) {
 	ctx := context.Background()

@@ -33,17 +33,17 @@ func NewHealth(keys ports.Readiness, store ports.MessageStore, replay ports.Repl
 
 // Ready returns nil when every dependency is ready, else a
 // *domain.UnavailableError naming the ones that are not (wrapping
-// domain.ErrUnavailable and, for logs, their errors). A dependency that
-// says more about itself (its own *domain.UnavailableError, such as "the
-// DPoP replay store (Redis is out of memory ...)") is named its way.
+// domain.ErrUnavailable and, for logs, their errors).
 func (h *Health) Ready(ctx context.Context) error {
 	var missing []string
 	var causes []error
 	for _, c := range h.checks {
 		if err := c.readiness.Ready(ctx); err != nil {
+			// An adapter that names what it waits for (the introspection
+			// endpoint, say) is named so; else the check's own name.
 			what := c.what
-			if u := (*domain.UnavailableError)(nil); errors.As(err, &u) && strings.HasPrefix(u.What, c.what) {
-				what = u.What
+			if ue := (*domain.UnavailableError)(nil); errors.As(err, &ue) && ue.What != "" {
+				what = ue.What
 			}
 			missing = append(missing, what)
 			causes = append(causes, err)

@@ -2,7 +2,7 @@
 // hold up against hostile clients: made-up HTTP methods (metrics series,
 // memory, log volume), /authorize floods (pending logins, big state), and
 // more connections than the process has file descriptors. Not part of CI;
-// the figures are in the README.
+// the figures are in docs/performance.md.
 //
 //	go run ./.ci/measure-edges                      # builds ./cmd/api, every phase
 //	go run ./.ci/measure-edges -bin /tmp/old/api    # another build, for before/after

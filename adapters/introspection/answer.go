@@ -35,13 +35,18 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 		return refuse(domain.ReasonClaimType, err.Error())
 	} else if ok {
 		switch {
-		case strings.EqualFold(tt, "Bearer"):
-		case strings.EqualFold(tt, "DPoP") && p.JKT != "":
-		case strings.EqualFold(tt, "DPoP"):
+		case strings.EqualFold(tt, "DPoP") && p.JKT == "":
 			return refuse(domain.ReasonType, `"token_type" is DPoP, but there is no "cnf" with "jkt" to check proofs against`)
-		default:
-			return refuse(domain.ReasonType, `"token_type" is not Bearer or DPoP`)
+		case !accessTokenType(tt):
+			return refuse(domain.ReasonType, `"token_type" does not name an access token`)
 		}
+	}
+	// Ory Hydra (fosite) says which kind of token it introspected in
+	// "token_use", and introspects refresh tokens too.
+	if use, ok, err := stringMember(m, "token_use"); err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	} else if ok && use != "access_token" {
+		return refuse(domain.ReasonType, `"token_use" is not access_token`)
 	}
 
 	exp, hasExp, err := timeMember(m, "exp")
@@ -84,24 +89,33 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 		p.Issuer = issuer
 	}
 
-	if raw, ok := m["aud"]; ok {
-		switch a := raw.(type) {
-		case string:
-			p.Audiences = []string{a}
-		case []any:
-			for _, x := range a {
-				s, ok := x.(string)
-				if !ok {
-					return refuse(domain.ReasonClaimType, `"aud" has a non-string element`)
-				}
-				p.Audiences = append(p.Audiences, s)
+	// RFC 9068 §4 asks a resource server to refuse an access token whose
+	// aud does not name it; an answer without aud says nothing of whom the
+	// token is for (oidc-provider answers so for refresh tokens), so it is
+	// refused as a JWT without aud is, and an empty one likewise.
+	switch a := m["aud"].(type) {
+	case nil:
+		if _, present := m["aud"]; present {
+			return refuse(domain.ReasonClaimType, `"aud" is null`)
+		}
+	case string:
+		p.Audiences = []string{a}
+	case []any:
+		for _, x := range a {
+			s, ok := x.(string)
+			if !ok {
+				return refuse(domain.ReasonClaimType, `"aud" has a non-string element`)
 			}
-		default:
-			return refuse(domain.ReasonClaimType, `"aud" is not a string or an array`)
+			p.Audiences = append(p.Audiences, s)
 		}
-		if !slices.ContainsFunc(p.Audiences, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
-			return refuse(domain.ReasonAudience, "no accepted audience")
-		}
+	default:
+		return refuse(domain.ReasonClaimType, `"aud" is not a string or an array`)
+	}
+	switch {
+	case !slices.ContainsFunc(p.Audiences, func(a string) bool { return a != "" }):
+		return refuse(domain.ReasonMissingClaim, `no "aud": the answer does not say whom the token is for`)
+	case !slices.ContainsFunc(p.Audiences, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }):
+		return refuse(domain.ReasonAudience, "no accepted audience")
 	}
 
 	var scope string
@@ -126,6 +140,24 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 	}
 	p.Claims = m
 	return p, e, nil
+}
+
+// accessTokenType reports whether an answer's token_type says the token
+// is an access token. RFC 7662 §2.2 defines token_type as the OAuth
+// access token type (RFC 6749 §7.1, case-insensitive): Bearer, or DPoP
+// (RFC 9449; its cnf.jkt is checked above). Some servers write a token
+// type hint there instead (RFC 7009 §2.1, RFC 8693 §3): "access_token" and
+// its URI name an access token too, used as a bearer token unless cnf
+// binds it. Everything else is refused: "refresh_token", "id_token",
+// "N_A" (RFC 8693 §2.2.1: the token is not an access token), "PoP" and
+// "mac" (bindings nothing here checks), and names nobody registered.
+func accessTokenType(tt string) bool {
+	for _, ok := range []string{"Bearer", "DPoP", "access_token", "urn:ietf:params:oauth:token-type:access_token"} {
+		if strings.EqualFold(tt, ok) {
+			return true
+		}
+	}
+	return false
 }
 
 // stringMember returns member name, whether it is present, and an error

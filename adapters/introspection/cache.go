@@ -111,3 +111,24 @@ func (f *flight) do(key [32]byte, fn func() (domain.Principal, error)) *call {
 	}()
 	return c
 }
+
+// slots bounds the introspection requests in flight: a request beyond the
+// bound is refused at once rather than queued. Every request to the
+// endpoint takes one (tokens and readiness probes alike), so the
+// transport's connections to it never need to outnumber the slots.
+type slots chan struct{}
+
+func newSlots(n int) slots { return make(slots, n) }
+
+// enter takes a slot if one is free.
+func (s slots) enter() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// leave gives back a slot enter took.
+func (s slots) leave() { <-s }

@@ -7,12 +7,17 @@
 // and sends the token there and nowhere else: over https (plain http only
 // to loopback), with redirects refused. An answer of "active": false
 // refuses the token; an active one is still checked (exp, nbf, iat, iss
-// when an issuer is configured, aud when the answer has one, token_type
-// when present, no sender constraint) before its scope, client_id, sub,
-// aud, iss and exp become the principal. An endpoint that is down, slow or
-// answers garbage makes Verify return domain.ErrUnavailable (503 with
-// Retry-After), never an acceptance. Answers are cached briefly: active
-// ones at most CacheTTL and never past their exp, inactive ones shorter.
+// when an issuer is configured, aud naming one of the configured
+// audiences, token_type and token_use when present naming an access
+// token, no sender constraint but DPoP's) before its scope, client_id,
+// sub, aud, iss and exp become the principal. An endpoint that is down,
+// slow, refuses the API's credentials or answers garbage makes Verify
+// return a *domain.UnavailableError naming the introspection endpoint
+// (503 with Retry-After), never an acceptance; while it refuses the API's
+// credentials (401 or 403) Ready says so. Answers are cached briefly:
+// active ones at most CacheTTL and never past their exp, inactive ones
+// shorter. Connections to the endpoint are kept alive, as many as
+// requests may be in flight.
 package introspection
 
 import (
@@ -78,11 +83,13 @@ type Config struct {
 	// (client_secret_basic).
 	ClientID     string
 	ClientSecret string
-	// Audiences: an answer with "aud" must name one of them.
+	// Audiences: an active answer's "aud" must name one of them; an
+	// answer without "aud" is refused (missing_claim).
 	Audiences []string
 	// RolesClaims are answer members (names or dot paths) holding roles.
 	RolesClaims []string
-	// ClockTolerance is the leeway for exp, nbf and iat.
+	// ClockTolerance is the leeway for exp, nbf and iat in a fresh
+	// answer. A cached answer is never used at or past its exp.
 	ClockTolerance time.Duration
 	// CacheSize bounds the answer cache in entries; 0 disables it.
 	CacheSize int
@@ -94,10 +101,14 @@ type Config struct {
 	// Timeout bounds one introspection request (default 3s).
 	Timeout time.Duration
 	// MaxInFlight bounds concurrent introspection requests (default 64);
-	// beyond it tokens are answered as unavailable rather than queued.
+	// beyond it tokens are answered as unavailable rather than queued. As
+	// many connections to the endpoint are kept open between requests.
 	MaxInFlight int
 	// HTTPClient makes the requests (nil: the system's roots, so
-	// SSL_CERT_FILE works). Redirects are never followed.
+	// SSL_CERT_FILE works). Redirects are never followed. An
+	// *http.Transport (or none: http.DefaultTransport) is cloned with its
+	// connection limits set to MaxInFlight; another RoundTripper is used as
+	// it is.
 	HTTPClient *http.Client
 	// RetryMax caps the back-off between failed discoveries (default 10s).
 	RetryMax time.Duration
@@ -229,8 +240,9 @@ type Verifier struct {
 	endpoint atomic.Pointer[string]
 	issuer   atomic.Pointer[string] // "" when none is configured
 	cache    *cache                 // nil when disabled
-	slots    chan struct{}          // bounds requests in flight
+	slots    slots                  // bounds requests in flight
 	flight   flight                 // one request per token at a time
+	creds    credentials            // what the endpoint last said of the API's credentials
 	log      *slog.Logger
 	results  *prometheus.CounterVec
 	stopped  chan struct{}
@@ -261,6 +273,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	client := *cfg.HTTPClient
 	client.Timeout = cfg.Timeout
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = pooled(client.Transport, cfg.MaxInFlight)
 
 	v := &Verifier{
 		cfg:    cfg,
@@ -268,7 +281,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		// RFC 6749 §2.3.1: the id and secret are form-encoded, then joined.
 		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret))),
 		cache:   newCache(cfg.CacheSize),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
+		slots:   newSlots(cfg.MaxInFlight),
 		log:     log,
 		stopped: make(chan struct{}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -290,6 +303,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	log.Info("verifying tokens by introspection", "endpoint", endpoint, "issuer", issuer, "audiences", cfg.Audiences)
 	return v, func() { cancel(); <-v.stopped }, nil
+}
+
+// pooled returns rt with room for n connections to the endpoint, all of
+// them kept open between requests. An http.Transport keeps 2 idle
+// connections per host unless told otherwise: with more requests in
+// flight, most answers would close their connection and the next request
+// open another (a TCP handshake, and a TLS one over https, for each
+// token). MaxConnsPerHost is n too, so a request that finds every
+// connection busy waits for one rather than opening more than the
+// requests that may be in flight. Round trippers other than an
+// *http.Transport are returned as they are.
+func pooled(rt http.RoundTripper, n int) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return rt
+	}
+	t = t.Clone()
+	t.MaxConnsPerHost = n
+	t.MaxIdleConnsPerHost = n
+	if t.MaxIdleConns != 0 && t.MaxIdleConns < n { // 0 is no limit
+		t.MaxIdleConns = n
+	}
+	return t
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -328,16 +367,18 @@ func (v *Verifier) discover(ctx context.Context) {
 	}
 }
 
-// Ready returns nil once the introspection endpoint is known.
-func (v *Verifier) Ready(context.Context) error {
-	if *v.endpoint.Load() == "" {
-		return fmt.Errorf("introspection: %w: the introspection endpoint of %s is not discovered yet", domain.ErrUnavailable, v.cfg.Issuer)
-	}
-	return nil
+// endpointName names the endpoint for clients: the 503 answer says
+// "not available: the token introspection endpoint; retry shortly".
+const endpointName = "the token introspection endpoint"
+
+// unavailable is the error for a token the endpoint cannot judge now (a
+// 503 naming the endpoint); cause is for the log only.
+func unavailable(cause error) error {
+	return &domain.UnavailableError{What: endpointName, Cause: fmt.Errorf("introspection: %w", cause)}
 }
 
 // errBusy: too many introspections are under way.
-var errBusy = fmt.Errorf("introspection: %w: too many introspection requests in flight", domain.ErrUnavailable)
+var errBusy = unavailable(errors.New("too many introspection requests in flight"))
 
 // Verify implements ports.TokenVerifier.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principal, error) {
@@ -375,24 +416,22 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	case <-c.done:
 		return c.p, c.err
 	case <-ctx.Done():
-		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, ctx.Err())
+		return domain.Principal{}, unavailable(fmt.Errorf("waiting for the endpoint's answer: %w", ctx.Err()))
 	}
 }
 
 // introspect asks the endpoint about raw and judges the answer.
 func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32]byte) (domain.Principal, error) {
-	select {
-	case v.slots <- struct{}{}:
-		defer func() { <-v.slots }()
-	default:
+	if !v.slots.enter() {
 		v.results.WithLabelValues("error").Inc()
 		return domain.Principal{}, errBusy
 	}
+	defer v.slots.leave()
 	answer, err := v.ask(ctx, endpoint, raw)
 	if err != nil {
 		v.results.WithLabelValues("error").Inc()
 		v.log.Warn("token introspection failed", "endpoint", endpoint, "error", err)
-		return domain.Principal{}, fmt.Errorf("introspection: %w: %w", domain.ErrUnavailable, err)
+		return domain.Principal{}, unavailable(err)
 	}
 	now := v.cfg.Now()
 	if answer.inactive {
@@ -408,12 +447,18 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32
 		return domain.Principal{}, err
 	}
 	if v.cache != nil {
+		// RFC 7662 §4: an answer is not used past its exp. The clock
+		// tolerance judge allowed is for the issuer's fresh word, not for
+		// our memory of it: a cached answer ends at exp by this clock,
+		// and one judged active at or past exp is not cached at all.
 		e.until = now.Add(v.cfg.CacheTTL)
 		if !p.ExpiresAt.IsZero() {
-			e.until = minTime(e.until, p.ExpiresAt.Add(v.cfg.ClockTolerance))
+			e.until = minTime(e.until, p.ExpiresAt)
 		}
-		e.principal = p
-		v.cache.put(key, e, now)
+		if now.Before(e.until) {
+			e.principal = p
+			v.cache.put(key, e, now)
+		}
 	}
 	return p, nil
 }
@@ -432,7 +477,8 @@ type answer struct {
 }
 
 // ask posts the token to the endpoint. Any answer other than a 200 with a
-// JSON object whose "active" is a boolean is an error.
+// JSON object whose "active" is a boolean is an error. Every answer's
+// status is the endpoint's verdict on the API's credentials (Ready).
 func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error) {
 	body := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
@@ -447,9 +493,13 @@ func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error
 		return answer{}, err
 	}
 	defer resp.Body.Close()
+	v.heard(endpoint, resp.StatusCode)
 	if resp.StatusCode != http.StatusOK {
+		// A short error body is read to its end, so the connection
+		// carries the next request instead of being closed.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		hint := ""
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		if refusesCredentials(resp.StatusCode) {
 			hint = " (check INTROSPECTION_CLIENT_ID and its secret)"
 		}
 		return answer{}, fmt.Errorf("POST %s: status %d%s", endpoint, resp.StatusCode, hint)

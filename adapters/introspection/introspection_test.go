@@ -140,12 +140,15 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		want   domain.Reason
 	}{
 		{"as is", func(map[string]any) {}, "ok"},
-		{"no exp, iat, iss, aud or token_type (all optional)", func(a map[string]any) {
-			for _, k := range []string{"exp", "iat", "iss", "aud", "token_type"} {
+		{"no exp, iat, iss or token_type (all optional)", func(a map[string]any) {
+			for _, k := range []string{"exp", "iat", "iss", "token_type"} {
 				delete(a, k)
 			}
 		}, "ok"},
 		{"token_type in lower case", func(a map[string]any) { a["token_type"] = "bearer" }, "ok"},
+		{"token_type access_token (a type hint)", func(a map[string]any) { a["token_type"] = "access_token" }, "ok"},
+		{"token_type the access token URI", func(a map[string]any) { a["token_type"] = "urn:ietf:params:oauth:token-type:access_token" }, "ok"},
+		{"token_use access_token (Ory Hydra)", func(a map[string]any) { a["token_use"] = "access_token" }, "ok"},
 		{"exp within the leeway", func(a map[string]any) { a["exp"] = now.Add(-2 * time.Second).Unix() }, "ok"},
 		{"inactive", func(a map[string]any) { a["active"] = false }, domain.ReasonInactive},
 		{"expired", func(a map[string]any) { a["exp"] = now.Add(-time.Minute).Unix() }, domain.ReasonExpired},
@@ -155,7 +158,23 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		{"the issuer without its slash", func(a map[string]any) { a["iss"] = strings.TrimSuffix(issuer, "/") }, domain.ReasonIssuer},
 		{"another audience", func(a map[string]any) { a["aud"] = "https://other.example" }, domain.ReasonAudience},
 		{"an audience list without ours", func(a map[string]any) { a["aud"] = []string{"a", "b"} }, domain.ReasonAudience},
-		{"an empty audience list", func(a map[string]any) { a["aud"] = []string{} }, domain.ReasonAudience},
+		{"no aud", func(a map[string]any) { delete(a, "aud") }, domain.ReasonMissingClaim},
+		{"an empty audience list", func(a map[string]any) { a["aud"] = []string{} }, domain.ReasonMissingClaim},
+		{"an empty audience", func(a map[string]any) { a["aud"] = "" }, domain.ReasonMissingClaim},
+		{"a list of one empty audience", func(a map[string]any) { a["aud"] = []string{""} }, domain.ReasonMissingClaim},
+		{"aud null", func(a map[string]any) { a["aud"] = nil }, domain.ReasonClaimType},
+		{"our audience in another case", func(a map[string]any) { a["aud"] = strings.ToUpper(audience) }, domain.ReasonAudience},
+		{"our audience with more appended", func(a map[string]any) { a["aud"] = audience + "/admin" }, domain.ReasonAudience},
+		// What oidc-provider answers, under its default policy, for a
+		// refresh token: active, with no aud and no token_type.
+		{"an oidc-provider refresh token", func(a map[string]any) {
+			for k := range a {
+				if !slices.Contains([]string{"active", "sub", "client_id", "exp", "iat", "iss", "scope"}, k) {
+					delete(a, k)
+				}
+			}
+			a["jti"] = "kY3cLBbkXgW0bRu1M7aVb"
+		}, domain.ReasonMissingClaim},
 		{"aud with a number", func(a map[string]any) { a["aud"] = []any{audience, 1} }, domain.ReasonClaimType},
 		{"aud a number", func(a map[string]any) { a["aud"] = 7 }, domain.ReasonClaimType},
 		// RFC 9449 §6.2: a DPoP-bound token is accepted here (its principal
@@ -182,6 +201,19 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
 		}, domain.ReasonType},
 		{"a refresh token", func(a map[string]any) { a["token_type"] = "refresh_token" }, domain.ReasonType},
+		{"a refresh token by its URI", func(a map[string]any) { a["token_type"] = "urn:ietf:params:oauth:token-type:refresh_token" }, domain.ReasonType},
+		{"an ID token", func(a map[string]any) { a["token_type"] = "id_token" }, domain.ReasonType},
+		// RFC 8693 §2.2.1: N_A says the token is not an access token.
+		{"token_type N_A", func(a map[string]any) { a["token_type"] = "N_A" }, domain.ReasonType},
+		{"token_type PoP", func(a map[string]any) { a["token_type"] = "PoP" }, domain.ReasonType},
+		{"token_type mac", func(a map[string]any) { a["token_type"] = "mac" }, domain.ReasonType},
+		{"token_type empty", func(a map[string]any) { a["token_type"] = "" }, domain.ReasonType},
+		{"token_type Bearer with more appended", func(a map[string]any) { a["token_type"] = "Bearer refresh" }, domain.ReasonType},
+		{"token_use refresh_token (Ory Hydra)", func(a map[string]any) { a["token_use"] = "refresh_token" }, domain.ReasonType},
+		{"token_use refresh_token beside token_type Bearer", func(a map[string]any) {
+			a["token_type"], a["token_use"] = "Bearer", "refresh_token"
+		}, domain.ReasonType},
+		{"token_use a number", func(a map[string]any) { a["token_use"] = 1 }, domain.ReasonClaimType},
 		{"token_type a number", func(a map[string]any) { a["token_type"] = 1 }, domain.ReasonClaimType},
 		{"scope an array", func(a map[string]any) { a["scope"] = []string{"read:messages"} }, domain.ReasonClaimType},
 		{"exp a string", func(a map[string]any) { a["exp"] = "9999999999" }, domain.ReasonClaimType},
@@ -204,6 +236,53 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		})
 	}
 	s.checkRequests()
+}
+
+// An answer's iss must be the configured issuer exactly: the issuer with
+// anything appended (a path, a host suffix, a port, a slash) is another
+// issuer, and so is a prefix of it, whether or not the configured name
+// ends in a slash.
+func TestIssuerComparedExactly(t *testing.T) {
+	s := newServer(t, false)
+	for _, configured := range []string{issuer, "https://issuer.example"} {
+		cfg := config(s)
+		cfg.Issuer = configured
+		v := start(t, cfg)
+		for _, iss := range []string{
+			configured + "evil",
+			configured + "/evil",
+			configured + ".attacker",
+			configured + ".attacker.example/",
+			configured + ":8443",
+			configured + "/",
+			configured + "//",
+			configured + "#",
+			configured + "?",
+			configured + " ",
+			configured + "%2F",
+			strings.ToUpper(configured),
+			configured[:len(configured)-1],
+			"",
+		} {
+			t.Run(fmt.Sprintf("%s answered as %q", configured, iss), func(t *testing.T) {
+				tok := opaque()
+				a := active("u", nil, time.Hour)
+				a["iss"] = iss
+				s.set(tok, a)
+				_, err := v.Verify(context.Background(), tok)
+				if got := jwtverifytest.Reason(t, err); got != domain.ReasonIssuer {
+					t.Errorf("got %q (%v), want %q", got, err, domain.ReasonIssuer)
+				}
+			})
+		}
+		tok := opaque()
+		a := active("u", nil, time.Hour)
+		a["iss"] = configured
+		s.set(tok, a)
+		if p, err := v.Verify(context.Background(), tok); err != nil || p.Issuer != configured {
+			t.Errorf("%s answered as itself: got %+v, %v", configured, p, err)
+		}
+	}
 }
 
 // An endpoint that is down, slow, refuses the API or answers garbage
@@ -253,7 +332,14 @@ func TestEndpointTroubleIsUnavailable(t *testing.T) {
 			if !errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrInvalidToken) {
 				t.Errorf("got %+v, %v; want ErrUnavailable only", p, err)
 			}
-			if strings.Contains(err.Error(), tok) || strings.Contains(logs.String(), tok) {
+			// The 503 answer names what is missing: the endpoint.
+			var ue *domain.UnavailableError
+			if !errors.As(err, &ue) || ue.What != "the token introspection endpoint" {
+				t.Errorf("got %v, want a *domain.UnavailableError naming the token introspection endpoint", err)
+			}
+			// fmt.Sprint, not err.Error(): err may be nil here, and a
+			// panic would stop the package's other tests.
+			if strings.Contains(fmt.Sprint(err), tok) || strings.Contains(logs.String(), tok) {
 				t.Errorf("the token is in the error or the log")
 			}
 			// Failures are not cached: a working endpoint answers next time.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,6 +29,7 @@ type server struct {
 	requests         atomic.Int64
 	badRequests      []string // what was wrong with requests, if anything
 	tokensSeenInURL  atomic.Int64
+	conns            atomic.Int64 // connections accepted
 }
 
 func newServer(t *testing.T, tls bool) *server {
@@ -35,6 +37,11 @@ func newServer(t *testing.T, tls bool) *server {
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Clients refusing the test certificate are expected; keep quiet.
 	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.Server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
 	if tls {
 		s.StartTLS()
 	} else {

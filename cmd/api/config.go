@@ -77,7 +77,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default 3/4 of the open-file limit, at most 10000)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
-		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see README)"},
+		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see docs/identity-providers.md)"},
 		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
@@ -95,7 +95,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api -dev [flags]       serve the API and a development issuer, offline\n"+
 			"       api token [flags]      print a development access token (see api token -h)\n"+
 			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
-			"       api rotate-dev-keys    give the development issuer a new signing key\n\n"+
+			"       api rotate-dev-keys    give the development issuer a new signing key\n"+
+			"       api healthcheck        exit 0 if the running API's /readyz answers 200, else 1 (see api healthcheck -h)\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nEnvironment only (they may hold secrets, and flags show in ps):\n")

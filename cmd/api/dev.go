@@ -135,7 +135,7 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
   audience   %s
   users      %s
   token      go run github.com/example/spaapi/cmd/api token -scope read:messages
-  SPA        (cd web && npm install && npm run dev)   http://localhost:5173
+  SPA        (cd web && npm ci && npm run dev)   http://localhost:5173
   ============================================================================
 
 `, issuer, srv.Audience(), configPath)

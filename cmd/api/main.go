@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runProof(args[1:], getenv, stdout, stderr)
 		case "rotate-dev-keys":
 			return runRotate(args[1:], getenv, stderr)
+		case "healthcheck":
+			return runHealthcheck(args[1:], getenv, stdout, stderr)
 		}
 	}
 
