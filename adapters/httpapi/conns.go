@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"container/list"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +26,10 @@ import (
 // clear answer, never a wait. Connections that are open but silent are
 // closed by the server's ReadHeaderTimeout, busy ones by its
 // ReadTimeout/WriteTimeout.
+//
+// It also caps the header fields of each request at MaxHeaderFields (see
+// headScan): net/http caps only their bytes, and a request head of many
+// tiny fields costs the server far more memory than its bytes.
 type Listener struct {
 	net.Listener
 	max int
@@ -33,8 +39,8 @@ type Listener struct {
 	open int
 	idle list.List // of *limitedConn, longest idle first
 
-	refused, reaped atomic.Uint64
-	lastWarn        atomic.Int64 // unix nanoseconds of the last refusal warning
+	refused, reaped, headRefused atomic.Uint64
+	lastWarn                     atomic.Int64 // unix nanoseconds of the last refusal warning
 }
 
 // LimitConnections wraps ln so that srv, serving on the result, never
@@ -124,8 +130,17 @@ func (l *Listener) refuse(c net.Conn) {
 }
 
 // track follows the server's view of a connection: idle ones are
-// candidates for closing when a new one arrives at the cap.
+// candidates for closing when a new one arrives at the cap. A new or idle
+// connection is reading a request head (net/http calls it active once the
+// head is read), whose header fields it counts.
 func (l *Listener) track(lc *limitedConn, state http.ConnState) {
+	switch state {
+	case http.StateNew, http.StateIdle:
+		lc.head.reset()
+		lc.inHead.Store(true)
+	case http.StateActive:
+		lc.inHead.Store(false)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -179,9 +194,25 @@ type limitedConn struct {
 	net.Conn
 	l         *Listener
 	closeOnce sync.Once
+	// inHead: the server is reading a request head (set by track). head
+	// is only used by the goroutine serving the connection, while inHead.
+	inHead atomic.Bool
+	head   headScan
 	// Guarded by l.mu:
 	counted bool          // holds one of the l.max places
 	elem    *list.Element // in l.idle while idle
+}
+
+// Read reads from the connection, counting the header fields of a request
+// head as they arrive; past MaxHeaderFields the client gets a 431 and the
+// server an end of file, after which it closes the connection.
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.inHead.Load() && !c.head.scan(p[:n]) {
+		c.l.refuseHead(c.Conn)
+		return 0, io.EOF
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {
@@ -189,6 +220,84 @@ func (c *limitedConn) Close() error {
 	c.closeOnce.Do(func() { c.l.release(c) })
 	return err
 }
+
+// MaxHeaderFields is the most header fields a request may have; a request
+// with more gets 431 Request Header Fields Too Large. Browsers send 15 to
+// 30, proxies add a few; Apache httpd, Tomcat and HAProxy refuse more than
+// about 100 too. net/http keeps each field in a map entry of about 100
+// bytes whatever its length, so 10,000 four-byte fields, which fit in the
+// header size limit, would hold a megabyte per connection.
+const MaxHeaderFields = 100
+
+// headScan counts the lines of one request head as the connection reads
+// it: the request line, then header fields (a field folded over several
+// lines counts each line) up to the empty line that ends the head. What
+// follows the empty line in the same read (a body, or the next pipelined
+// request) is not counted; net/http reads at most 4 KiB ahead, so a head
+// that arrived that way has at most 4 KiB of fields uncounted.
+type headScan struct {
+	lines int  // complete lines of this head
+	part  int  // bytes of the line being read, at most 2 counted
+	cr    bool // the line being read starts with '\r'
+	done  bool // the head has ended: nothing more is counted
+}
+
+func (h *headScan) reset() { *h = headScan{} }
+
+// scan counts the lines in b, the next bytes read; it reports false once
+// the head has more than MaxHeaderFields fields.
+func (h *headScan) scan(b []byte) bool {
+	for !h.done && len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		seg := b
+		if i >= 0 {
+			seg = b[:i]
+		}
+		if len(seg) > 0 {
+			if h.part == 0 {
+				h.cr = seg[0] == '\r'
+			}
+			h.part = min(h.part+len(seg), 2)
+		}
+		if i < 0 {
+			return true
+		}
+		b = b[i+1:]
+		empty := h.part == 0 || h.part == 1 && h.cr
+		h.part, h.cr = 0, false
+		switch {
+		case empty && h.lines > 0:
+			h.done = true // the end of the head
+		case empty:
+			// An empty line before the request line: net/http skips or
+			// refuses it; either way it holds nothing.
+		default:
+			h.lines++
+			if h.lines > 1+MaxHeaderFields { // the request line, then fields
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// headRefusal is the whole answer to a request with too many header
+// fields, as net/http answers one with too many header bytes.
+const headRefusal = "HTTP/1.1 431 Request Header Fields Too Large\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"431 Request Header Fields Too Large: more than 100 header fields"
+
+// refuseHead answers 431 on c, without waiting for a client that does
+// not read. The server closes c after.
+func (l *Listener) refuseHead(c net.Conn) {
+	l.headRefused.Add(1)
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = io.WriteString(c, headRefusal)
+}
+
+// HeadRefused returns how many requests were refused for having more
+// than MaxHeaderFields header fields.
+func (l *Listener) HeadRefused() uint64 { return l.headRefused.Load() }
 
 // Collectors are the listener's metrics, without labels: connections open
 // and the cap, connections refused at the cap, idle ones closed for room.
@@ -206,5 +315,8 @@ func (l *Listener) Collectors() []prometheus.Collector {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "http_connections_reaped_total", Help: "Idle keep-alive connections closed to make room for new ones at MAX_CONNS.",
 		}, func() float64 { return float64(l.Reaped()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "http_requests_too_many_header_fields_total", Help: "Requests refused with 431 for more than 100 header fields (before any route sees them).",
+		}, func() float64 { return float64(l.HeadRefused()) }),
 	}
 }

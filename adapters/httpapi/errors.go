@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,20 +60,25 @@ func (e *bodyError) Error() string { return "request body: " + e.description }
 // texts: library error text and token contents never reach the client.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		tokenErr *domain.TokenError
-		proofErr *domain.ProofError
-		scopeErr *domain.ScopeError
-		reqErr   *requestError
-		bodyErr  *bodyError
-		paramErr *paramError
-		inputErr *domain.InputError
-		denied   *domain.DeniedError
-		quotaErr *domain.QuotaError
-		missing  *domain.UnavailableError
-		h        = w.Header()
+		tokenErr  *domain.TokenError
+		proofErr  *domain.ProofError
+		scopeErr  *domain.ScopeError
+		reqErr    *requestError
+		bodyErr   *bodyError
+		paramErr  *paramError
+		inputErr  *domain.InputError
+		denied    *domain.DeniedError
+		quotaErr  *domain.QuotaError
+		missing   *domain.UnavailableError
+		budgetErr *budgetError
+		h         = w.Header()
 	)
 	info := infoFrom(w)
 	switch {
+	case errors.As(err, &budgetErr):
+		writeBudgetError(w, info, budgetErr)
+	case errors.As(err, &proofErr) && proofErr.Code() == domain.ProofCodeUnavailable && clientGone(r):
+		info.clientGone = true
 	case errors.As(err, &proofErr):
 		writeProofError(w, info, proofErr, err)
 	case errors.As(err, &reqErr):
@@ -112,6 +118,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			desc = fmt.Sprintf("the server holds the most messages it may (%d); messages must be deleted before more can be posted", quotaErr.Limit)
 		}
 		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", desc})
+	case errors.Is(err, domain.ErrUnavailable) && clientGone(r):
+		info.clientGone = true // nobody to answer: logged as 499, at INFO
 	case errors.Is(err, domain.ErrUnavailable):
 		// What is missing is named by the app layer in fixed words; the
 		// cause (addresses, driver errors) goes to the log only.
@@ -127,11 +135,49 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusNotFound, errorBody{"not_found", "no such resource"})
 	case errors.Is(err, errMethodNotAllowed):
 		encode(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "method not allowed on this resource"})
+	case clientGone(r):
+		info.clientGone = true
 	default:
 		info.err = err
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
 	}
 }
+
+// clientGone reports whether the client of r has closed the connection:
+// net/http cancels a request's context when its connection closes. An
+// error that would be a 500 or a 503 is then most likely that (a canceled
+// query, however the driver words it), and nobody would read the answer:
+// writeError logs it as a client disconnect instead of a server error.
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
+}
+
+// writeBudgetError answers a list the answer budget could not hold: 429
+// when the caller holds its share (its own unread answers), else 503 (the
+// server's budget is full). Retry-After: 1 either way: bytes come back as
+// soon as answers in flight are written. The connection is closed after
+// the answer: a crowd of slow readers pipelines requests, and each would
+// cost a refusal (a token check, a wait, a log line) while the budget
+// stays full; a client that is only unlucky opens a new one.
+func writeBudgetError(w http.ResponseWriter, info *requestInfo, e *budgetError) {
+	w.Header()["Retry-After"] = retryOne
+	w.Header()["Connection"] = connectionClose
+	if e.share {
+		info.note = "answer_share_full"
+		encode(w, http.StatusTooManyRequests, errorBody{"too_many_requests",
+			"your earlier answers are still being sent (the client has not read them); read them, then retry"})
+		return
+	}
+	info.note, info.err, info.warn = "answer_budget_full", e, true
+	encode(w, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable",
+		"the server is busy sending other answers; retry in a moment"})
+}
+
+// Header values of budget refusals, only ever assigned whole.
+var (
+	retryOne        = []string{"1"}
+	connectionClose = []string{"close"}
+)
 
 // writeProofError answers a refused DPoP request (or a Bearer one DPoP
 // rules refuse) by its error code; err is the whole error, for the log of

@@ -61,19 +61,30 @@ func handleMe(m *app.Messages) http.Handler {
 	})
 }
 
-func handleListMessages(m *app.Messages) http.Handler {
+// handleListMessages answers a page of messages, holding the page's
+// bytes from budget from before it is read until it is written.
+func handleListMessages(m *app.Messages, budget *AnswerBudget) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, limit, err := pageParams(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		page, err := m.List(r.Context(), principalFrom(w), after, limit)
+		p := principalFrom(w)
+		held, err := budget.acquire(r.Context(), caller{p.Issuer, p.Subject}, listEstimate(limit))
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		writeMessageList(w, page.Messages, encodeCursor(page.Next))
+		// Deferred, so that a failed write, a timeout or a panic gives the
+		// bytes back too.
+		defer held.release()
+		page, err := m.List(r.Context(), p, after, limit)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeMessageList(w, r, held, page.Messages, encodeCursor(page.Next))
 	})
 }
 

@@ -70,9 +70,9 @@ func (h *LogHandler) writeRequestLine(end time.Time, level slog.Level, method st
 		b = append(b, `,"subject":`...)
 		b = appendJSONString(b, info.principal.Subject)
 	}
-	if info.reason != "" {
+	if reason := info.logReason(); reason != "" {
 		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, info.reason)
+		b = appendJSONString(b, reason)
 	}
 	if status >= 500 && info.err != nil {
 		b = append(b, `,"error":`...)
@@ -138,6 +138,25 @@ func (st *stamp) append(b []byte, ns int) []byte {
 	return append(b, st.zone...)
 }
 
+// StatusClientClosedRequest is the status the log and the metrics give a
+// request whose client closed the connection before it was answered
+// (nginx's 499): no answer was sent, and it is no server error.
+const StatusClientClosedRequest = 499
+
+// logReason is the log line's reason: the auth refusal, else the note,
+// else for a client that went away "client_closed_request".
+func (info *requestInfo) logReason() string {
+	switch {
+	case info.reason != "":
+		return info.reason
+	case info.note != "":
+		return info.note
+	case info.clientGone:
+		return "client_closed_request"
+	}
+	return ""
+}
+
 // durationMS is the log line's duration_ms: milliseconds, to the
 // microsecond.
 func durationMS(took time.Duration) float64 { return float64(took.Microseconds()) / 1000 }
@@ -171,7 +190,10 @@ func appendJSONString(b []byte, s string) []byte { return appendQuoted(b, s, fal
 // here reports, and with the line's time already at hand).
 func logRequest(ctx context.Context, h slog.Handler, end time.Time, method string, status int, took time.Duration, info *requestInfo) {
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500 && info.warn:
+		level = slog.LevelWarn
+	case status >= 500:
 		level = slog.LevelError
 	}
 	if !h.Enabled(ctx, level) {
@@ -191,8 +213,8 @@ func logRequest(ctx context.Context, h slog.Handler, end time.Time, method strin
 	if info.principal.Subject != "" {
 		rec.AddAttrs(slog.String("subject", info.principal.Subject))
 	}
-	if info.reason != "" {
-		rec.AddAttrs(slog.String("reason", info.reason))
+	if reason := info.logReason(); reason != "" {
+		rec.AddAttrs(slog.String("reason", reason))
 	}
 	if status >= 500 && info.err != nil {
 		rec.AddAttrs(slog.String("error", info.err.Error()))

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
 )
 
@@ -19,10 +20,35 @@ import (
 // gives, except that <, > and & are not escaped: answers are
 // application/json with nosniff, never HTML. FuzzAppendString checks it.
 
+// What a list answer holds in memory, for the answer budget (AnswerBudget).
+// A message's text is at most 500 characters: 2,000 bytes of UTF-8, and
+// 3,000 of JSON (U+2028 and U+2029, 3 bytes each, are written as 6-byte
+// escapes; quotes, backslashes, newlines and tabs as 2 bytes; other
+// control characters and invalid UTF-8 are refused by domain.NewMessage).
+// The rest of a message (ID, author, issuer, time, punctuation, and the
+// Message value itself) is allowed 1 KiB, raw and in JSON: an OpenID
+// Connect subject is at most 255 characters.
+const (
+	maxTextJSON     = 6 * domain.MaxMessageLength
+	maxTextBytes    = 4 * domain.MaxMessageLength
+	messageEstimate = maxTextJSON + maxTextBytes + 1<<10
+	// MaxListAnswer is what a page of 100 messages may hold while it is
+	// built: the messages read from the store and their JSON, about 600
+	// KB. Once built, a page holds only its JSON (at most about 320 KB
+	// with such subjects; 60 KB for 100 messages of 500 ASCII letters).
+	MaxListAnswer = 64 + app.MaxPageSize*messageEstimate
+)
+
+// listEstimate is what a page of limit messages is taken to hold while it
+// is read and built.
+func listEstimate(limit int) int64 { return 64 + int64(limit)*messageEstimate }
+
 // writeMessageList writes {"messages":[…],"next_cursor":"…"} with status
 // 200, next_cursor only when there is a next page. The answer is one page,
-// built in one buffer.
-func writeMessageList(w http.ResponseWriter, msgs []domain.Message, nextCursor string) {
+// built in one buffer; held are the answer bytes taken for it, resized
+// to the buffer once it is built (and released by the caller once the
+// answer is written).
+func writeMessageList(w http.ResponseWriter, r *http.Request, held *answerBytes, msgs []domain.Message, nextCursor string) {
 	size := 64 + len(nextCursor) // room for the answer unless much escaping
 	for _, m := range msgs {
 		size += 100 + len(m.ID) + len(m.Author) + len(m.AuthorIssuer) + len(m.Text)
@@ -48,6 +74,12 @@ func writeMessageList(w http.ResponseWriter, msgs []domain.Message, nextCursor s
 		b = appendString(b, nextCursor)
 	}
 	b = append(b, "}\n"...)
+	// From here on only b is held (msgs are not used again, so the
+	// collector may take them): the budget keeps its size.
+	if err := held.resize(r.Context(), int64(cap(b))); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["X-Content-Type-Options"] = nosniff

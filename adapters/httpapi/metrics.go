@@ -100,8 +100,13 @@ var authOutcomes = []string{
 	string(domain.ReasonType), string(domain.ReasonCritical), string(domain.ReasonUnknownKey),
 	string(domain.ReasonSignature), string(domain.ReasonExpired), string(domain.ReasonNotYetValid),
 	string(domain.ReasonIssuedInFuture), string(domain.ReasonIssuer), string(domain.ReasonAudience),
-	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive), otherLabel,
+	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive),
+	clientClosedOutcome, otherLabel,
 }
+
+// clientClosedOutcome counts protected requests whose client closed the
+// connection before the answer, wherever they were.
+const clientClosedOutcome = "client_closed_request"
 
 // NewMetrics creates the HTTP metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -142,7 +147,10 @@ func (m *Metrics) observe(route, method string, status int, took time.Duration, 
 	s.requests.Inc()
 	s.duration.Observe(took.Seconds())
 	if protected {
-		if reason == "" {
+		switch {
+		case status == StatusClientClosedRequest:
+			reason = clientClosedOutcome
+		case reason == "":
 			reason = "ok"
 		}
 		c, ok := m.outcomes[reason]

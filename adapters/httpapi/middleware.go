@@ -78,8 +78,18 @@ type requestInfo struct {
 	principal domain.Principal // set by requireAuth
 	scheme    app.Scheme       // set by requireAuth: how the token came
 	schemes   *schemes         // set by requireAuth: what the route accepts, for challenges
-	reason    string
-	err       error
+	reason    string           // why a protected request was refused: counted as its auth outcome, and logged
+	// note is logged as the reason when reason is empty: why a request
+	// that passed authentication was refused (the answer budget).
+	note string
+	err  error
+	// warn logs a 5xx at WARN, not ERROR: the server refused work it could
+	// not take on (overload), nothing failed.
+	warn bool
+	// clientGone: the client closed the connection before its answer (the
+	// request's context was canceled). Logged and counted as status 499,
+	// "client closed request", at INFO: not a server error.
+	clientGone bool
 }
 
 // exchange is one request on its way through the middleware: the
@@ -190,6 +200,9 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			next.ServeHTTP(x, r)
 			if x.status == 0 {
 				x.status = http.StatusOK
+			}
+			if x.info.clientGone {
+				x.status = StatusClientClosedRequest
 			}
 			// One monotonic reading; the line's wall time follows from it.
 			took := time.Since(start)

@@ -26,6 +26,9 @@ type Config struct {
 	// PUBLIC_URL or TRUSTED_PROXIES). nil: the connection's scheme, the
 	// Host header and the path, right only without a proxy in front.
 	HTU func(*http.Request) string
+	// Answers bounds the memory large answers hold, server-wide (cmd/api
+	// sizes it from MEMORY_LIMIT). nil: a budget of DefaultAnswerBudget.
+	Answers *AnswerBudget
 }
 
 // NewRouter returns the whole API. Every route and who may call it is here.
@@ -39,6 +42,10 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	htu := cfg.HTU
 	if htu == nil {
 		htu = requestURL
+	}
+	answers := cfg.Answers
+	if answers == nil {
+		answers = NewAnswerBudget(DefaultAnswerBudget)
 	}
 	authenticated := requireAuth(auth, htu)
 	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
@@ -63,7 +70,7 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages)), get...)
 	handle("/api/me", authenticated(handleMe(messages)), get...)
 
-	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages)), get...)
+	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages, answers)), get...)
 	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
 	// Who may delete depends on the message: its author, or a caller with
 	// delete:messages. The domain decides (domain.CanDelete).

@@ -4,14 +4,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/jwtverify"
+	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 )
 
@@ -20,8 +24,9 @@ type config struct {
 	identity    identity
 	web         httpapi.Config
 	addr        string
-	maxConns    int    // most connections the API holds open at once
-	metricsAddr string // "" when metrics are off
+	maxConns    int        // most connections the API holds open at once
+	memory      memoryPlan // MEMORY_LIMIT and what it is shared into
+	metricsAddr string     // "" when metrics are off
 	// metricsDefault: metricsAddr is the default, not asked for, so a busy
 	// port there only costs the metrics, not the start-up.
 	metricsDefault bool
@@ -74,7 +79,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "port", envs: []string{"PORT"}, usage: "listen port (default 8080)"},
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
-		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default 3/4 of the open-file limit, at most 10000)"},
+		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default: what MEMORY_LIMIT leaves room for, at most 3/4 of the open-file limit and 10000)"},
+		{flag: "memory-limit", envs: []string{"MEMORY_LIMIT"}, usage: "most memory (RSS) the API may use, e.g. 512MiB or 2GiB; sizes MAX_CONNS and the buffers (default GOMEMLIMIT, else the cgroup's limit, else 1GiB or half the machine's memory)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
 		{flag: "roles-claim", envs: []string{"ROLES_CLAIM"}, usage: "where roles are: claim names or dot paths, comma-separated (each provider has its default; see docs/identity-providers.md)"},
@@ -188,9 +194,6 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.addr, err = listenAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
-	if c.maxConns, err = maxConns(get, openFileLimit()); err != nil {
-		return config{}, err
-	}
 	if c.metricsAddr, err = metricsAddr(get, c.dev != nil); err != nil {
 		return config{}, err
 	}
@@ -207,7 +210,39 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, err
 	}
 	c.web.HTU = c.dpop.urls.HTU
+	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {
+		return config{}, err
+	}
+	c.maxConns = c.memory.maxConns
 	return c, nil
+}
+
+// systemRoot is where memorySettings reads the cgroup's limit and the
+// machine's memory (/proc, /sys/fs/cgroup).
+var systemRoot fs.FS = os.DirFS("/")
+
+// memorySettings resolves MEMORY_LIMIT and MAX_CONNS into the memory plan
+// for c's other settings (tokenCache: TOKEN_CACHE_SIZE).
+func memorySettings(get getter, getenv func(string) string, c config, tokenCache int) (memoryPlan, error) {
+	limit, source, err := memoryLimit(get, getenv, systemRoot)
+	if err != nil {
+		return memoryPlan{}, err
+	}
+	nofile := openFileLimit()
+	conns, connsVar, err := maxConns(get, nofile)
+	if err != nil {
+		return memoryPlan{}, err
+	}
+	replay := 0
+	if c.dpop.mode != app.DPoPDisabled && c.dpop.redisURL == "" {
+		replay = memory.DefaultReplayCacheSize
+	}
+	return planMemory(memoryInputs{
+		limit: limit, limitSource: source,
+		tokenCache: tokenCache, replay: replay, store: c.store.engine,
+		procs: runtime.GOMAXPROCS(0), dev: c.dev != nil, nofile: nofile,
+		maxConns: conns, maxConnsVar: connsVar,
+	})
 }
 
 // cacheSettings resolves TOKEN_CACHE_SIZE and TOKEN_CACHE_TTL.
@@ -264,8 +299,9 @@ func metricsAddr(get getter, dev bool) (string, error) {
 // process's open-file limit (RLIMIT_NOFILE) accept fails, and new clients
 // wait until they time out. So the API holds at most MAX_CONNS, by default
 // three quarters of that limit, leaving the rest for the other servers,
-// key fetches and files; and at most maxConnsDefaultCap, since each idle
-// connection also costs memory (about 10-20 KiB).
+// key fetches and files; at most maxConnsDefaultCap; and at most what
+// MEMORY_LIMIT leaves room for (memory.go), since each connection may hold
+// a request head of up to httpapi.MaxHeaderBytes.
 const (
 	maxConnsDefaultCap = 10_000
 	// fileReserve is what MAX_CONNS must leave of the open-file limit.
@@ -276,7 +312,8 @@ const (
 	devIssuerMaxConns = 64
 )
 
-// defaultMaxConns is MAX_CONNS's default for an open-file limit (0: unknown).
+// defaultMaxConns is MAX_CONNS's default for an open-file limit (0:
+// unknown), before the memory plan lowers it.
 func defaultMaxConns(nofile uint64) int {
 	if nofile == 0 {
 		return maxConnsDefaultCap
@@ -284,21 +321,22 @@ func defaultMaxConns(nofile uint64) int {
 	return int(max(1, min(nofile*3/4, maxConnsDefaultCap)))
 }
 
-// maxConns resolves MAX_CONNS against the open-file limit nofile.
-func maxConns(get getter, nofile uint64) (int, error) {
+// maxConns reads MAX_CONNS, checked against the open-file limit nofile:
+// 0 when it is not set. name is where it was set.
+func maxConns(get getter, nofile uint64) (n int, name string, err error) {
 	v, name, err := get("max-conns")
 	if err != nil || v == "" {
-		return defaultMaxConns(nofile), err
+		return 0, name, err
 	}
-	n, err := strconv.Atoi(v)
+	n, err = strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s: %q is not a positive number of connections", name, v)
+		return 0, "", fmt.Errorf("%s: %q is not a positive number of connections", name, v)
 	}
 	if nofile > 0 && uint64(n) > nofile-min(nofile, fileReserve) {
-		return 0, fmt.Errorf("%s: %d does not fit the open-file limit of %d (each connection is a file; leave %d for the rest): lower it or raise the limit (ulimit -n)",
+		return 0, "", fmt.Errorf("%s: %d does not fit the open-file limit of %d (each connection is a file; leave %d for the rest): lower it or raise the limit (ulimit -n)",
 			name, n, nofile, fileReserve)
 	}
-	return n, nil
+	return n, name, nil
 }
 
 type getter func(name string) (value, from string, err error)

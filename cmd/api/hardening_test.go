@@ -35,7 +35,9 @@ func TestDefaultMaxConns(t *testing.T) {
 }
 
 func TestMaxConnsSetting(t *testing.T) {
-	base := map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a"}
+	// A memory limit that leaves room for every connection the open-file
+	// limit allows (memory_test.go tests the plan's own cap).
+	base := map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "MEMORY_LIMIT": "64GiB"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {

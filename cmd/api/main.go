@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -70,6 +71,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer logOut.Close()
 	log := slog.New(httpapi.NewLogHandler(logOut))
 
+	// The memory plan (memory.go): the collector keeps the Go heap under
+	// the plan's Go limit (and the previous limit is back when run returns,
+	// for tests that run it in process); list answers share its budget.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.memory.goLimit))
+	answers := httpapi.NewAnswerBudget(cfg.memory.answers)
+	cfg.web.Answers = answers
+
 	if cfg.dev != nil {
 		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
 		if err != nil {
@@ -83,7 +91,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "log_lines_dropped_total",
 			Help: "Log lines dropped because stderr did not take them fast enough (the log buffer was full).",
-		}, func() float64 { return float64(logOut.Dropped()) }))
+		}, func() float64 { return float64(logOut.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "memory_limit_bytes",
+			Help: "MEMORY_LIMIT: the most resident memory the API is sized to take (compare process_resident_memory_bytes).",
+		}, func() float64 { return float64(cfg.memory.limit) }))
+	if err := registerAll(reg, answers.Collectors()); err != nil {
+		return err
+	}
 	// The store first: a database that stops start-up (a newer schema, a
 	// file that cannot be opened) does so before anything else starts.
 	store, closeStore, err := openStore(ctx, cfg.store, log)
@@ -129,6 +144,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
+	m := cfg.memory
+	log.Info("memory plan",
+		"memory_limit", m.limit, "from", m.limitSource, "go_memory_limit", m.goLimit,
+		"max_conns", m.maxConns, "conn_bytes", connBytes, "answer_budget", m.answers,
+		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store)
 	log.Info("listening",
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
