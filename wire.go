@@ -20,21 +20,25 @@ import (
 )
 
 // services are the use cases, the DPoP proof verifier and the router,
-// whatever verifies tokens and keeps used proofs.
+// whatever verifies tokens and keeps used proofs. Each resource's service
+// takes its store from ports.Stores, and reaches the router through
+// httpapi.Services, filled in field by field.
 var services = wire.NewSet(
+	wire.FieldsOf(new(ports.Stores), "Messages"),
 	app.NewAuth, app.NewMessages, app.NewHealth,
 	dpop.New, wire.Bind(new(ports.ProofVerifier), new(*dpop.Verifier)),
+	wire.Struct(new(httpapi.Services), "*"),
 	httpapi.NewMetrics, httpapi.NewRouter,
 )
 
 // NewAPI builds the production API around the identity provider's adapter
 // that cmd/api chose by AUTH_PROVIDER (verifier, and readiness: usually
-// the same value, ready once the signing keys are loaded) and the message
-// store it opened from DATABASE_URL, at most quota messages per author;
-// DPoP proofs as proofs (DPOP_*) and mode (DPOP_MODE) say, their jtis kept
-// in replay (Redis with REDIS_URL, else memory). Metrics go to reg.
-// cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota,
+// the same value, ready once the signing keys are loaded) and the stores
+// of the database it opened from DATABASE_URL (one field per resource), at
+// most quota messages per author; DPoP proofs as proofs (DPOP_*) and mode
+// (DPOP_MODE) say, their jtis kept in replay (Redis with REDIS_URL, else
+// memory). Metrics go to reg. cleanup releases what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota,
 	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
 	wire.Build(
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
@@ -44,8 +48,8 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// any message store and any replay cache.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, store ports.MessageStore, quota app.MessageQuota,
+// any stores and any replay cache.
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota,
 	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
 	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
 	return nil, nil

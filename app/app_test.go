@@ -84,7 +84,7 @@ func TestHealth(t *testing.T) {
 	v := fake.New()
 	store := fake.NewMessages()
 	replay := &replayStore{ReplayCache: memory.NewReplayCache(64, ports.ReplayShares{}, nil)}
-	h := app.NewHealth(v, store, replay)
+	h := app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("got %v, want ready", err)
 	}
@@ -95,10 +95,10 @@ func TestHealth(t *testing.T) {
 		want                string
 	}{
 		{false, true, true, "the token signing keys"},
-		{true, false, true, "the message database"},
+		{true, false, true, "the database"},
 		{true, true, false, "the DPoP replay store"},
-		{false, false, true, "the token signing keys and the message database"},
-		{false, false, false, "the token signing keys and the message database and the DPoP replay store"},
+		{false, false, true, "the token signing keys and the database"},
+		{false, false, false, "the token signing keys and the database and the DPoP replay store"},
 	} {
 		v.SetReady(tc.keys)
 		store.Fail(nil)
@@ -121,7 +121,7 @@ func TestHealth(t *testing.T) {
 	store.Fail(nil)
 	replay.down = nil
 	named := &namedReadiness{err: &domain.UnavailableError{What: "the token introspection endpoint", Cause: down}}
-	err := app.NewHealth(named, store, replay).Ready(context.Background())
+	err := app.NewHealth(named, ports.Stores{Database: store, Messages: store}, replay).Ready(context.Background())
 	var ue *domain.UnavailableError
 	if !errors.As(err, &ue) || ue.What != "the token introspection endpoint" {
 		t.Errorf("got %v, want a *UnavailableError naming the token introspection endpoint", err)
@@ -136,11 +136,14 @@ func TestMessagesService(t *testing.T) {
 	ctx := context.Background()
 	store := fake.NewMessages()
 	m := app.NewMessages(store, 3)
-	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	rw := []string{"read:messages", "write:messages"}
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: rw}
 	// The same subject from another issuer is someone else.
-	mallory := domain.Principal{Issuer: "https://two.example/", Subject: "auth0|alice"}
-	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
-	mod := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|mod", Permissions: []string{"delete:messages"}}
+	mallory := domain.Principal{Issuer: "https://two.example/", Subject: "auth0|alice", Scopes: rw}
+	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob", Scopes: rw}
+	mod := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|mod", Scopes: []string{"delete:messages"}}
+	// alice's own client, granted read:messages only, erases nothing.
+	aliceReading := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: []string{"read:messages"}}
 
 	first, err := m.Post(ctx, alice, "hello")
 	if err != nil || first.Author != "auth0|alice" || first.AuthorIssuer != "https://one.example/" || first.ID == "" {
@@ -166,6 +169,9 @@ func TestMessagesService(t *testing.T) {
 	if err := m.Delete(ctx, mallory, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
 		t.Errorf("alice's subject from another issuer deleting hers: got %v, want ErrInsufficientScope", err)
 	}
+	if err := m.Delete(ctx, aliceReading, first.ID); !errors.Is(err, domain.ErrInsufficientScope) {
+		t.Errorf("alice deleting hers without write:messages: got %v, want ErrInsufficientScope", err)
+	}
 	if err := m.Delete(ctx, alice, first.ID); err != nil {
 		t.Errorf("alice deleting hers: %v", err)
 	}
@@ -182,8 +188,8 @@ func TestMessagesService(t *testing.T) {
 	store.Fail(fmt.Errorf("fake: %w: connection refused", domain.ErrUnavailable))
 	_, err = m.Post(ctx, alice, "hello")
 	var ue *domain.UnavailableError
-	if !errors.As(err, &ue) || ue.What != "the message database" {
-		t.Errorf("store unreachable: got %v, want an *UnavailableError naming the message database", err)
+	if !errors.As(err, &ue) || ue.What != "the database" {
+		t.Errorf("store unreachable: got %v, want an *UnavailableError naming the database", err)
 	}
 }
 
@@ -246,7 +252,7 @@ func TestMessagesPages(t *testing.T) {
 func TestMessagesQuota(t *testing.T) {
 	ctx := context.Background()
 	m := app.NewMessages(fake.NewMessages(), 2)
-	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice"}
+	alice := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|alice", Scopes: []string{"write:messages"}}
 	bob := domain.Principal{Issuer: "https://one.example/", Subject: "auth0|bob"}
 	a1, err := m.Post(ctx, alice, "one")
 	if err != nil {

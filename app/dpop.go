@@ -1,6 +1,10 @@
 package app
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // DPoPMode says which schemes protected endpoints accept (DPOP_MODE;
 // RFC 9449).
@@ -40,5 +44,9 @@ func ParseDPoPMode(s string) (DPoPMode, error) {
 			return DPoPMode(m), nil
 		}
 	}
-	return 0, fmt.Errorf("%q is not allowed, required or disabled", s)
+	quoted := make([]string, len(dpopModes))
+	for i, name := range dpopModes {
+		quoted[i] = strconv.Quote(name)
+	}
+	return 0, fmt.Errorf("%q is not one of %s", s, strings.Join(quoted, ", "))
 }

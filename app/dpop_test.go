@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -124,8 +125,11 @@ func TestParseDPoPMode(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"Allowed", "on", "off", "true", "require"} {
-		if _, err := app.ParseDPoPMode(in); err == nil {
-			t.Errorf("%q: no error", in)
+		// The three values quoted, so that "allowed" does not read as
+		// refused.
+		want := fmt.Sprintf(`%q is not one of "allowed", "required", "disabled"`, in)
+		if _, err := app.ParseDPoPMode(in); err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %s", in, err, want)
 		}
 	}
 	defer func() {

@@ -10,8 +10,8 @@ import (
 )
 
 // Health reports whether the service can do its work: whether the token
-// verifier has its keys, the message store its database and the DPoP
-// replay cache its store.
+// verifier has its keys, the stores their database and the DPoP replay
+// cache its store.
 type Health struct {
 	checks []check
 }
@@ -25,10 +25,13 @@ type check struct {
 // replayStore names, for clients, the store of used DPoP proofs.
 const replayStore = "the DPoP replay store"
 
-// NewHealth returns a Health that asks keys (the verifier), store and
-// replay.
-func NewHealth(keys ports.Readiness, store ports.MessageStore, replay ports.ReplayCache) *Health {
-	return &Health{checks: []check{{signingKeys, keys}, {messageStore, store}, {replayStore, replay}}}
+// NewHealth returns a Health that asks keys (the verifier), the stores'
+// database (stores.Database, which must be set) and replay.
+func NewHealth(keys ports.Readiness, stores ports.Stores, replay ports.ReplayCache) *Health {
+	if stores.Database == nil {
+		panic("app: NewHealth: stores.Database is nil")
+	}
+	return &Health{checks: []check{{signingKeys, keys}, {database, stores.Database}, {replayStore, replay}}}
 }
 
 // Ready returns nil when every dependency is ready, else a

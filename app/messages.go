@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/example/spaapi/domain"
@@ -23,15 +19,6 @@ type MessageQuota int
 
 // DefaultMessageQuota is MESSAGES_PER_USER when it is not set.
 const DefaultMessageQuota MessageQuota = 1000
-
-// Page sizes of List.
-const (
-	DefaultPageSize = 50
-	MaxPageSize     = 100
-)
-
-// messageStore names, for clients, what the message store depends on.
-const messageStore = "the message database"
 
 // Messages serves the Auth0 API quickstart's three messages, and the
 // messages callers post, read and delete.
@@ -103,21 +90,16 @@ type MessagePage struct {
 // beginning after after (nil: with the newest). The route's policy decides
 // who may read them. At most one page is ever held in memory.
 func (m *Messages) List(ctx context.Context, _ domain.Principal, after *domain.MessageKey, limit int) (MessagePage, error) {
-	if limit < 1 || limit > MaxPageSize {
-		return MessagePage{}, &domain.InputError{Field: "limit", Problem: fmt.Sprintf("must be from 1 to %d", MaxPageSize)}
+	if err := checkPageSize(limit); err != nil {
+		return MessagePage{}, err
 	}
 	// One more than asked for tells whether there is a next page.
 	msgs, err := m.store.List(ctx, after, limit+1)
 	if err != nil {
 		return MessagePage{}, storeError("listing messages", err)
 	}
-	page := MessagePage{Messages: msgs}
-	if len(msgs) > limit {
-		page.Messages = msgs[:limit]
-		next := msgs[limit-1].Key()
-		page.Next = &next
-	}
-	return page, nil
+	msgs, next := onePage(msgs, limit, domain.Message.Key)
+	return MessagePage{Messages: msgs, Next: next}, nil
 }
 
 // Post stores text as a message by the caller, who is its author. Invalid
@@ -129,13 +111,17 @@ func (m *Messages) Post(ctx context.Context, p domain.Principal, text string) (d
 		return domain.Message{}, err
 	}
 	if err := m.store.Add(ctx, msg, int(m.quota)); err != nil {
-		return domain.Message{}, storeError("storing a message", err)
+		return domain.Message{}, storeError("storing a message", explainQuota(err, "messages", messagesRoom))
 	}
 	return msg, nil
 }
 
-// Delete removes message id if the domain lets the caller: its author, or
-// a caller with delete:messages. Unknown ids wrap domain.ErrNotFound.
+// messagesRoom is how an author at the quota makes room.
+const messagesRoom = "delete one of yours (DELETE /api/messages/{id}) to post another"
+
+// Delete removes message id if the domain lets the caller: its author
+// with write:messages, or a caller with delete:messages (domain.CanDelete).
+// Unknown ids wrap domain.ErrNotFound.
 func (m *Messages) Delete(ctx context.Context, p domain.Principal, id string) error {
 	msg, err := m.store.Get(ctx, id)
 	if err != nil {
@@ -148,21 +134,4 @@ func (m *Messages) Delete(ctx context.Context, p domain.Principal, id string) er
 		return storeError("deleting a message", err)
 	}
 	return nil
-}
-
-// storeError says what failed. A store that cannot be reached becomes a
-// *domain.UnavailableError naming the message database.
-func storeError(doing string, err error) error {
-	var unavailable *domain.UnavailableError
-	if errors.Is(err, domain.ErrUnavailable) && !errors.As(err, &unavailable) {
-		return &domain.UnavailableError{What: messageStore, Cause: fmt.Errorf("%s: %w", doing, err)}
-	}
-	return fmt.Errorf("%s: %w", doing, err)
-}
-
-// newID returns a random message ID: 24 lowercase hex digits.
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,23 +233,32 @@ func TestNewMessage(t *testing.T) {
 func TestCanDelete(t *testing.T) {
 	const one, two = "https://one.example/", "https://two.example/"
 	m := domain.Message{ID: "1", Author: "auth0|alice", AuthorIssuer: one}
+	write, del := []string{"read:messages", "write:messages"}, []string{"delete:messages"}
+	notTheAuthor := []string{"delete:messages"}
+	noScope := []string{"write:messages", "delete:messages"}
 	for _, tc := range []struct {
-		name string
-		p    domain.Principal
-		ok   bool
+		name   string
+		p      domain.Principal
+		refuse []string // the scopes the refusal names; nil: allowed
 	}{
-		{"the author", domain.Principal{Issuer: one, Subject: "auth0|alice"}, true},
-		{"the author's subject from another issuer", domain.Principal{Issuer: two, Subject: "auth0|alice"}, false},
-		{"the author's subject without an issuer", domain.Principal{Subject: "auth0|alice"}, false},
-		{"someone else", domain.Principal{Issuer: one, Subject: "auth0|bob"}, false},
-		{"someone else with the scope", domain.Principal{Issuer: two, Subject: "auth0|bob", Scopes: []string{"delete:messages"}}, true},
-		{"someone else with the permission", domain.Principal{Issuer: two, Subject: "auth0|bob", Permissions: []string{"delete:messages"}}, true},
-		{"no subject", domain.Principal{Issuer: one}, false},
+		{"the author with write:messages", domain.Principal{Issuer: one, Subject: "auth0|alice", Scopes: write}, nil},
+		{"the author with read:messages only", domain.Principal{Issuer: one, Subject: "auth0|alice", Scopes: []string{"read:messages"}}, noScope},
+		{"the author with no scope", domain.Principal{Issuer: one, Subject: "auth0|alice"}, noScope},
+		{"the author with write:messages as a permission only", domain.Principal{Issuer: one, Subject: "auth0|alice", Permissions: []string{"write:messages"}}, noScope},
+		{"the author's subject from another issuer", domain.Principal{Issuer: two, Subject: "auth0|alice", Scopes: write}, notTheAuthor},
+		{"the author's subject without an issuer", domain.Principal{Subject: "auth0|alice", Scopes: write}, notTheAuthor},
+		{"someone else with write:messages", domain.Principal{Issuer: one, Subject: "auth0|bob", Scopes: write}, notTheAuthor},
+		{"someone else with delete:messages", domain.Principal{Issuer: two, Subject: "auth0|bob", Scopes: del}, nil},
+		{"someone else with delete:messages as a permission only", domain.Principal{Issuer: two, Subject: "auth0|bob", Permissions: del}, notTheAuthor},
+		{"no subject, write:messages", domain.Principal{Issuer: one, Scopes: write}, notTheAuthor},
 	} {
 		err := domain.CanDelete(tc.p, m)
 		var se *domain.ScopeError
-		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &se) || se.Scopes[0] != "delete:messages")) {
-			t.Errorf("%s: got %v", tc.name, err)
+		switch {
+		case tc.refuse == nil && err != nil:
+			t.Errorf("%s: got %v, want allowed", tc.name, err)
+		case tc.refuse != nil && (!errors.As(err, &se) || !slices.Equal(se.Scopes, tc.refuse)):
+			t.Errorf("%s: got %v, want a *ScopeError naming %v", tc.name, err, tc.refuse)
 		}
 	}
 }

@@ -174,19 +174,48 @@ func (e *InputError) Error() string { return e.Field + " " + e.Problem }
 // Unwrap lets errors.Is find ErrInvalidInput.
 func (e *InputError) Unwrap() error { return ErrInvalidInput }
 
-// QuotaError is a message refused because its author already keeps Limit
-// messages, or, with Total, because the store holds all it may. It wraps
-// ErrQuotaExceeded. Nothing is ever evicted to make room.
+// QuotaError is something refused because its owner already keeps Limit
+// of its kind, or, with Total, because the store holds all it may. It
+// wraps ErrQuotaExceeded. Nothing is ever evicted to make room.
+//
+// Stores set Limit and Total; the service that refused sets What and Room,
+// so that the answer (adapters/httpapi) names the resource from the error
+// rather than from a list of resources.
 type QuotaError struct {
 	Limit int
 	Total bool
+	// What names what is counted, in the plural: "messages".
+	What string
+	// Room tells the caller how to make room, for example "delete one of
+	// yours (DELETE /api/messages/{id}) to post another". Client-safe.
+	Room string
+}
+
+// what is e.What, or a word for anything.
+func (e *QuotaError) what() string {
+	if e.What == "" {
+		return "items"
+	}
+	return e.What
 }
 
 func (e *QuotaError) Error() string {
 	if e.Total {
-		return fmt.Sprintf("quota exceeded: the store holds its limit of %d messages", e.Limit)
+		return fmt.Sprintf("quota exceeded: the store holds its limit of %d %s", e.Limit, e.what())
 	}
-	return fmt.Sprintf("quota exceeded: the author keeps the most messages allowed (%d)", e.Limit)
+	return fmt.Sprintf("quota exceeded: the owner keeps the most %s allowed (%d)", e.what(), e.Limit)
+}
+
+// Describe returns the client-safe text of e.
+func (e *QuotaError) Describe() string {
+	if e.Total {
+		return fmt.Sprintf("the server holds the most %s it may (%d); %s must be deleted before more can be added", e.what(), e.Limit, e.what())
+	}
+	desc := fmt.Sprintf("you keep %d %s, the most one author may", e.Limit, e.what())
+	if e.Room != "" {
+		desc += "; " + e.Room
+	}
+	return desc
 }
 
 // Unwrap lets errors.Is find ErrQuotaExceeded.
@@ -194,7 +223,7 @@ func (e *QuotaError) Unwrap() error { return ErrQuotaExceeded }
 
 // UnavailableError says which dependency is missing. It wraps
 // ErrUnavailable and, for logs only, the cause. What is fixed, client-safe
-// text such as "the message database"; the cause never reaches a client.
+// text such as "the database"; the cause never reaches a client.
 type UnavailableError struct {
 	What  string
 	Cause error

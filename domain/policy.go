@@ -39,28 +39,74 @@ func AllPermissions(perms ...string) Policy { return require(perms, false, true)
 func AnyPermission(perms ...string) Policy { return require(perms, true, true) }
 
 func require(names []string, anyOf, permissions bool) Policy {
-	names = slices.Clone(names)
+	return scopeRule{names: slices.Clone(names), anyOf: anyOf, permissions: permissions}
+}
+
+// scopeRule is the policy AllScopes, AnyScope, AllPermissions and
+// AnyPermission return.
+type scopeRule struct {
+	names              []string
+	anyOf, permissions bool
+}
+
+func (r scopeRule) Check(p Principal) error {
 	has := Principal.HasScope
-	if permissions {
+	if r.permissions {
 		has = Principal.HasPermission
 	}
-	return PolicyFunc(func(p Principal) error {
-		ok := !anyOf
-		for _, n := range names {
-			if anyOf && has(p, n) {
-				ok = true
-				break
-			}
-			if !anyOf && !has(p, n) {
-				ok = false
-				break
+	ok := !r.anyOf
+	for _, n := range r.names {
+		if r.anyOf && has(p, n) {
+			ok = true
+			break
+		}
+		if !r.anyOf && !has(p, n) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return nil
+	}
+	return &ScopeError{Scopes: slices.Clone(r.names), Any: r.anyOf, Permissions: r.permissions}
+}
+
+func (r scopeRule) scopes() []string { return r.names }
+
+// naming is a policy that can say which scopes (or permissions) it names.
+type naming interface{ scopes() []string }
+
+// ScopesOf returns the scopes and permissions policy names (AllScopes,
+// AnyScope, AllPermissions and AnyPermission, and And and Or of them),
+// each once, in order: what a client may have to be granted to pass it.
+// Other policies (roles, claims, Require, a PolicyFunc) name none.
+func ScopesOf(policy Policy) []string {
+	var out []string
+	if n, ok := policy.(naming); ok {
+		for _, s := range n.scopes() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
 			}
 		}
-		if ok {
-			return nil
-		}
-		return &ScopeError{Scopes: slices.Clone(names), Any: anyOf, Permissions: permissions}
-	})
+	}
+	return out
+}
+
+// combined is the policy And and Or return: it names the scopes of the
+// policies it combines.
+type combined struct {
+	policies []Policy
+	check    func(Principal) error
+}
+
+func (c combined) Check(p Principal) error { return c.check(p) }
+
+func (c combined) scopes() []string {
+	var out []string
+	for _, p := range c.policies {
+		out = append(out, ScopesOf(p)...)
+	}
+	return out
 }
 
 // AnyRole allows principals with at least one of roles.
@@ -131,14 +177,15 @@ func Require(description string, ok func(p Principal) bool) Policy {
 // And allows principals every policy allows; it answers with the first
 // refusal.
 func And(policies ...Policy) Policy {
-	return PolicyFunc(func(p Principal) error {
+	policies = slices.Clone(policies)
+	return combined{policies, func(p Principal) error {
 		for _, pol := range policies {
 			if err := pol.Check(p); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}}
 }
 
 // Or allows principals any policy allows. When all refuse: if every
@@ -146,7 +193,8 @@ func And(policies ...Policy) Policy {
 // one *ScopeError naming them all as alternatives; otherwise a *DeniedError
 // joining the reasons.
 func Or(policies ...Policy) Policy {
-	return PolicyFunc(func(p Principal) error {
+	policies = slices.Clone(policies)
+	return combined{policies, func(p Principal) error {
 		var errs []error
 		for _, pol := range policies {
 			err := pol.Check(p)
@@ -178,7 +226,7 @@ func Or(policies ...Policy) Policy {
 			return merged
 		}
 		return &DeniedError{Reason: strings.Join(reasons, ", or ")}
-	})
+	}}
 }
 
 // Describe returns the client-safe text of a policy refusal.

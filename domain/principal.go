@@ -59,6 +59,13 @@ func (p Principal) HasPermission(s string) bool {
 	return slices.Contains(p.Permissions, s)
 }
 
+// Is reports whether the principal is the subject sub of issuer iss: the
+// owner of what that subject created. The same sub from another issuer is
+// someone else; an empty subject is no one.
+func (p Principal) Is(iss, sub string) bool {
+	return p.Subject != "" && p.Subject == sub && p.Issuer == iss
+}
+
 // HasRole reports whether the principal has role r.
 func (p Principal) HasRole(r string) bool {
 	return slices.Contains(p.Roles, r)

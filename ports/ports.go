@@ -31,8 +31,8 @@ type TokenVerifier interface {
 // Readiness reports whether an adapter can do its work yet.
 //
 // Implementations: the identity provider adapters (ready once signing keys
-// are loaded), every MessageStore (ready once its database is reachable and
-// migrated) and adapters/fake (ready unless told otherwise).
+// are loaded), every database and its stores (ready once the database is
+// reachable and migrated) and adapters/fake (ready unless told otherwise).
 type Readiness interface {
 	// Ready returns nil when ready, or an error wrapping
 	// domain.ErrUnavailable that says what is missing.
@@ -43,8 +43,9 @@ type Readiness interface {
 //
 // Implementations: adapters/sqlite (the embedded default), adapters/postgres
 // (for many instances on one database), adapters/memory (in process,
-// bounded) and adapters/fake (failing on demand, for tests). All pass the
-// contract suite in ports/messagestest.
+// bounded), each handed out by its database (see Stores), and adapters/fake
+// (failing on demand, for tests). All pass the contract suite in
+// ports/messagestest.
 //
 // Every method returns an error wrapping domain.ErrUnavailable when the
 // storage cannot be reached (not yet, or not any more); Ready says the same

@@ -33,6 +33,10 @@ type Config struct {
 	// DPoPNonce makes the token endpoint ask DPoP clients for a server
 	// nonce (RFC 9449 §8): false when absent.
 	DPoPNonce bool `json:"dpop_nonce,omitempty"`
+	// APIScopes are the API's scopes this file has been given (see
+	// APIScopes in scopes.go): a scope the API gains later is given to its
+	// default holders here on the next start, once, and added to this list.
+	APIScopes []string `json:"api_scopes,omitempty"`
 }
 
 // User is someone who can log in on the login page.
@@ -75,25 +79,27 @@ const (
 )
 
 // DefaultConfig is the configuration written on first run: the React SPA
-// on its usual ports, a machine client, one user with read:messages and
-// one without.
+// on its usual ports, a machine client, one user holding the API's scopes
+// (as APIScopes says: read and write) and one without.
 func DefaultConfig() Config {
 	spaOrigins := []string{"http://localhost:3000", "http://localhost:5173"}
 	return Config{
 		Audience: DefaultAudience,
 		Users: []User{
-			{ID: "alice", Subject: "dev|alice", Name: "Alice Example", Email: "alice@example.com", Scopes: []string{"read:messages", "write:messages"}},
-			{ID: "bob", Subject: "dev|bob", Name: "Bob Example", Email: "bob@example.com", Scopes: []string{}},
+			{ID: "alice", Subject: "dev|alice", Name: "Alice Example", Email: "alice@example.com", Scopes: scopesOf("alice")},
+			{ID: "bob", Subject: "dev|bob", Name: "Bob Example", Email: "bob@example.com", Scopes: scopesOf("bob")},
 		},
 		Clients: []Client{
 			{ClientID: DefaultSPAClient, Name: "React SPA (web/)", Callbacks: spaOrigins, LogoutURLs: spaOrigins, WebOrigins: spaOrigins},
-			{ClientID: DefaultMachine, ClientSecret: DefaultMachineToken, Name: "Machine client", GrantTypes: []string{"client_credentials"}, Scopes: []string{"read:messages", "write:messages"}},
+			{ClientID: DefaultMachine, ClientSecret: DefaultMachineToken, Name: "Machine client", GrantTypes: []string{"client_credentials"}, Scopes: scopesOf(DefaultMachine)},
 		},
+		APIScopes: apiScopeNames(),
 	}
 }
 
 // LoadConfig reads dir/config.json, creating it with DefaultConfig first if
-// it does not exist, and checks it.
+// it does not exist, and checks it. Scopes of APIScopes the file has not
+// been given yet are given to their holders in it and written back.
 func LoadConfig(dir string) (Config, string, error) {
 	path := filepath.Join(dir, "config.json")
 	if err := makeDir(dir); err != nil {
@@ -125,6 +131,17 @@ func LoadConfig(dir string) (Config, string, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, path, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.addNewScopes() {
+		for i := range c.Users {
+			if c.Users[i].Scopes == nil {
+				c.Users[i].Scopes = []string{}
+			}
+		}
+		b, _ := json.MarshalIndent(c, "", "  ")
+		if err := writeFile(path, append(b, '\n')); err != nil {
+			return Config{}, path, fmt.Errorf("%s: adding the API's new scopes: %w", path, err)
+		}
 	}
 	return c, path, nil
 }

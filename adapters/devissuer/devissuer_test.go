@@ -66,7 +66,14 @@ func newEnv(t *testing.T) *env {
 // says (on the env's clock, used proofs in memory).
 func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 	t.Helper()
-	return newEnvProofs(t, func(now func() time.Time) ports.TokenRequestProofs {
+	return newEnvIn(t, t.TempDir(), proofs)
+}
+
+// newEnvIn is newEnvWith on the dev directory dir, which may hold a
+// config.json already.
+func newEnvIn(t *testing.T, dir string, proofs dpop.Config) *env {
+	t.Helper()
+	return newEnvProofsIn(t, dir, func(now func() time.Time) ports.TokenRequestProofs {
 		proofs.Now = now
 		pv, err := dpop.New(proofs, memory.NewReplayCache(1024, ports.ReplayShares{}, now))
 		if err != nil {
@@ -80,7 +87,13 @@ func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 // proofs returns for the env's clock.
 func newEnvProofs(t *testing.T, proofs func(now func() time.Time) ports.TokenRequestProofs) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
+	return newEnvProofsIn(t, t.TempDir(), proofs)
+}
+
+// newEnvProofsIn is newEnvProofs on the dev directory dir.
+func newEnvProofsIn(t *testing.T, dir string, proofs func(now func() time.Time) ports.TokenRequestProofs) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, clock: &clock{}}
 	pv := proofs(e.clock.Now)
 	cfg, _, err := devissuer.LoadConfig(e.dir)
 	if err != nil {
@@ -321,8 +334,13 @@ func TestCodeFlowTokensAreAcceptedByTheAPI(t *testing.T) {
 	if want := []string{"openid", "profile", "email", "read:messages", "offline_access"}; !slices.Equal(p.Scopes, want) {
 		t.Errorf("scopes: got %q, want %q", p.Scopes, want)
 	}
-	if want := []string{"read:messages", "write:messages"}; !slices.Equal(p.Permissions, want) {
-		t.Errorf("permissions: got %q, want %q", p.Permissions, want)
+	// Permissions are every API scope alice holds in config.json.
+	cfg, _, err := devissuer.LoadConfig(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alice, _ := cfg.User("alice"); !slices.Equal(p.Permissions, alice.Scopes) || !slices.Contains(p.Permissions, "write:messages") {
+		t.Errorf("permissions: got %q, want %q, with write:messages", p.Permissions, alice.Scopes)
 	}
 	if !slices.Contains(p.Audiences, e.issuer+"userinfo") {
 		t.Errorf("aud %q lacks the userinfo audience", p.Audiences)

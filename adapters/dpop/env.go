@@ -56,7 +56,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.NonceSecret = []byte(secret)
 	default:
-		return Config{}, fmt.Errorf("DPOP_NONCE: %q is not on or off", getenv("DPOP_NONCE"))
+		return Config{}, fmt.Errorf(`DPOP_NONCE: %q is not one of "on", "off"`, getenv("DPOP_NONCE"))
 	}
 	return cfg, nil
 }

@@ -36,7 +36,7 @@ func TestFromEnv(t *testing.T) {
 		{map[string]string{"DPOP_IAT_OFFSET": "5 minutes"}, "DPOP_IAT_OFFSET"},
 		{map[string]string{"DPOP_IAT_LEEWAY": "-1"}, "DPOP_IAT_LEEWAY"},
 		{map[string]string{"DPOP_IAT_LEEWAY": "1h"}, "DPOP_IAT_LEEWAY"},
-		{map[string]string{"DPOP_NONCE": "yes"}, "DPOP_NONCE: "},
+		{map[string]string{"DPOP_NONCE": "yes"}, `DPOP_NONCE: "yes" is not one of "on", "off"`},
 		{map[string]string{"DPOP_NONCE": "on"}, "DPOP_NONCE_SECRET: with DPOP_NONCE=on it must be at least 32 bytes (it has 0)"},
 		{map[string]string{"DPOP_NONCE": "on", "DPOP_NONCE_SECRET": "short"}, "(it has 5)"},
 		{map[string]string{"DPOP_NONCE_SECRET": secret}, "DPOP_NONCE is not on"},

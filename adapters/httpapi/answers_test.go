@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
 )
 
@@ -46,7 +45,7 @@ func listRequest(token string) *http.Request {
 // serve the next list.
 func TestAnswerBudgetThroughRouter(t *testing.T) {
 	budget := httpapi.NewAnswerBudget(httpapi.MaxListAnswer)
-	f := routerWith(t, httpapi.Config{Answers: budget}, fake.NewMessages())
+	f := routerWith(t, httpapi.Config{Answers: budget}, fakeStores())
 	for i := range 3 {
 		f.post(t, "alice", fmt.Sprintf("message %d", i))
 	}
@@ -140,7 +139,7 @@ func (w *failingWriter) Write(p []byte) (n int, err error) {
 // A write that fails or panics gives the answer's bytes back all the same.
 func TestAnswerBudgetReleasedOnFailedWrite(t *testing.T) {
 	budget := httpapi.NewAnswerBudget(httpapi.MaxListAnswer)
-	f := routerWith(t, httpapi.Config{Answers: budget}, fake.NewMessages())
+	f := routerWith(t, httpapi.Config{Answers: budget}, fakeStores())
 	f.post(t, "alice", "hello")
 	for _, panics := range []bool{false, true} {
 		w := &failingWriter{ResponseRecorder: httptest.NewRecorder(), panics: panics}

@@ -52,8 +52,11 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 		b.Fatal(err)
 	}
 	proofs, replay := newProofs(b, nil)
-	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}},
-		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, app.DefaultMessageQuota), app.NewHealth(v, store, replay), slog.New(httpapi.NewLogHandler(io.Discard)), m)
+	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
+		Messages: app.NewMessages(store, app.DefaultMessageQuota),
+	}, slog.New(httpapi.NewLogHandler(io.Discard)), m)
 }
 
 func serve(b *testing.B, h http.Handler, path, token string, want int) {

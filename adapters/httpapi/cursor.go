@@ -13,8 +13,9 @@ import (
 	"github.com/example/spaapi/domain"
 )
 
-// A cursor is where the next page of GET /api/messages begins: the key
-// (time and ID) of the last message of the page before, encoded as
+// A cursor is where the next page of a list (GET /api/messages, and any
+// other resource listed newest first) begins: the domain.PageKey (time and
+// ID) of the last item of the page before, encoded as
 // unpadded base64url of
 //
 //	version (1 byte, 1) | created_at in Unix microseconds (8 bytes, big-endian) | ID (ASCII)
@@ -35,7 +36,7 @@ const (
 var cursorEncoding = base64.RawURLEncoding.Strict()
 
 // encodeCursor returns the cursor for k, "" for nil (no next page).
-func encodeCursor(k *domain.MessageKey) string {
+func encodeCursor(k *domain.PageKey) string {
 	if k == nil {
 		return ""
 	}
@@ -47,32 +48,32 @@ func encodeCursor(k *domain.MessageKey) string {
 }
 
 // decodeCursor parses a cursor encodeCursor made, refusing anything else.
-func decodeCursor(s string) (domain.MessageKey, bool) {
+func decodeCursor(s string) (domain.PageKey, bool) {
 	// encoding/base64 skips \r and \n even in strict mode: refuse them, or
 	// one position would have many encodings.
 	if len(s) > maxCursorLen || strings.ContainsAny(s, "\r\n") {
-		return domain.MessageKey{}, false
+		return domain.PageKey{}, false
 	}
 	b, err := cursorEncoding.DecodeString(s)
 	if err != nil || len(b) < 1+8+1 || len(b) > 1+8+maxCursorID || b[0] != cursorVersion {
-		return domain.MessageKey{}, false
+		return domain.PageKey{}, false
 	}
 	micros := binary.BigEndian.Uint64(b[1:9])
 	if micros > maxCursorMicros {
-		return domain.MessageKey{}, false
+		return domain.PageKey{}, false
 	}
 	id := b[9:]
 	for _, c := range id {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return domain.MessageKey{}, false
+			return domain.PageKey{}, false
 		}
 	}
-	return domain.MessageKey{CreatedAt: time.UnixMicro(int64(micros)).UTC(), ID: string(id)}, true
+	return domain.PageKey{CreatedAt: time.UnixMicro(int64(micros)).UTC(), ID: string(id)}, true
 }
 
 // pageParams reads limit and cursor from the query string. Each may be
 // given at most once; empty means absent.
-func pageParams(r *http.Request) (*domain.MessageKey, int, error) {
+func pageParams(r *http.Request) (*domain.PageKey, int, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, 0, &paramError{"the query string", "is malformed"}

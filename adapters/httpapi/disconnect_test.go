@@ -9,6 +9,7 @@ import (
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/sqlite"
+	"github.com/example/spaapi/ports"
 )
 
 // A client that closes the connection mid-request ends the request's
@@ -16,12 +17,16 @@ import (
 // client disconnect (499, INFO), not as a server error, and no 5xx is
 // counted.
 func TestClientDisconnectIsNotAServerError(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), t.TempDir()+"/messages.db")
+	db, err := sqlite.Open(context.Background(), t.TempDir()+"/messages.db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	f := routerWith(t, httpapi.Config{}, store)
+	t.Cleanup(func() { db.Close() })
+	store, err := db.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := routerWith(t, httpapi.Config{}, ports.Stores{Database: db, Messages: store})
 	f.post(t, "alice", "hello")
 	f.post(t, "alice", "again")
 	next := f.list(t, "alice", "/api/messages?limit=1").NextCursor

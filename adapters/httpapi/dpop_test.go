@@ -112,9 +112,11 @@ func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), ht
 		t.Fatal(err)
 	}
 	store := fake.NewMessages()
-	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, HTU: htu},
-		app.NewAuth(v, proofs, mode), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, sw),
-		slog.New(slog.NewJSONHandler(logs, nil)), metrics)
+	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, HTU: htu}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, mode),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, sw),
+		Messages: app.NewMessages(store, fixtureQuota),
+	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)
 	return &dpopFixture{fixture: &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg},
 		key: key, priv: priv, clock: clock, replay: sw}
 }

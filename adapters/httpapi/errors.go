@@ -113,11 +113,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &inputErr):
 		encode(w, http.StatusBadRequest, errorBody{"invalid_input", inputErr.Error()})
 	case errors.As(err, &quotaErr):
-		desc := fmt.Sprintf("you keep %d messages, the most one author may; delete one of yours (DELETE /api/messages/{id}) to post another", quotaErr.Limit)
-		if quotaErr.Total {
-			desc = fmt.Sprintf("the server holds the most messages it may (%d); messages must be deleted before more can be posted", quotaErr.Limit)
-		}
-		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", desc})
+		// The error names what is counted and how to make room.
+		encode(w, http.StatusTooManyRequests, errorBody{"quota_exceeded", quotaErr.Describe()})
 	case errors.Is(err, domain.ErrUnavailable) && clientGone(r):
 		info.clientGone = true // nobody to answer: logged as 499, at INFO
 	case errors.Is(err, domain.ErrUnavailable):
@@ -438,7 +435,9 @@ func printable(s string) string {
 }
 
 // encode writes v as JSON with status. The JSON is encoded into a pooled
-// buffer, then written with one Write.
+// buffer, then written with one Write. <, > and & are written as they are,
+// not as \u003c, \u003e and \u0026: answers are application/json with
+// nosniff, never HTML, and "Bearer <token>" should read as it is.
 func encode(w http.ResponseWriter, status int, v any) {
 	b := jsonBuffers.Get().(*jsonBuffer)
 	b.buf.Reset()
@@ -462,7 +461,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // that always encode, such as constant answers.
 func mustJSON(v any) []byte {
 	var b bytes.Buffer
-	if err := json.NewEncoder(&b).Encode(v); err != nil {
+	if err := newEncoder(&b).Encode(v); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
@@ -477,9 +476,17 @@ type jsonBuffer struct {
 
 var jsonBuffers = sync.Pool{New: func() any {
 	b := new(jsonBuffer)
-	b.enc = json.NewEncoder(&b.buf)
+	b.enc = newEncoder(&b.buf)
 	return b
 }}
+
+// newEncoder is the JSON encoder of every answer: like encoding/json's,
+// but leaving <, > and & as they are (see encode).
+func newEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
 
 // maxPooledJSON: larger buffers (a big answer) are left to the collector
 // rather than kept in the pool.

@@ -25,9 +25,9 @@ import (
 	"github.com/example/spaapi/ports"
 )
 
-// routerWith is the full router over store with cfg, its verifier knowing
+// routerWith is the full router over stores with cfg, its verifier knowing
 // the messagesFixture's tokens.
-func routerWith(t *testing.T, cfg httpapi.Config, store ports.MessageStore) *fixture {
+func routerWith(t *testing.T, cfg httpapi.Config, stores ports.Stores) *fixture {
 	t.Helper()
 	v := fake.New()
 	rw := []string{"read:messages", "write:messages"}
@@ -41,13 +41,22 @@ func routerWith(t *testing.T, cfg httpapi.Config, store ports.MessageStore) *fix
 		t.Fatal(err)
 	}
 	proofs, replay := newProofs(t, nil)
-	h := httpapi.NewRouter(cfg, app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, fixtureQuota),
-		app.NewHealth(v, store, replay), slog.New(slog.NewJSONHandler(logs, nil)), metrics)
+	h := httpapi.NewRouter(cfg, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Health:   app.NewHealth(v, stores, replay),
+		Messages: app.NewMessages(stores.Messages, fixtureQuota),
+	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)
 	f := &fixture{handler: h, fake: v, logs: logs, reg: reg}
-	if fm, ok := store.(*fake.Messages); ok {
+	if fm, ok := stores.Messages.(*fake.Messages); ok {
 		f.store = fm
 	}
 	return f
+}
+
+// fakeStores is one fake message store as the whole database.
+func fakeStores() ports.Stores {
+	store := fake.NewMessages()
+	return ports.Stores{Database: store, Messages: store}
 }
 
 // serveLimited serves h as cmd/api does (NewServer on a LimitConnections
@@ -101,7 +110,7 @@ func fields(n int, prefix string) string {
 }
 
 func TestHeaderLimits(t *testing.T) {
-	f := routerWith(t, httpapi.Config{}, fake.NewMessages())
+	f := routerWith(t, httpapi.Config{}, fakeStores())
 	addr := serveLimited(t, f.handler)
 	get := "GET /api/public HTTP/1.1\r\nHost: api\r\n"
 
@@ -166,7 +175,7 @@ func TestLargeRealisticRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := entraToken(t)
-	f := routerWith(t, httpapi.Config{AllowedOrigins: []string{spa}}, fake.NewMessages())
+	f := routerWith(t, httpapi.Config{AllowedOrigins: []string{spa}}, fakeStores())
 	f.fake.Accept(token, domain.Principal{Issuer: "https://login.microsoftonline.com/tenant/v2.0", Subject: "entra-user",
 		Scopes: []string{"read:messages"}, ExpiresAt: time.Now().Add(time.Hour), JKT: signer.JKT()})
 	addr := serveLimited(t, f.handler)

@@ -16,9 +16,9 @@ import (
 // The list of messages is the one large answer (up to 100 messages of up
 // to 500 characters), so it is encoded by hand: encoding/json's
 // reflection and its re-validation of time.Time's JSON cost three times
-// as much (BenchmarkRouterMessages). The output is what encoding/json
-// gives, except that <, > and & are not escaped: answers are
-// application/json with nosniff, never HTML. FuzzAppendString checks it.
+// as much (BenchmarkRouterMessages). The output is what encode gives:
+// encoding/json's, <, > and & left as they are (answers are
+// application/json with nosniff, never HTML). FuzzAppendString checks it.
 
 // What a list answer holds in memory, for the answer budget (AnswerBudget).
 // A message's text is at most 500 characters: 2,000 bytes of UTF-8, and
@@ -113,9 +113,8 @@ func appendMessage(b []byte, m domain.Message) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string exactly as encoding/json writes
-// it (but for <, > and &, which it leaves as they are: answers are
-// application/json with nosniff).
+// appendString appends s as a JSON string exactly as encode writes it
+// (encoding/json's, <, > and & left as they are).
 func appendString(b []byte, s string) []byte { return appendQuoted(b, s, true) }
 
 // appendQuoted appends s as a JSON string: quotes, backslashes and control

@@ -96,7 +96,7 @@ func messagesFixture(t *testing.T) *fixture {
 	f.fake.Accept("bob", domain.Principal{Issuer: one, Subject: "auth0|bob", Scopes: rw})
 	f.fake.Accept("carol", domain.Principal{Issuer: one, Subject: "auth0|carol", Scopes: rw})
 	f.fake.Accept("reader", domain.Principal{Issuer: one, Subject: "auth0|reader", Scopes: []string{"read:messages"}})
-	f.fake.Accept("moderator", domain.Principal{Issuer: one, Subject: "auth0|mod", Scopes: []string{"read:messages"}, Permissions: []string{"delete:messages"}})
+	f.fake.Accept("moderator", domain.Principal{Issuer: one, Subject: "auth0|mod", Scopes: []string{"read:messages", "delete:messages"}})
 	f.fake.Accept("nobody", domain.Principal{Issuer: one, Subject: "auth0|nobody"})
 	return f
 }
@@ -275,7 +275,7 @@ func TestMessagesStoreUnavailable(t *testing.T) {
 	f := messagesFixture(t)
 	m := f.post(t, "alice", "before the outage")
 	f.store.Fail(fmt.Errorf("postgres: %w: dial tcp 10.1.2.3:5432: connection refused", domain.ErrUnavailable))
-	want := errorBody{"temporarily_unavailable", "not available: the message database; retry shortly"}
+	want := errorBody{"temporarily_unavailable", "not available: the database; retry shortly"}
 	for _, req := range [][4]string{
 		{"GET", "/api/messages", "", ""},
 		{"POST", "/api/messages", jsonType, `{"text":"during"}`},

@@ -27,6 +27,7 @@ import (
 	"github.com/example/spaapi/adapters/memory"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 // fuzzRouter is the whole API on the in-memory store, holding a few
@@ -40,8 +41,11 @@ func fuzzRouter(t testing.TB) (http.Handler, *memory.Messages) {
 		t.Fatal(err)
 	}
 	proofs, replay := newProofs(t, nil)
-	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}}, app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, 1000),
-		app.NewHealth(v, store, replay), slog.New(slog.NewTextHandler(io.Discard, nil)), metrics)
+	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
+		Messages: app.NewMessages(store, 1000),
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics)
 	for i := range 7 {
 		rec := fuzzServe(h, "POST", "/api/messages", "", jsonType, []byte(fmt.Sprintf(`{"text":"message %d"}`, i)))
 		if rec.Code != http.StatusCreated {

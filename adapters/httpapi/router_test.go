@@ -18,6 +18,7 @@ import (
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
+	"github.com/example/spaapi/ports"
 )
 
 const (
@@ -81,8 +82,11 @@ func newFixture(t *testing.T) *fixture {
 	}
 	store := fake.NewMessages()
 	proofs, replay := newProofs(t, nil)
-	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}},
-		app.NewAuth(v, proofs, app.DPoPAllowed), app.NewMessages(store, fixtureQuota), app.NewHealth(v, store, replay), log, metrics)
+	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}}, httpapi.Services{
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
+		Messages: app.NewMessages(store, fixtureQuota),
+	}, log, metrics)
 	return &fixture{handler: h, fake: v, store: store, logs: logs, reg: reg}
 }
 

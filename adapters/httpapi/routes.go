@@ -31,8 +31,91 @@ type Config struct {
 	Answers *AnswerBudget
 }
 
-// NewRouter returns the whole API. Every route and who may call it is here.
-func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.Health, log *slog.Logger, metrics *Metrics) http.Handler {
+// Services are the use cases the routes call, one field each: a new
+// resource adds its service here (and its routes to the table below), and
+// the injectors fill it in by name (wire.Struct), so that no call site
+// lists the services one by one.
+type Services struct {
+	Auth     *app.Auth
+	Health   *app.Health
+	Messages *app.Messages
+}
+
+// route is a line of the route table: a path template, its methods, who
+// may call it and the handler.
+type route struct {
+	path    string
+	methods []string
+	access  access
+	handler http.Handler
+}
+
+// access is who may call a route: anyone, any caller with a valid access
+// token, or a caller whose token a policy allows.
+type access struct {
+	token  bool
+	policy domain.Policy
+}
+
+var (
+	anyone   = access{}
+	anyToken = access{token: true}
+)
+
+// allowedBy requires a valid access token that policy allows. A route
+// that acts (writes, deletes) always names here the scope the client
+// needs; a rule about the thing itself (whose it is) is checked on top of
+// it by the service, never instead of it.
+func allowedBy(policy domain.Policy) access { return access{token: true, policy: policy} }
+
+// routes is the route table: every route of the API, who may call it and
+// what answers it. A new resource adds its lines here. The handler makers
+// only keep their service and the answer budget (Scopes reads the table
+// with neither).
+func routes(s Services, answers *AnswerBudget) []route {
+	get := []string{http.MethodGet, http.MethodHead}
+	post := []string{http.MethodPost}
+	del := []string{http.MethodDelete}
+	return []route{
+		{"/healthz", get, anyone, handleHealthz()},
+		{"/readyz", get, anyone, handleReadyz(s.Health)},
+
+		{"/api/public", get, anyone, handlePublic(s.Messages)},
+		{"/api/private", get, anyToken, handlePrivate(s.Messages)},
+		{"/api/private-scoped", get, allowedBy(domain.AllScopes("read:messages")), handlePrivateScoped(s.Messages)},
+		{"/api/me", get, anyToken, handleMe(s.Messages)},
+
+		{"/api/messages", get, allowedBy(domain.AllScopes("read:messages")), handleListMessages(s.Messages, answers)},
+		{"/api/messages", post, allowedBy(domain.AllScopes("write:messages")), handlePostMessage(s.Messages)},
+		// write:messages deletes the author's own, delete:messages anyone's:
+		// the service checks whose message it is on top of the scope
+		// (domain.CanDelete).
+		{"/api/messages/{id}", del, allowedBy(domain.AnyScope("write:messages", "delete:messages")), handleDeleteMessage(s.Messages)},
+	}
+}
+
+// Scopes lists every scope (or permission) some route's policy names,
+// each once, in the order of the route table: what the API asks clients
+// to be granted. The development issuer offers them
+// (adapters/devissuer.APIScopes; cmd/api's tests check it lists each).
+func Scopes() []string {
+	var out []string
+	for _, rt := range routes(Services{}, nil) {
+		if rt.access.policy == nil {
+			continue
+		}
+		for _, sc := range domain.ScopesOf(rt.access.policy) {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	return out
+}
+
+// NewRouter returns the whole API: the route table (routes) served with
+// each route's access checked, and the middleware around it.
+func NewRouter(cfg Config, s Services, log *slog.Logger, metrics *Metrics) http.Handler {
 	r := mux.NewRouter()
 
 	// Who may call what. The middleware is applied per route rather than
@@ -47,34 +130,23 @@ func NewRouter(cfg Config, auth *app.Auth, messages *app.Messages, health *app.H
 	if answers == nil {
 		answers = NewAnswerBudget(DefaultAnswerBudget)
 	}
-	authenticated := requireAuth(auth, htu)
-	authorized := func(policy domain.Policy, h http.Handler) http.Handler {
-		return authenticated(allow(auth, policy, h))
-	}
+	authenticated := requireAuth(s.Auth, htu)
 
-	// handle registers h for the path template and methods. The log line
-	// and the metrics name the route by its template (recordRoute), never
-	// by the raw path.
+	// Each route is registered for its path template and methods. The log
+	// line and the metrics name the route by its template (recordRoute),
+	// never by the raw path.
 	exact := &exactRoutes{mux: r}
-	handle := func(template string, h http.Handler, methods ...string) {
-		h = recordRoute(template, h)
-		exact.add(template, methods, r.Handle(template, h).Methods(methods...), h)
+	for _, rt := range routes(s, answers) {
+		h := rt.handler
+		if rt.access.policy != nil {
+			h = allow(s.Auth, rt.access.policy, h)
+		}
+		if rt.access.token {
+			h = authenticated(h)
+		}
+		h = recordRoute(rt.path, h)
+		exact.add(rt.path, rt.methods, r.Handle(rt.path, h).Methods(rt.methods...), h)
 	}
-	get := []string{http.MethodGet, http.MethodHead}
-
-	handle("/healthz", handleHealthz(), get...)
-	handle("/readyz", handleReadyz(health), get...)
-
-	handle("/api/public", handlePublic(messages), get...)
-	handle("/api/private", authenticated(handlePrivate(messages)), get...)
-	handle("/api/private-scoped", authorized(domain.AllScopes("read:messages"), handlePrivateScoped(messages)), get...)
-	handle("/api/me", authenticated(handleMe(messages)), get...)
-
-	handle("/api/messages", authorized(domain.AllScopes("read:messages"), handleListMessages(messages, answers)), get...)
-	handle("/api/messages", authorized(domain.AllScopes("write:messages"), handlePostMessage(messages)), http.MethodPost)
-	// Who may delete depends on the message: its author, or a caller with
-	// delete:messages. The domain decides (domain.CanDelete).
-	handle("/api/messages/{id}", authenticated(handleDeleteMessage(messages)), http.MethodDelete)
 
 	// The methods the routes serve: what a 405's Allow header and the
 	// CORS preflight may list, derived so no second list goes stale.

@@ -1,7 +1,8 @@
-// Package memory keeps messages in the process's memory, for tests and
-// demos (DATABASE_URL=memory:). Nothing survives a restart. It is bounded:
-// by the per-author quota every post is checked against, and by a total
-// limit beyond which it refuses new messages. It never evicts one.
+// Package memory keeps data in the process's memory, for tests and demos
+// (DATABASE_URL=memory:): a store per resource from a DB, and the DPoP
+// replay cache. Nothing survives a restart. Stores are bounded: by the
+// per-author quota every post is checked against, and by a total limit
+// beyond which they refuse new items. They never evict one.
 package memory
 
 import (

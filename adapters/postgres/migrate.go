@@ -20,6 +20,13 @@ const migrationLock int64 = 0x7370_6161_7069_6d67 // "spaapimg"
 // SchemaError is a database whose schema is newer than this program.
 type SchemaError = sqlmigrate.SchemaError
 
+// SchemaVersion is the newest migration's version, from the embedded
+// migration files: the version Open brings a database to.
+func SchemaVersion() (int, error) {
+	all, err := sqlmigrate.Load(migrationFiles)
+	return len(all), err
+}
+
 // migrate applies the migrations the database lacks in one transaction
 // that first takes an advisory lock: an instance starting at the same time
 // waits, then finds them applied. PostgreSQL's DDL is transactional, so a

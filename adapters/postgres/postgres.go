@@ -1,12 +1,15 @@
-// Package postgres keeps messages in PostgreSQL, for running several
+// Package postgres keeps the API's data in PostgreSQL, for running several
 // instances of the API on one database: github.com/jackc/pgx/v5 with its
-// connection pool. The schema comes from the versioned SQL files in
-// migrations/, applied at start-up under an advisory lock so that
-// instances starting together apply them once.
+// connection pool. Open opens the database once; the schema comes from the
+// versioned SQL files in migrations/ (one sequence for every table),
+// applied at start-up under an advisory lock so that instances starting
+// together apply them once. Each resource's store comes from the DB
+// (DB.Messages) and keeps its SQL in its own file here.
 //
 // A database that cannot be reached does not stop the API: Open returns a
-// store that answers domain.ErrUnavailable (and is not Ready) while it
-// connects in the background, and works as soon as the database does.
+// DB whose stores answer domain.ErrUnavailable (and which is not Ready)
+// while it connects in the background, and work as soon as the database
+// does.
 package postgres
 
 import (
@@ -14,20 +17,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/example/spaapi/domain"
-	"github.com/example/spaapi/ports"
 )
-
-var _ ports.MessageStore = (*Store)(nil)
 
 // Timings of connecting.
 const (
@@ -37,13 +35,9 @@ const (
 	pingTimeout    = 2 * time.Second  // Ready's check
 )
 
-// authorLocks is the first key of the transaction-scoped advisory locks
-// that serialize one author's posts (the second is a hash of the author).
-// Two-key advisory locks never collide with the one-key migration lock.
-const authorLocks = 0x7370_6d73 // "spms"
-
-// Store is a ports.MessageStore in PostgreSQL, safe for concurrent use.
-type Store struct {
+// DB is a PostgreSQL database: one connection pool that every resource's
+// store shares. Safe for concurrent use.
+type DB struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	where    string // host/database, for logs; never the password
@@ -53,37 +47,13 @@ type Store struct {
 	wg       sync.WaitGroup
 }
 
-// ParseURL checks a postgres:// or postgresql:// URL and returns it
-// without its password, for messages. Its errors never contain the URL.
-func ParseURL(raw string) (redacted string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password and all
-		}
-		return "", fmt.Errorf("not a valid URL: %w", err)
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", fmt.Errorf("not a postgres:// URL")
-	}
-	if _, err := pgxpool.ParseConfig(raw); err != nil {
-		msg := "settings not accepted"
-		if inner := errors.Unwrap(err); inner != nil {
-			msg += ": " + inner.Error()
-		}
-		return "", fmt.Errorf("%s: %s", u.Redacted(), msg)
-	}
-	return u.Redacted(), nil
-}
-
-// Open returns the store for the database at rawURL and starts connecting
-// to it. If the first attempt fails to connect, the store keeps trying in
-// the background until ctx ends or Close is called. Errors: a URL that
-// cannot be used, and a database that answers but refuses: a wrong
-// password, a missing database, a schema newer than this program
-// (*SchemaError).
-func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) {
+// Open returns the database at rawURL and starts connecting to it. If the
+// first attempt fails to connect, it keeps trying in the background until
+// ctx ends or Close is called (its stores answer domain.ErrUnavailable
+// until then). Errors: a URL that cannot be used, and a database that
+// answers but refuses: a wrong password, a missing database, a schema
+// newer than this program (*SchemaError).
+func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	where, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -100,7 +70,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 		return nil, fmt.Errorf("postgres: %s: %w", where, err)
 	}
 	ctx, stop := context.WithCancel(ctx)
-	s := &Store{pool: pool, log: log, where: where, stop: stop}
+	s := &DB{pool: pool, log: log, where: where, stop: stop}
 	err = s.connect(ctx)
 	switch {
 	case err != nil && !unreachable(err):
@@ -109,7 +79,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 		s.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", where, err)
 	case err != nil:
-		log.Warn("message database not reachable yet; messages answer 503 until it is, retrying in the background",
+		log.Warn("database not reachable yet; what needs it answers 503 until it is, retrying in the background",
 			"database", where, "error", err)
 		s.wg.Go(func() { s.retry(ctx) })
 	}
@@ -117,7 +87,7 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*Store, error) 
 }
 
 // connect checks the connection and applies migrations once.
-func (s *Store) connect(ctx context.Context) error {
+func (s *DB) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*connectTimeout)
 	defer cancel()
 	err := migrate(ctx, s.pool)
@@ -130,7 +100,7 @@ func (s *Store) connect(ctx context.Context) error {
 }
 
 // retry connects with back-off until it succeeds or ctx ends.
-func (s *Store) retry(ctx context.Context) {
+func (s *DB) retry(ctx context.Context) {
 	wait := firstRetry
 	for {
 		select {
@@ -140,7 +110,7 @@ func (s *Store) retry(ctx context.Context) {
 		}
 		err := s.connect(ctx)
 		if err == nil {
-			s.log.Info("message database reachable", "database", s.where)
+			s.log.Info("database reachable", "database", s.where)
 			return
 		}
 		if ctx.Err() != nil {
@@ -150,20 +120,20 @@ func (s *Store) retry(ctx context.Context) {
 		if !unreachable(err) {
 			level = slog.LevelError // it will not go away by itself
 		}
-		s.log.Log(ctx, level, "message database still not usable", "database", s.where, "error", err, "retry_in", wait.String())
+		s.log.Log(ctx, level, "database still not usable", "database", s.where, "error", err, "retry_in", wait.String())
 		wait = min(2*wait, maxRetry)
 	}
 }
 
 // Close stops connecting and closes the pool.
-func (s *Store) Close() {
+func (s *DB) Close() {
 	s.stop()
 	s.wg.Wait()
 	s.pool.Close()
 }
 
 // unavailable is the error of every call before the first connection.
-func (s *Store) unavailable() error {
+func (s *DB) unavailable() error {
 	if p := s.lastErr.Load(); p != nil {
 		return fmt.Errorf("postgres: %w: not connected yet: %w", domain.ErrUnavailable, *p)
 	}
@@ -171,7 +141,7 @@ func (s *Store) unavailable() error {
 }
 
 // Ready implements ports.Readiness: migrated, and the database answers.
-func (s *Store) Ready(ctx context.Context) error {
+func (s *DB) Ready(ctx context.Context) error {
 	if !s.migrated.Load() {
 		return s.unavailable()
 	}
@@ -181,109 +151,6 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("postgres: %w: %w", domain.ErrUnavailable, err)
 	}
 	return nil
-}
-
-const columns = `id, author_issuer, author, text, created_at`
-
-// Add implements ports.MessageStore. The author's advisory lock makes the
-// count and the insert one step for that author; other authors' posts do
-// not wait.
-func (s *Store) Add(ctx context.Context, m domain.Message, perAuthor int) error {
-	if !s.migrated.Load() {
-		return s.unavailable()
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, hashtext($2::text || ' ' || $3::text))`,
-			authorLocks, m.AuthorIssuer, m.Author); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO messages (`+columns+`)
-			SELECT $1, $2, $3, $4, $5
-			WHERE (SELECT count(*) FROM messages WHERE author_issuer = $2 AND author = $3) < $6`,
-			m.ID, m.AuthorIssuer, m.Author, m.Text, m.CreatedAt, perAuthor)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return &domain.QuotaError{Limit: perAuthor}
-		}
-		return nil
-	})
-	if errors.As(err, new(*domain.QuotaError)) {
-		return err
-	}
-	return wrap("adding a message", err)
-}
-
-// List implements ports.MessageStore.
-func (s *Store) List(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
-	if !s.migrated.Load() {
-		return nil, s.unavailable()
-	}
-	var rows pgx.Rows
-	var err error
-	if after == nil {
-		rows, err = s.pool.Query(ctx, `SELECT `+columns+` FROM messages
-			ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
-	} else {
-		rows, err = s.pool.Query(ctx, `SELECT `+columns+` FROM messages
-			WHERE (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT $3`, after.CreatedAt, after.ID, limit)
-	}
-	if err != nil {
-		return nil, wrap("listing messages", err)
-	}
-	defer rows.Close()
-	out := make([]domain.Message, 0, min(limit, 128))
-	for rows.Next() {
-		m, err := scan(rows)
-		if err != nil {
-			return nil, wrap("listing messages", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("listing messages", err)
-	}
-	return out, nil
-}
-
-// Get implements ports.MessageStore.
-func (s *Store) Get(ctx context.Context, id string) (domain.Message, error) {
-	if !s.migrated.Load() {
-		return domain.Message{}, s.unavailable()
-	}
-	m, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM messages WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.Message{}, fmt.Errorf("postgres: message %q: %w", id, domain.ErrNotFound)
-	}
-	if err != nil {
-		return domain.Message{}, wrap("reading a message", err)
-	}
-	return m, nil
-}
-
-// Delete implements ports.MessageStore.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	if !s.migrated.Load() {
-		return s.unavailable()
-	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM messages WHERE id = $1`, id)
-	if err != nil {
-		return wrap("deleting a message", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: message %q: %w", id, domain.ErrNotFound)
-	}
-	return nil
-}
-
-func scan(row pgx.Row) (domain.Message, error) {
-	var m domain.Message
-	if err := row.Scan(&m.ID, &m.AuthorIssuer, &m.Author, &m.Text, &m.CreatedAt); err != nil {
-		return domain.Message{}, err
-	}
-	m.CreatedAt = m.CreatedAt.UTC()
-	return m, nil
 }
 
 // unreachable reports whether err means the database could not be

@@ -12,6 +12,13 @@ import (
 // SchemaError is a database whose schema is newer than this program.
 type SchemaError = sqlmigrate.SchemaError
 
+// SchemaVersion is the newest migration's version, from the embedded
+// migration files: the version Open brings a database to.
+func SchemaVersion() (int, error) {
+	all, err := sqlmigrate.Load(migrationFiles)
+	return len(all), err
+}
+
 // migrate applies the migrations the database lacks, all in one
 // transaction begun IMMEDIATE (the write lock), so that two processes
 // opening the file at once do not both apply them, and a failure leaves

@@ -15,7 +15,7 @@ import (
 // asks for first, and most ask for again and again — for each page size
 // recently asked for, until the database changes:
 //
-//   - a commit through any Store of this process on the same file drops
+//   - a commit through any Messages store of this process on the same file drops
 //     it at once (writes), before the writer's caller hears of success, so
 //     a client always sees what it was told is stored;
 //   - a commit by another process (one process per file is the supported
@@ -43,7 +43,7 @@ const foreignCheck = 100 * time.Millisecond
 const maxCachedPages = 8
 
 // fileWrites counts commits by this process per database file (absolute
-// path), shared by every Store on it.
+// path), shared by every Messages store on it.
 var fileWrites sync.Map // string → *atomic.Uint64
 
 func (c *newestCache) open(ctx context.Context, read *sql.DB, path string) error {
@@ -65,7 +65,7 @@ func (c *newestCache) close() error {
 	return c.conn.Close()
 }
 
-// wrote tells every Store on the file that it changed.
+// wrote tells every Messages store on the file that it changed.
 func (c *newestCache) wrote() { c.writes.Add(1) }
 
 // get returns the newest limit messages, from the cache or else from

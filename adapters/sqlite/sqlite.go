@@ -1,12 +1,15 @@
-// Package sqlite keeps messages in an SQLite database file, the embedded
-// default: modernc.org/sqlite (pure Go, no cgo), WAL mode so readers never
-// wait for the writer, synchronous=FULL so a post answered 201 survives a
-// crash or power cut, a busy timeout, and one writer connection. The
-// schema comes from the versioned SQL files in migrations/, applied by
-// Open.
+// Package sqlite keeps the API's data in an SQLite database file, the
+// embedded default: modernc.org/sqlite (pure Go, no cgo), WAL mode so
+// readers never wait for the writer, synchronous=FULL so a write answered
+// 2xx survives a crash or power cut, a busy timeout, and one writer
+// connection. Open opens the file once and brings its schema up to date
+// from the versioned SQL files in migrations/ (one sequence for every
+// table); each resource's store comes from the DB (DB.Messages) and keeps
+// its SQL in its own file here.
 //
-// One process owns a database file; for several instances use
-// adapters/postgres.
+// One process owns a database file: Open locks it (a lock file beside it,
+// lock.go), and a second process's Open fails with an *InUseError. For
+// several instances use adapters/postgres.
 package sqlite
 
 import (
@@ -19,16 +22,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/example/spaapi/domain"
-	"github.com/example/spaapi/ports"
 )
-
-var _ ports.MessageStore = (*Store)(nil)
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -37,27 +38,44 @@ var migrationFiles embed.FS
 // connection (or process) before failing with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
 
-// Store is a ports.MessageStore in an SQLite file, safe for concurrent use.
-type Store struct {
+// DB is an open SQLite database file: one writer connection and a pool
+// of readers that every resource's store shares. Safe for concurrent use.
+type DB struct {
+	path  string
+	lock  *fileLock
 	write *sql.DB // exactly one connection: SQLite has one writer anyway
 	read  *sql.DB // read-only connections, several at once under WAL
 
-	insert, remove, get, listFirst, listAfter *sql.Stmt
-
-	newest newestCache
+	mu      sync.Mutex
+	closers []func() error // the stores' statements and connections
 }
 
 // Open opens (creating it and its directory if need be) the database at
-// path, brings its schema up to date and returns the store. A schema newer
-// than this program's is an error (*SchemaError); so is a path that cannot
-// be created or opened.
-func Open(ctx context.Context, path string) (*Store, error) {
+// path, locks it for this process and brings its schema up to date. A
+// file another process has open is an error (*InUseError, its text
+// without a "sqlite:" prefix), as is a schema newer than this program's
+// (*SchemaError) and a path that cannot be created or opened.
+func Open(ctx context.Context, path string) (db *DB, err error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":") {
 		return nil, fmt.Errorf("sqlite: %q is not a file path (no ?, # or leading :)", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// The lock first: a second process touches nothing.
+	lock, err := lockDatabase(path)
+	if err != nil {
+		var inUse *InUseError
+		if errors.As(err, &inUse) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 	// Create the file private before SQLite does (it would use 0644); the
 	// -wal and -shm files take its mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -76,7 +94,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	s := &Store{write: write}
+	db = &DB{path: path, lock: lock, write: write}
 	if err := migrate(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
@@ -91,137 +109,67 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxIdleTime(0)
-	s.read = read
-
-	if err := s.newest.open(ctx, read, path); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
-	}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		db   *sql.DB
-		sql  string
-	}{
-		// The count and the insert are one statement, so they happen
-		// under one write lock: two posts at quota-1 cannot both pass.
-		{&s.insert, write, `INSERT INTO messages (id, author_issuer, author, text, created_at)
-			SELECT ?1, ?2, ?3, ?4, ?5
-			WHERE (SELECT count(*) FROM messages WHERE author_issuer = ?2 AND author = ?3) < ?6`},
-		{&s.remove, write, `DELETE FROM messages WHERE id = ?`},
-		{&s.get, read, `SELECT id, author_issuer, author, text, created_at FROM messages WHERE id = ?`},
-		{&s.listFirst, read, `SELECT id, author_issuer, author, text, created_at FROM messages
-			ORDER BY created_at DESC, id DESC LIMIT ?`},
-		{&s.listAfter, read, `SELECT id, author_issuer, author, text, created_at FROM messages
-			WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?`},
-	} {
-		if *p.stmt, err = p.db.PrepareContext(ctx, p.sql); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("sqlite: %s: %w", path, err)
-		}
-	}
-	return s, nil
+	db.read = read
+	return db, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error {
+// Close closes every store's statements, then the database.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	closers := db.closers
+	db.closers = nil
+	db.mu.Unlock()
 	var errs []error
-	errs = append(errs, s.newest.close())
-	for _, db := range []*sql.DB{s.read, s.write} {
-		if db != nil {
-			errs = append(errs, db.Close())
+	for _, c := range closers {
+		errs = append(errs, c())
+	}
+	for _, c := range []*sql.DB{db.read, db.write} {
+		if c != nil {
+			errs = append(errs, c.Close())
 		}
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.release())
+		db.lock = nil
 	}
 	return errors.Join(errs...)
 }
 
 // Ready implements ports.Readiness: an open SQLite file is always there.
-func (s *Store) Ready(context.Context) error { return nil }
+func (db *DB) Ready(context.Context) error { return nil }
 
-// Add implements ports.MessageStore.
-func (s *Store) Add(ctx context.Context, m domain.Message, perAuthor int) error {
-	res, err := s.insert.ExecContext(ctx, m.ID, m.AuthorIssuer, m.Author, m.Text, m.CreatedAt.UnixMicro(), perAuthor)
-	if err != nil {
-		return wrap("adding a message", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return wrap("adding a message", err)
-	} else if n == 0 {
-		return &domain.QuotaError{Limit: perAuthor}
-	}
-	s.newest.wrote()
-	return nil
+// onClose has Close call c, before it closes the database.
+func (db *DB) onClose(c func() error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.closers = append(db.closers, c)
 }
 
-// List implements ports.MessageStore. The newest page comes from a cache
-// while the database is unchanged (newest.go).
-func (s *Store) List(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
-	if after == nil {
-		return s.newest.get(ctx, limit, s.list)
-	}
-	return s.list(ctx, after, limit)
+// statement is one SQL statement a store prepares, into *stmt: on the
+// writer connection (write) or on the readers.
+type statement struct {
+	stmt  **sql.Stmt
+	write bool
+	sql   string
 }
 
-func (s *Store) list(ctx context.Context, after *domain.MessageKey, limit int) ([]domain.Message, error) {
-	var rows *sql.Rows
-	var err error
-	if after == nil {
-		rows, err = s.listFirst.QueryContext(ctx, limit)
-	} else {
-		rows, err = s.listAfter.QueryContext(ctx, after.CreatedAt.UnixMicro(), after.ID, limit)
-	}
-	if err != nil {
-		return nil, wrap("listing messages", err)
-	}
-	defer rows.Close()
-	out := make([]domain.Message, 0, min(limit, 128))
-	for rows.Next() {
-		m, err := scan(rows)
-		if err != nil {
-			return nil, wrap("listing messages", err)
+// prepare prepares a store's statements, closed with the database. Each
+// resource prepares its own (in its own file), when the DB hands out its
+// store.
+func (db *DB) prepare(ctx context.Context, stmts ...statement) error {
+	for _, p := range stmts {
+		on := db.read
+		if p.write {
+			on = db.write
 		}
-		out = append(out, m)
+		s, err := on.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("sqlite: %s: %w", db.path, err)
+		}
+		db.onClose(s.Close)
+		*p.stmt = s
 	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("listing messages", err)
-	}
-	return out, nil
-}
-
-// Get implements ports.MessageStore.
-func (s *Store) Get(ctx context.Context, id string) (domain.Message, error) {
-	m, err := scan(s.get.QueryRowContext(ctx, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return domain.Message{}, fmt.Errorf("sqlite: message %q: %w", id, domain.ErrNotFound)
-	}
-	if err != nil {
-		return domain.Message{}, wrap("reading a message", err)
-	}
-	return m, nil
-}
-
-// Delete implements ports.MessageStore.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	res, err := s.remove.ExecContext(ctx, id)
-	if err != nil {
-		return wrap("deleting a message", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return wrap("deleting a message", err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: message %q: %w", id, domain.ErrNotFound)
-	}
-	s.newest.wrote()
 	return nil
-}
-
-func scan(row interface{ Scan(...any) error }) (domain.Message, error) {
-	var m domain.Message
-	var micros int64
-	if err := row.Scan(&m.ID, &m.AuthorIssuer, &m.Author, &m.Text, &micros); err != nil {
-		return domain.Message{}, err
-	}
-	m.CreatedAt = time.UnixMicro(micros).UTC()
-	return m, nil
 }
 
 // wrap says what failed. A locked, full or unreadable database is

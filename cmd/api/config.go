@@ -102,7 +102,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api token [flags]      print a development access token (see api token -h)\n"+
 			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
 			"       api rotate-dev-keys    give the development issuer a new signing key\n"+
-			"       api healthcheck        exit 0 if the running API's /readyz answers 200, else 1 (see api healthcheck -h)\n\n"+
+			"       api healthcheck        exit 0 if the running API's /readyz answers 200, else 1 (see api healthcheck -h)\n"+
+			"       api version            print the module, its version and the VCS revision it was built from\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nEnvironment only (they may hold secrets, and flags show in ps):\n")

@@ -91,9 +91,9 @@ func TestConfigErrors(t *testing.T) {
 		{"port out of range", with("PORT", "70000"), nil, "PORT: "},
 		{"bad addr", with("ADDR", "8080"), nil, "ADDR: "},
 		{"bad flag value names the flag", with(), []string{"-token-signing-alg", "HS512"}, "-token-signing-alg: "},
-		{"bad DPoP mode", with("DPOP_MODE", "on"), nil, "DPOP_MODE: "},
+		{"bad DPoP mode", with("DPOP_MODE", "require"), nil, `DPOP_MODE: "require" is not one of "allowed", "required", "disabled"`},
 		{"DPoP mode in capitals", with("DPOP_MODE", "Required"), nil, "DPOP_MODE: "},
-		{"bad DPoP mode flag", with(), []string{"-dpop-mode", "strict"}, "-dpop-mode: "},
+		{"bad DPoP mode flag", with(), []string{"-dpop-mode", "strict"}, `-dpop-mode: "strict" is not one of "allowed", "required", "disabled"`},
 		{"HMAC DPoP proofs", with("DPOP_SIGNING_ALGS", "ES256,HS256"), nil, "DPOP_SIGNING_ALGS: "},
 		{"unsigned DPoP proofs", with("DPOP_SIGNING_ALGS", "none"), nil, "DPOP_SIGNING_ALGS: "},
 		{"bad DPoP iat offset", with("DPOP_IAT_OFFSET", "soon"), nil, "DPOP_IAT_OFFSET: "},
@@ -102,7 +102,7 @@ func TestConfigErrors(t *testing.T) {
 		{"DPoP nonces without a secret", with("DPOP_NONCE", "on"), nil, "DPOP_NONCE_SECRET: "},
 		{"DPoP nonces with a short secret", with("DPOP_NONCE", "on", "DPOP_NONCE_SECRET", "short"), nil, "DPOP_NONCE_SECRET: "},
 		{"DPoP nonce secret without nonces", with("DPOP_NONCE_SECRET", strings.Repeat("s", 32)), nil, "DPOP_NONCE_SECRET is set"},
-		{"DPoP nonce yes", with("DPOP_NONCE", "yes"), nil, "DPOP_NONCE: "},
+		{"DPoP nonce yes", with("DPOP_NONCE", "yes"), nil, `DPOP_NONCE: "yes" is not one of "on", "off"`},
 		{"DPoP settings with DPoP disabled", with("DPOP_MODE", "disabled", "DPOP_IAT_OFFSET", "60"), nil, "DPOP_IAT_OFFSET is set, but DPOP_MODE is disabled"},
 		{"Redis with DPoP disabled", with("DPOP_MODE", "disabled", "REDIS_URL", "redis://127.0.0.1:6379/0"), nil, "REDIS_URL is set, but DPOP_MODE is disabled"},
 		{"no proofs per key", with("DPOP_MAX_PROOFS_PER_KEY", "0"), nil, `DPOP_MAX_PROOFS_PER_KEY: "0" is not a number of proofs from 1 to 1048576`},
@@ -346,10 +346,36 @@ func TestProviderConfig(t *testing.T) {
 	}
 }
 
+// Without an issuer, the error says how to try the API without one; not
+// when an issuer setting is there but wrong, or another provider chosen.
+func TestNoIssuerMentionsDev(t *testing.T) {
+	const hint = "; to try it locally without an issuer run: go run ./cmd/api -dev"
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"nothing set", nil, "ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/" + hint},
+		{"an audience only", map[string]string{"AUDIENCE": "https://api.example.com"},
+			"ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/" + hint},
+		{"an issuer, no audience", map[string]string{"AUTH0_DOMAIN": "tenant.auth0.com"},
+			"AUDIENCE is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com"},
+		{"another provider", map[string]string{"AUTH_PROVIDER": "oidc"},
+			"ISSUER_BASE_URL is required for AUTH_PROVIDER=oidc: the issuer (the exact iss of the tokens)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(nil, env(tc.env), io.Discard)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
 // AUTH_PROVIDER is checked before anything else, against the registry,
-// and the message lists the valid names.
+// and the message lists the valid names, quoted.
 func TestProviderNameFirst(t *testing.T) {
-	names := strings.Join(providerNames(), ", ")
+	names := `"` + strings.Join(providerNames(), `", "`) + `"`
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -357,6 +383,8 @@ func TestProviderNameFirst(t *testing.T) {
 		want string
 	}{
 		{"unknown, nothing else set", map[string]string{"AUTH_PROVIDER": "bogus"}, nil, `AUTH_PROVIDER: "bogus" is not one of ` + names},
+		{"the names as they read", map[string]string{"AUTH_PROVIDER": "azure"}, nil,
+			`AUTH_PROVIDER: "azure" is not one of "auth0", "cognito", "entra", "hs256", "introspection", "keycloak", "oidc", "okta", "static"`},
 		{"wrong case", map[string]string{"AUTH_PROVIDER": "Auth0"}, nil, `AUTH_PROVIDER: "Auth0" is not one of ` + names + " (names are lower case: auth0)"},
 		{"unknown by flag", map[string]string{}, []string{"-auth-provider", "keycloak2"}, `-auth-provider: "keycloak2" is not one of ` + names},
 		{"unknown with -dev", map[string]string{"AUTH_PROVIDER": "bogus", "HOME": "/tmp"}, []string{"-dev"}, `AUTH_PROVIDER: "bogus" is not one of ` + names},

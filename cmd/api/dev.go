@@ -33,11 +33,7 @@ func devFlags(fs *flag.FlagSet) (dir, addr *string) {
 // an issuer from the environment (the shared settings, or the default
 // provider's own, such as its domain shortcut) is a mistake worth stopping for.
 func devConfig(get getter, dir, addr string, getenv func(string) string) (*devSettings, error) {
-	names := []string{"issuer-base-url", "jwks-uri"}
-	for _, s := range providers[defaultProvider].settings {
-		names = append(names, s.Name())
-	}
-	for _, name := range names {
+	for _, name := range devIssuerSettings() {
 		if v, from, _ := get(name); v != "" {
 			return nil, fmt.Errorf("%s is set, but -dev runs its own issuer; unset it or drop -dev", from)
 		}
@@ -47,6 +43,16 @@ func devConfig(get getter, dir, addr string, getenv func(string) string) (*devSe
 		return nil, err
 	}
 	return d, nil
+}
+
+// devIssuerSettings are the settings -dev's own issuer stands in for: the
+// shared issuer settings and the default provider's own.
+func devIssuerSettings() []string {
+	names := []string{"issuer-base-url", "jwks-uri"}
+	for _, s := range providers[defaultProvider].settings {
+		names = append(names, s.Name())
+	}
+	return names
 }
 
 // devLocation resolves -dev-dir and -dev-issuer-addr (flag, env, default).

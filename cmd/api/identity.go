@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +82,11 @@ func chooseProvider(get getter) (string, error) {
 		if _, ok := providers[strings.ToLower(name)]; ok {
 			hint = fmt.Sprintf(" (names are lower case: %s)", strings.ToLower(name))
 		}
-		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(providerNames(), ", "), hint)
+		quoted := make([]string, 0, len(providers))
+		for _, p := range providerNames() {
+			quoted = append(quoted, strconv.Quote(p))
+		}
+		return "", fmt.Errorf("%s: %q is not one of %s%s", from, name, strings.Join(quoted, ", "), hint)
 	}
 	// Settings of other providers are mistakes worth stopping for.
 	for _, owner := range providerNames() {
@@ -125,7 +130,22 @@ func loadIdentity(name string, get getter, opts jwtverify.Options, dev bool) (id
 		probe.env = with(id.env, map[string]string{"issuer-base-url": "http://localhost/", "audience": "dev"})
 		return id, probe.load()
 	}
-	return id, id.load()
+	err := id.load()
+	if err != nil && name == defaultProvider && noneSet(get, devIssuerSettings()) {
+		// Most likely a first run: say how to run without an issuer.
+		err = fmt.Errorf("%w; to try it locally without an issuer run: go run ./cmd/api -dev", err)
+	}
+	return id, err
+}
+
+// noneSet reports whether none of the named settings has a value.
+func noneSet(get getter, names []string) bool {
+	for _, name := range names {
+		if v, _, _ := get(name); v != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // load has the provider load and check its settings.

@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runRotate(args[1:], getenv, stderr)
 		case "healthcheck":
 			return runHealthcheck(args[1:], getenv, stdout, stderr)
+		case "version":
+			return runVersion(args[1:], stdout, stderr)
 		}
 	}
 
@@ -101,11 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// The store first: a database that stops start-up (a newer schema, a
 	// file that cannot be opened) does so before anything else starts.
-	store, closeStore, err := openStore(ctx, cfg.store, log)
+	stores, closeStores, err := openStore(ctx, cfg.store, log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer closeStores()
 	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
 	if err != nil {
 		return err
@@ -116,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeReplay()
-	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, store, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, stores, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
 	if err != nil {
 		return err
 	}
@@ -149,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"memory_limit", m.limit, "from", m.limitSource, "go_memory_limit", m.goLimit,
 		"max_conns", m.maxConns, "conn_bytes", connBytes, "answer_budget", m.answers,
 		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store)
-	log.Info("listening",
+	log.Info("listening", append(readBuildInfo().logAttrs(),
 		"addr", ln.Addr().String(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,
@@ -158,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"messages_per_user", int(cfg.quota),
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
-		"dpop_replay", cfg.dpop.display)
+		"dpop_replay", cfg.dpop.display)...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

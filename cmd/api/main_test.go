@@ -132,6 +132,10 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}()
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
+	// go test stamps no revision (TestVersionOfBuiltBinary has go build's).
+	if line := logs.waitFor(t, `"msg":"listening"`); line["version"] != "(devel)" || line["revision"] != "unknown" {
+		t.Errorf("listening line: version %v, revision %v; want (devel), unknown", line["version"], line["revision"])
+	}
 
 	tok := iss.Token(iss.Claims("auth0|alice"))
 	for range 3 {
@@ -299,17 +303,31 @@ func TestBinaryTrustsSSLCertFile(t *testing.T) {
 }
 
 func TestBinaryRefusesBadConfig(t *testing.T) {
-	cmd := exec.Command(binary(t))
-	cmd.Env = []string{"ISSUER_BASE_URL=https://tenant.auth0.com/"}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("got %v, want exit status 1", err)
-	}
-	if got := stderr.String(); got != "api: AUDIENCE is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com\n" {
-		t.Errorf("stderr: got %q, want one line naming AUDIENCE", got)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no audience", []string{"ISSUER_BASE_URL=https://tenant.auth0.com/"},
+			"api: AUDIENCE is required: set it to your API's identifier (Auth0 dashboard > APIs), e.g. https://api.example.com\n"},
+		{"first run: nothing set", nil,
+			"api: ISSUER_BASE_URL (or AUTH0_DOMAIN) is required: set it to your token issuer, e.g. https://TENANT.auth0.com/; " +
+				"to try it locally without an issuer run: go run ./cmd/api -dev\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary(t))
+			cmd.Env = tc.env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("got %v, want exit status 1", err)
+			}
+			if got := stderr.String(); got != tc.want {
+				t.Errorf("stderr: got %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -323,7 +341,7 @@ func TestTestCodeNotLinked(t *testing.T) {
 	if !strings.Contains(deps, "github.com/example/spaapi/adapters/auth0\n") {
 		t.Fatalf("go list -deps looks wrong (no auth0 adapter):\n%s", deps)
 	}
-	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest"} {
+	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest", "redistest", "servicetest"} {
 		if strings.Contains(deps, pkg) {
 			t.Errorf("cmd/api links %s", pkg)
 		}

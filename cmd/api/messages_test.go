@@ -255,14 +255,19 @@ func TestBinaryRefusesAnUnknownDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	// The version after the newest migration file this program has.
+	known, err := sqlite.SchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	db := rawSQLite(t, newer)
-	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, '0002_future.sql', 'later')`); err != nil {
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future.sql', 'later')`, known+1); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	for _, tc := range []struct{ value, want string }{
-		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:` + "\n"},
-		{"sqlite:" + newer, "api: DATABASE_URL: sqlite: " + newer + ": the database schema is at version 2, newer than this program knows (1): run the newer program, or use another database\n"},
+		{"mysql://root:hunter2@db/app", `api: DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:` + "\n"},
+		{"sqlite:" + newer, fmt.Sprintf("api: DATABASE_URL: sqlite: %s: the database schema is at version %d, newer than this program knows (%d): run the newer program, or use another database\n", newer, known+1, known)},
 	} {
 		cmd := exec.Command(binary(t))
 		cmd.Env = []string{"ISSUER_BASE_URL=https://tenant.auth0.com/", "AUDIENCE=https://api.example.com", "ADDR=127.0.0.1:0", "METRICS_ADDR=off", "DATABASE_URL=" + tc.value}
@@ -301,11 +306,11 @@ func TestBinaryStartsWhileDatabaseIsDown(t *testing.T) {
 	token := iss.Token(iss.Claims("auth0|alice", "read:messages", "write:messages"))
 	cmd, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL="+u.String())
 	base := logs.baseURL(t)
-	logs.waitFor(t, "message database not reachable yet")
+	logs.waitFor(t, "database not reachable yet")
 	if resp, _ := call(t, base+"/api/public", ""); resp.StatusCode != 200 {
 		t.Errorf("/api/public: got %d, want 200", resp.StatusCode)
 	}
-	want := `{"error":"temporarily_unavailable","error_description":"not available: the message database; retry shortly"}` + "\n"
+	want := `{"error":"temporarily_unavailable","error_description":"not available: the database; retry shortly"}` + "\n"
 	for _, path := range []string{"/api/messages", "/readyz"} {
 		resp, body := call(t, base+path, token)
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || body != want {

@@ -16,32 +16,40 @@ import (
 	"github.com/example/spaapi/ports"
 )
 
-// storeConfig is where messages are kept, from DATABASE_URL.
+// storeConfig is the database the API keeps its data in, from
+// DATABASE_URL.
 type storeConfig struct {
 	engine  string // a key of storeEngines
 	target  string // the path or URL the engine opens
 	display string // for logs: never a password
 }
 
-// storeEngines opens each storage engine DATABASE_URL can name. The stop
-// function closes the store.
-var storeEngines = map[string]func(ctx context.Context, target string, log *slog.Logger) (ports.MessageStore, func(), error){
-	"sqlite": func(ctx context.Context, path string, _ *slog.Logger) (ports.MessageStore, func(), error) {
-		s, err := sqlite.Open(ctx, path)
+// storeEngines opens each storage engine DATABASE_URL can name: the
+// database once, and from it the store of each resource. The stop
+// function closes the database.
+var storeEngines = map[string]func(ctx context.Context, target string, log *slog.Logger) (ports.Stores, func(), error){
+	"sqlite": func(ctx context.Context, path string, _ *slog.Logger) (ports.Stores, func(), error) {
+		db, err := sqlite.Open(ctx, path)
 		if err != nil {
-			return nil, nil, err
+			return ports.Stores{}, nil, err
 		}
-		return s, func() { s.Close() }, nil
-	},
-	"postgres": func(ctx context.Context, url string, log *slog.Logger) (ports.MessageStore, func(), error) {
-		s, err := postgres.Open(ctx, url, log)
+		messages, err := db.Messages(ctx)
 		if err != nil {
-			return nil, nil, err
+			db.Close()
+			return ports.Stores{}, nil, err
 		}
-		return s, s.Close, nil
+		return ports.Stores{Database: db, Messages: messages}, func() { db.Close() }, nil
 	},
-	"memory": func(context.Context, string, *slog.Logger) (ports.MessageStore, func(), error) {
-		return memory.NewMessages(), func() {}, nil
+	"postgres": func(ctx context.Context, url string, log *slog.Logger) (ports.Stores, func(), error) {
+		db, err := postgres.Open(ctx, url, log)
+		if err != nil {
+			return ports.Stores{}, nil, err
+		}
+		return ports.Stores{Database: db, Messages: db.Messages()}, db.Close, nil
+	},
+	"memory": func(context.Context, string, *slog.Logger) (ports.Stores, func(), error) {
+		db := memory.NewDB()
+		return ports.Stores{Database: db, Messages: db.Messages()}, func() {}, nil
 	},
 }
 
@@ -63,7 +71,7 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 	scheme, rest, ok := strings.Cut(v, ":")
 	switch scheme = strings.ToLower(scheme); {
 	case !ok:
-		return storeConfig{}, errors.New("DATABASE_URL: not a database URL: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:")
+		return storeConfig{}, errors.New("DATABASE_URL: not a database URL: use " + databaseForms)
 	case scheme == "sqlite" || scheme == "file":
 		// sqlite:///abs/path and file:///abs/path name /abs/path too.
 		if strings.HasPrefix(rest, "//") {
@@ -87,7 +95,7 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 	case scheme == "postgres" || scheme == "postgresql":
 		redacted, err := postgres.ParseURL(v)
 		if err != nil {
-			return storeConfig{}, fmt.Errorf("DATABASE_URL: %w", err)
+			return storeConfig{}, fmt.Errorf("DATABASE_URL: %w; expected %s", err, databaseForms)
 		}
 		return storeConfig{engine: "postgres", target: v, display: redacted}, nil
 	case scheme == "memory":
@@ -97,8 +105,11 @@ func databaseURL(get getter, getenv func(string) string, dev *devSettings) (stor
 		return storeConfig{engine: "memory", display: "memory: (lost on restart)"}, nil
 	}
 	// Name the scheme only: the rest may hold a password.
-	return storeConfig{}, fmt.Errorf("DATABASE_URL: %.20q is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:", scheme+":")
+	return storeConfig{}, fmt.Errorf("DATABASE_URL: %.20q is not a supported database: use %s", scheme+":", databaseForms)
 }
+
+// databaseForms are the forms of DATABASE_URL, for its errors.
+const databaseForms = "sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:"
 
 func sqliteConfig(path string) (storeConfig, error) {
 	abs, err := filepath.Abs(path)
@@ -138,11 +149,13 @@ func messagesPerUser(get getter) (app.MessageQuota, error) {
 	return app.MessageQuota(n), nil
 }
 
-// openStore opens the configured store. Its errors name DATABASE_URL.
-func openStore(ctx context.Context, c storeConfig, log *slog.Logger) (ports.MessageStore, func(), error) {
+// openStore opens the configured database and returns the store of
+// every resource, and the function that closes them. Its errors name
+// DATABASE_URL.
+func openStore(ctx context.Context, c storeConfig, log *slog.Logger) (ports.Stores, func(), error) {
 	s, stop, err := storeEngines[c.engine](ctx, c.target, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return ports.Stores{}, nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	return s, stop, nil
 }

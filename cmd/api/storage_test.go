@@ -62,15 +62,18 @@ func TestDatabaseURL(t *testing.T) {
 	for _, tc := range []struct {
 		name, value, want string
 	}{
-		{"another engine, password and all", "mysql://root:hunter2@db/app", `DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:`},
-		{"a bare path", "/var/lib/m.db", "DATABASE_URL: not a database URL: use sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory:"},
+		{"another engine, password and all", "mysql://root:hunter2@db/app", `DATABASE_URL: "mysql:" is not a supported database: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:`},
+		{"a bare path", "/var/lib/m.db", "DATABASE_URL: not a database URL: use sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:"},
 		{"sqlite without a path", "sqlite:", "DATABASE_URL: sqlite: needs a file path, e.g. sqlite:/var/lib/spaapi/messages.db"},
 		{"file URL of another host", "file://nas/share/m.db", `DATABASE_URL: file: a file URL cannot name another host ("nas"); use file:/path/to/messages.db`},
 		{"sqlite with options", "sqlite:/tmp/m.db?_pragma=journal_mode(OFF)", `DATABASE_URL: sqlite: "/tmp/m.db?_pragma=journal_mode(OFF)": a plain file path is needed (no ?, # or leading :)`},
 		{"sqlite in memory", "sqlite::memory:", `DATABASE_URL: sqlite: ":memory:": a plain file path is needed (no ?, # or leading :); use memory: for a store in memory`},
 		{"memory with a name", "memory:x", "DATABASE_URL: memory: takes nothing after the colon"},
-		{"postgres with a bad port", "postgres://u:hunter2@db:port/app", `DATABASE_URL: not a valid URL: invalid port ":port" after host`},
-		{"postgres with a bad option", "postgres://u:hunter2@db/app?sslmode=sometimes", "DATABASE_URL: postgres://u:xxxxx@db/app?sslmode=sometimes: settings not accepted: sslmode is invalid"},
+		{"postgres with a bad port", "postgres://u:hunter2@db:port/app", `DATABASE_URL: not a valid URL (details not shown, they could repeat the password; percent-encode any @ : / ? # % in USER and PASSWORD); expected sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:`},
+		{"postgres with a bad option", "postgres://u:hunter2@db/app?sslmode=sometimes", "DATABASE_URL: postgres://u:xxxxx@db/app?sslmode=sometimes: settings not accepted: sslmode is invalid; expected sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:"},
+		{"postgres with a bad port, no password", "postgres://db:port/app", `DATABASE_URL: not a valid URL: invalid port ":port" after host; expected sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:`},
+		{"postgres with a password holding a slash", "postgres://u:hunter2/x@db/app", `DATABASE_URL: not a valid URL (details not shown, they could repeat the password; percent-encode any @ : / ? # % in USER and PASSWORD); expected sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:`},
+		{"postgres with a password parameter", "postgres://db/app?password=hunter2&sslmode=sometimes", "DATABASE_URL: postgres://db/app?password=xxxxx&sslmode=sometimes: settings not accepted: sslmode is invalid; expected sqlite:PATH, file:PATH, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or memory:"},
 		{"unset, no home", "", "DATABASE_URL is not set, and there is no home directory for the default database ($XDG_DATA_HOME/spaapi/messages.db): set DATABASE_URL, e.g. sqlite:/var/lib/spaapi/messages.db"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,13 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// memoryStores are the stores of a new in-memory database, one per
+// resource, as cmd/api opens them for DATABASE_URL=memory:.
+func memoryStores() ports.Stores {
+	db := memory.NewDB()
+	return ports.Stores{Database: db, Messages: db.Messages()}
+}
+
 func get(t *testing.T, url, token string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
@@ -64,7 +71,7 @@ func TestNewAPI(t *testing.T) {
 		t.Fatalf("auth0.New: %v", err)
 	}
 	defer stop()
-	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memory.NewMessages(), app.DefaultMessageQuota,
+	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memoryStores(), app.DefaultMessageQuota,
 		dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil), app.DPoPAllowed,
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg)
 	if err != nil {
@@ -152,7 +159,7 @@ func TestNewAPI(t *testing.T) {
 func TestNewAPIRefusesBadConfig(t *testing.T) {
 	cfg := dpop.DefaultConfig()
 	cfg.Algorithms = []string{"HS256"}
-	_, _, err := spaapi.NewAPI(context.Background(), fake.New(), fake.New(), memory.NewMessages(), app.DefaultMessageQuota,
+	_, _, err := spaapi.NewAPI(context.Background(), fake.New(), fake.New(), memoryStores(), app.DefaultMessageQuota,
 		cfg, memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "HS256") {
 		t.Errorf("HS256 for DPoP proofs: got %v, want it refused", err)
@@ -167,7 +174,7 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
-	h, err := spaapi.NewTestAPI(v, v, memory.NewMessages(), app.DefaultMessageQuota,
+	h, err := spaapi.NewTestAPI(v, v, memoryStores(), app.DefaultMessageQuota,
 		dpop.DefaultConfig(), memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

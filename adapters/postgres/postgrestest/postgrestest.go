@@ -1,7 +1,7 @@
 // Package postgrestest gives tests a real PostgreSQL database: the one
 // TEST_DATABASE_URL names, with a fresh schema per test. Without it the
-// tests skip and say how to run them — except under CI=true, where a
-// missing database is a failure.
+// tests skip and say once how to run them (servicetest) — except under
+// CI=true, where a missing database is a failure.
 package postgrestest
 
 import (
@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/example/spaapi/adapters/servicetest"
 )
 
 // How reports how to run the PostgreSQL tests.
@@ -31,10 +33,7 @@ func Base(t testing.TB) string {
 	if u != "" {
 		return u
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("TEST_DATABASE_URL is not set, and under CI=true the PostgreSQL tests must run: " + How)
-	}
-	t.Skip("no PostgreSQL to test against: " + How)
+	servicetest.Skip(t, "PostgreSQL", "TEST_DATABASE_URL is not set", How)
 	return ""
 }
 

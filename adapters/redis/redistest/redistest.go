@@ -1,7 +1,8 @@
 // Package redistest gives tests a real Redis: the shared one that
 // TEST_REDIS_URL names, or a throwaway redis-server of their own for tests
-// that stop and restart it. Without them the tests skip and say how to run
-// them — except under CI=true, where a missing Redis is a failure.
+// that stop and restart it. Without them the tests skip and say once how
+// to run them (servicetest) — except under CI=true, where a missing Redis
+// is a failure.
 package redistest
 
 import (
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/example/spaapi/adapters/servicetest"
 )
 
 // How reports how to run the Redis tests.
@@ -32,10 +35,7 @@ func URL(t testing.TB) string {
 
 func missing(t testing.TB, what string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(what + " under CI=true; " + How)
-	}
-	t.Skip(what + "; " + How)
+	servicetest.Skip(t, "Redis", what, How)
 }
 
 // Server is a throwaway redis-server on a loopback port, without
