@@ -37,9 +37,12 @@ var services = wire.NewSet(
 // of the database it opened from DATABASE_URL (one field per resource), at
 // most quota messages per author; DPoP proofs as proofs (DPOP_*) and mode
 // (DPOP_MODE) say, their jtis kept in replay (Redis with REDIS_URL, else
-// memory). Metrics go to reg. cleanup releases what the graph started.
+// memory); failed credential checks counted per client address by limiter
+// (AUTH_FAILURE_LIMIT; nil: no limit). Metrics go to reg. cleanup releases
+// what the graph started.
 func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota,
-	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry,
+	limiter ports.FailureLimiter) (http.Handler, func(), error) {
 	wire.Build(
 		wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 		services,
@@ -48,9 +51,10 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// any stores and any replay cache.
+// any stores, any replay cache and any failure limiter (or none).
 func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota,
-	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+	proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry,
+	limiter ports.FailureLimiter) (http.Handler, error) {
 	wire.Build(services, wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)))
 	return nil, nil
 }

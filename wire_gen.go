@@ -26,13 +26,15 @@ import (
 // of the database it opened from DATABASE_URL (one field per resource), at
 // most quota messages per author; DPoP proofs as proofs (DPOP_*) and mode
 // (DPOP_MODE) say, their jtis kept in replay (Redis with REDIS_URL, else
-// memory). Metrics go to reg. cleanup releases what the graph started.
-func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, func(), error) {
+// memory); failed credential checks counted per client address by limiter
+// (AUTH_FAILURE_LIMIT; nil: no limit). Metrics go to reg. cleanup releases
+// what the graph started.
+func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry, limiter ports.FailureLimiter) (http.Handler, func(), error) {
 	dpopVerifier, err := dpop.New(proofs, replay)
 	if err != nil {
 		return nil, nil, err
 	}
-	auth := app.NewAuth(verifier, dpopVerifier, mode)
+	auth := app.NewAuth(verifier, dpopVerifier, mode, limiter)
 	health := app.NewHealth(readiness, stores, replay)
 	messageStore := stores.Messages
 	messages := app.NewMessages(messageStore, quota)
@@ -51,13 +53,13 @@ func NewAPI(ctx context.Context, verifier ports.TokenVerifier, readiness ports.R
 }
 
 // NewTestAPI builds the same API around any verifier, e.g. adapters/fake,
-// any stores and any replay cache.
-func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry) (http.Handler, error) {
+// any stores, any replay cache and any failure limiter (or none).
+func NewTestAPI(verifier ports.TokenVerifier, readiness ports.Readiness, stores ports.Stores, quota app.MessageQuota, proofs dpop.Config, replay ports.ReplayCache, mode app.DPoPMode, web httpapi.Config, log *slog.Logger, reg *prometheus.Registry, limiter ports.FailureLimiter) (http.Handler, error) {
 	dpopVerifier, err := dpop.New(proofs, replay)
 	if err != nil {
 		return nil, err
 	}
-	auth := app.NewAuth(verifier, dpopVerifier, mode)
+	auth := app.NewAuth(verifier, dpopVerifier, mode, limiter)
 	health := app.NewHealth(readiness, stores, replay)
 	messageStore := stores.Messages
 	messages := app.NewMessages(messageStore, quota)

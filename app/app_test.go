@@ -22,7 +22,7 @@ func TestAuthenticate(t *testing.T) {
 	v.Accept("good", alice)
 	v.Refuse("expired", domain.InvalidToken(domain.ReasonExpired, nil))
 	v.Refuse("broken-adapter", errors.New("connection reset"))
-	a := app.NewAuth(v, nil, app.DPoPDisabled)
+	a := app.NewAuth(v, nil, app.DPoPDisabled, nil)
 
 	if p, err := a.Authenticate(ctx, bearer("good")); err != nil || p.Subject != "auth0|alice" {
 		t.Errorf("good token: got %+v, %v", p, err)
@@ -58,7 +58,7 @@ type replayStore struct {
 func (r *replayStore) Ready(context.Context) error { return r.down }
 
 func TestAuthorize(t *testing.T) {
-	a := app.NewAuth(fake.New(), nil, app.DPoPDisabled)
+	a := app.NewAuth(fake.New(), nil, app.DPoPDisabled, nil)
 	ctx := context.Background()
 	p := domain.Principal{Scopes: []string{"read:messages"}}
 	if err := a.Authorize(ctx, p, domain.AllScopes("read:messages")); err != nil {

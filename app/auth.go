@@ -17,18 +17,23 @@ const signingKeys = "the token signing keys"
 // Auth authenticates callers and authorizes what they do.
 type Auth struct {
 	verifier ports.TokenVerifier
+	calling  ports.CallingVerifier // verifier, if it calls another service; else nil
 	proofs   ports.ProofVerifier
 	mode     DPoPMode
+	limiter  ports.FailureLimiter // nil: no limit
 }
 
 // NewAuth returns an Auth that trusts tokens verifier accepts and, as mode
 // says, DPoP-bound tokens with a proof proofs accepts. proofs may be nil
-// only with DPoPDisabled.
-func NewAuth(verifier ports.TokenVerifier, proofs ports.ProofVerifier, mode DPoPMode) *Auth {
+// only with DPoPDisabled. limiter, if not nil, counts each client's failed
+// credential checks and refuses, unchecked, the credentials of a client
+// it blocks (see Authenticate).
+func NewAuth(verifier ports.TokenVerifier, proofs ports.ProofVerifier, mode DPoPMode, limiter ports.FailureLimiter) *Auth {
 	if proofs == nil && mode != DPoPDisabled {
 		panic(fmt.Sprintf("app: NewAuth: DPOP_MODE=%v needs a proof verifier", mode))
 	}
-	return &Auth{verifier: verifier, proofs: proofs, mode: mode}
+	calling, _ := verifier.(ports.CallingVerifier)
+	return &Auth{verifier: verifier, calling: calling, proofs: proofs, mode: mode, limiter: limiter}
 }
 
 // Scheme is how a request presents its access token (RFC 6750, RFC 9449).
@@ -49,6 +54,16 @@ type Credentials struct {
 	// and Proofs (every DPoP header value). Authenticate fills in
 	// AccessToken and JKT.
 	Proof ports.ProofRequest
+	// Client is who sent them, for the failed-credential limit: the HTTP
+	// layer's name for the client's address ("" when it has none: not
+	// limited).
+	Client string
+	// Malformed, when set, is why the HTTP layer could not read the
+	// credentials the request carries (several Authorization headers, a
+	// token that is not b64token syntax, ...): an error wrapping
+	// domain.ErrInvalidToken or domain.ErrInvalidRequest. Authenticate
+	// returns it, as a failed check, without looking further.
+	Malformed error
 }
 
 // Authenticate returns the principal behind c, as the DPoP mode allows:
@@ -57,6 +72,10 @@ type Credentials struct {
 //     domain.ErrUnauthenticated;
 //   - with DPoPRequired, the Bearer scheme: a *domain.ProofError
 //     (dpop_required), which wraps domain.ErrUnauthenticated;
+//   - from a client the failure limiter blocks: a
+//     *domain.FailureLimitError, before anything is checked, even for a
+//     token that would be accepted: refusing it must cost nothing;
+//   - c.Malformed, when set;
 //   - a refused token: an error wrapping domain.ErrInvalidToken; keys not
 //     loaded yet: one wrapping domain.ErrUnavailable;
 //   - the Bearer scheme with a DPoP-bound token (cnf.jkt), unless DPoP is
@@ -65,49 +84,94 @@ type Credentials struct {
 //   - the DPoP scheme: the proof is checked on every request (the token
 //     may come from the verifier's cache, the proof never does); its
 //     refusal is a *domain.ProofError.
+//
+// Every refusal of credentials that were presented (invalid_token of any
+// reason, invalid_request, a refused DPoP proof) counts as one failure of
+// c.Client, except use_dpop_nonce (the nonce protocol's usual first
+// answer). Missing credentials, dpop_required and 503s cost the client
+// nothing; successes are never counted, except that a verifier that calls
+// another service for the token (ports.CallingVerifier: introspection)
+// has each call counted once, whatever its answer: the call costs that
+// service a request either way.
 func (a *Auth) Authenticate(ctx context.Context, c Credentials) (domain.Principal, error) {
 	switch {
+	case c.Malformed != nil:
 	case c.Token == "", c.Scheme == SchemeNone, c.Scheme == SchemeDPoP && a.mode == DPoPDisabled:
 		return domain.Principal{}, domain.ErrUnauthenticated
 	case c.Scheme == SchemeBearer && a.mode == DPoPRequired:
 		return domain.Principal{}, domain.InvalidProof(domain.ProofRequired, "", nil)
 	}
-	p, err := a.verify(ctx, c.Token)
+	limited := a.limiter != nil && c.Client != ""
+	if limited {
+		if wait := a.limiter.Blocked(ctx, c.Client); wait > 0 {
+			return domain.Principal{}, &domain.FailureLimitError{RetryAfter: wait}
+		}
+	}
+	p, called, err := a.authenticate(ctx, c)
+	if limited && (called || err != nil && countsAsFailure(err)) {
+		a.limiter.Failed(ctx, c.Client)
+	}
+	return p, err
+}
+
+// countsAsFailure reports whether err, a refusal of credentials, counts
+// against the client's failure limit.
+func countsAsFailure(err error) bool {
+	var pe *domain.ProofError
+	if errors.As(err, &pe) && pe.Code() == domain.ProofCodeUseNonce {
+		return false
+	}
+	return errors.Is(err, domain.ErrInvalidToken) || errors.Is(err, domain.ErrInvalidRequest)
+}
+
+// authenticate is Authenticate for credentials that are there, by a
+// client that is not blocked. called reports whether the verifier called
+// another service.
+func (a *Auth) authenticate(ctx context.Context, c Credentials) (p domain.Principal, called bool, err error) {
+	if c.Malformed != nil {
+		return domain.Principal{}, false, c.Malformed
+	}
+	p, called, err = a.verify(ctx, c.Client, c.Token)
 	if err != nil {
-		return domain.Principal{}, err
+		return domain.Principal{}, called, err
 	}
 	if c.Scheme == SchemeBearer {
 		if p.JKT != "" && a.mode != DPoPDisabled {
-			return domain.Principal{}, domain.InvalidProof(domain.ProofBearerBound, "", nil)
+			return domain.Principal{}, called, domain.InvalidProof(domain.ProofBearerBound, "", nil)
 		}
-		return p, nil
+		return p, called, nil
 	}
 	proof := c.Proof
 	proof.AccessToken, proof.JKT = c.Token, p.JKT
 	if err := a.proofs.VerifyProof(ctx, proof); err != nil {
-		return domain.Principal{}, err
+		return domain.Principal{}, called, err
 	}
-	return p, nil
+	return p, called, nil
 }
 
-// verify asks the token verifier about rawToken.
-func (a *Auth) verify(ctx context.Context, rawToken string) (domain.Principal, error) {
-	p, err := a.verifier.Verify(ctx, rawToken)
+// verify asks the token verifier about rawToken, presented by client;
+// called reports whether the verifier called another service for it.
+func (a *Auth) verify(ctx context.Context, client, rawToken string) (p domain.Principal, called bool, err error) {
+	if a.calling != nil {
+		p, called, err = a.calling.VerifyFrom(ctx, client, rawToken)
+	} else {
+		p, err = a.verifier.Verify(ctx, rawToken)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, domain.ErrInvalidToken):
-			return domain.Principal{}, err
+			return domain.Principal{}, called, err
 		case errors.Is(err, domain.ErrUnavailable):
 			// Say what is missing, for the 503 the caller gets.
 			if !errors.As(err, new(*domain.UnavailableError)) {
 				err = &domain.UnavailableError{What: signingKeys, Cause: err}
 			}
-			return domain.Principal{}, err
+			return domain.Principal{}, called, err
 		}
 		// An adapter broke its contract. Fail closed, keeping the cause for logs.
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, fmt.Errorf("verifier: unexpected error: %w", err))
+		return domain.Principal{}, called, domain.InvalidToken(domain.ReasonMalformed, fmt.Errorf("verifier: unexpected error: %w", err))
 	}
-	return p, nil
+	return p, called, nil
 }
 
 // Authorize returns nil when policy allows p, or the policy's error

@@ -70,7 +70,7 @@ func TestDPoPModes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := app.NewAuth(v, proofs, mode).Authenticate(ctx, tc.creds())
+				p, err := app.NewAuth(v, proofs, mode, nil).Authenticate(ctx, tc.creds())
 				var pe *domain.ProofError
 				switch {
 				case want == ok:
@@ -102,7 +102,7 @@ func TestDPoPProofEveryRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.NewAuth(v, proofs, app.DPoPRequired)
+	a := app.NewAuth(v, proofs, app.DPoPRequired, nil)
 	p, err := key.Proof("POST", "https://api.example/api/messages", "bound", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -137,5 +137,5 @@ func TestParseDPoPMode(t *testing.T) {
 			t.Error("NewAuth without a proof verifier in allowed mode did not panic")
 		}
 	}()
-	app.NewAuth(fake.New(), nil, app.DPoPAllowed)
+	app.NewAuth(fake.New(), nil, app.DPoPAllowed, nil)
 }

@@ -132,10 +132,14 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	ports := map[string]int{"a": freePort(), "b": freePort()}
 	lbPort, statsPort := freePort(), freePort()
 	lb := fmt.Sprintf("http://127.0.0.1:%d", lbPort)
+	// AUTH_FAILURE_LIMIT=off: the load replays DPoP proofs on purpose,
+	// about 100 a second from 127.0.0.1, and the limit would answer them
+	// 429 before the replay check this run is about (and, haproxy being
+	// on 127.0.0.1 too, every other request with them).
 	env := append([]string{"PATH=" + os.Getenv("PATH")},
 		"DATABASE_URL="+o.databaseURL, "REDIS_URL="+redisURL,
 		"AUTH_PROVIDER=static", "KEY_FILE="+keyFile, "ISSUER_BASE_URL="+issuer, "AUDIENCE="+audience,
-		"PUBLIC_URL="+lb, "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000", "DPOP_IAT_LEEWAY=2")
+		"PUBLIC_URL="+lb, "TRUSTED_PROXIES=127.0.0.1", "AUTH_FAILURE_LIMIT=off", "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000", "DPOP_IAT_LEEWAY=2")
 	instance := func(name string, n int) (*proc, error) {
 		return procs.start(name, filepath.Join(o.dir, fmt.Sprintf("api-%s-%d.log", name, n)), o.api, nil,
 			append(slices.Clone(env), fmt.Sprintf("ADDR=127.0.0.1:%d", ports[name])))
@@ -298,7 +302,10 @@ func freePort() int {
 // each health-checked on /readyz every 500 ms (2 failures take it out, 2
 // successes put it back), marked down at once on a refused connection,
 // and a request whose connection failed sent to the other instance.
-// X-Served-By names the instance that answered. docs/deploy.md shows it.
+// X-Forwarded-For carries the client's address (option forwardfor), which
+// the instances believe from haproxy (TRUSTED_PROXIES) for their failure
+// limit. X-Served-By names the instance that answered. docs/deploy.md
+// shows it.
 func haproxyConfig(lbPort, statsPort int, socket string, ports map[string]int) string {
 	return fmt.Sprintf(`global
     maxconn 4096
@@ -313,6 +320,7 @@ defaults
     timeout check 2s
     retries 2
     option redispatch
+    option forwardfor
 
 frontend api
     bind 127.0.0.1:%d

@@ -20,7 +20,8 @@ import (
 //   - PublicURL (PUBLIC_URL), the external origin and optional base path,
 //     e.g. "https://api.example.com" or "https://example.com/backend":
 //     scheme, host and port come from it, the path is its path followed by
-//     the request's. Forwarded headers are never read.
+//     the request's. Forwarded headers are never read, even from trusted
+//     proxies.
 //   - TrustedProxies (TRUSTED_PROXIES): addresses of proxies whose
 //     X-Forwarded-Proto and X-Forwarded-Host are believed, for requests
 //     whose peer (RemoteAddr) is one of them. Of several values, the last
@@ -34,13 +35,12 @@ type URLPolicy struct {
 }
 
 // NewURLPolicy returns the policy for publicURL ("" for none) and
-// trustedProxies (IP addresses or CIDR prefixes). Setting both is an error:
-// they are two answers to one question.
+// trustedProxies (IP addresses or CIDR prefixes). With both, the public URL
+// wins and no forwarded header is read for the URL: TRUSTED_PROXIES then
+// serves only the HTTP layer, which reads the client's address from those
+// proxies' X-Forwarded-For.
 func NewURLPolicy(publicURL string, trustedProxies []string) (*URLPolicy, error) {
 	p := &URLPolicy{}
-	if publicURL != "" && len(trustedProxies) > 0 {
-		return nil, errors.New("set either a public URL or trusted proxies, not both")
-	}
 	if publicURL != "" {
 		u, err := url.Parse(publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||

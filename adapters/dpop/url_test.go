@@ -26,6 +26,10 @@ func TestURLPolicyHTU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	publicAndProxies, err := dpop.NewURLPolicy("https://api.example.com", []string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type req struct {
 		target, host, remote string
@@ -46,6 +50,8 @@ func TestURLPolicyHTU(t *testing.T) {
 		{"public URL wins over Host and forwarded headers", public, req{target: "/api/private", host: "10.1.2.3:8080",
 			headers: map[string][]string{"X-Forwarded-Host": {"evil.example"}}}, "https://api.example.com/api/private"},
 		{"public URL with a base path", based, req{target: "/api/private", host: "10.1.2.3:8080"}, "https://example.com/backend/api/private"},
+		{"public URL wins over a trusted proxy's forwarded headers", publicAndProxies, req{target: "/api/private", host: "10.1.2.3:8080", remote: "10.9.9.9:4000",
+			headers: map[string][]string{"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"other.example"}}}, "https://api.example.com/api/private"},
 		{"trusted proxy: forwarded proto and host", proxied, req{target: "/api/private", host: "10.1.2.3:8080", remote: "10.9.9.9:4000",
 			headers: map[string][]string{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"api.example.com"}}}, "https://api.example.com/api/private"},
 		{"trusted proxy over IPv6 loopback", proxied, req{target: "/x", host: "h", remote: "[::1]:4000",
@@ -87,7 +93,6 @@ func TestURLPolicyErrors(t *testing.T) {
 		proxies []string
 		want    string
 	}{
-		{"https://api.example.com", []string{"10.0.0.0/8"}, "not both"},
 		{"api.example.com", nil, "not an http(s) origin"},
 		{"ftp://api.example.com", nil, "not an http(s) origin"},
 		{"https://api.example.com/?q=1", nil, "not an http(s) origin"},

@@ -35,6 +35,12 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 	if len(stores) > 0 {
 		store = stores[0]
 	}
+	return benchRouterLimited(b, iss, store, memory.NewFailureLimiter(app.DefaultFailureLimit, memory.DefaultFailureLimiterSize, nil))
+}
+
+// benchRouterLimited is benchRouter with the failure limiter limiter (nil: none).
+func benchRouterLimited(b *testing.B, iss *jwtverifytest.Issuer, store ports.MessageStore, limiter ports.FailureLimiter) http.Handler {
+	b.Helper()
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
 		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
@@ -53,7 +59,7 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 	}
 	proofs, replay := newProofs(b, nil)
 	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, limiter),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
 		Messages: app.NewMessages(store, app.DefaultMessageQuota),
 	}, slog.New(httpapi.NewLogHandler(io.Discard)), m)

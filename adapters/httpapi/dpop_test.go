@@ -113,7 +113,7 @@ func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), ht
 	}
 	store := fake.NewMessages()
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}, HTU: htu}, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, mode),
+		Auth:     app.NewAuth(v, proofs, mode, nil),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, sw),
 		Messages: app.NewMessages(store, fixtureQuota),
 	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)

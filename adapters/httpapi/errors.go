@@ -71,6 +71,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		quotaErr  *domain.QuotaError
 		missing   *domain.UnavailableError
 		budgetErr *budgetError
+		limited   *domain.FailureLimitError
 		h         = w.Header()
 	)
 	info := infoFrom(w)
@@ -79,6 +80,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeBudgetError(w, info, budgetErr)
 	case errors.As(err, &proofErr) && proofErr.Code() == domain.ProofCodeUnavailable && clientGone(r):
 		info.clientGone = true
+	case errors.As(err, &limited):
+		// The credentials were not checked, so no challenge: other
+		// credentials would fare no better until Retry-After has passed.
+		info.reason = tooManyFailures
+		h["Retry-After"] = []string{strconv.FormatInt(int64((limited.RetryAfter+time.Second-1)/time.Second), 10)}
+		writeJSON(w, http.StatusTooManyRequests, tooManyFailuresBody)
 	case errors.As(err, &proofErr):
 		writeProofError(w, info, proofErr, err)
 	case errors.As(err, &reqErr):
@@ -139,6 +146,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		encode(w, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
 	}
 }
+
+// tooManyFailures is the error code (and the log's and metrics' reason)
+// of a request refused by the failed-credential limit.
+const tooManyFailures = "too_many_failures"
+
+var tooManyFailuresBody = mustJSON(errorBody{tooManyFailures,
+	"too many requests with refused credentials came from this address; credentials are not checked until the time in Retry-After has passed"})
 
 // clientGone reports whether the client of r has closed the connection:
 // net/http cancels a request's context when its connection closes. An

@@ -42,7 +42,7 @@ func routerWith(t *testing.T, cfg httpapi.Config, stores ports.Stores) *fixture 
 	}
 	proofs, replay := newProofs(t, nil)
 	h := httpapi.NewRouter(cfg, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, nil),
 		Health:   app.NewHealth(v, stores, replay),
 		Messages: app.NewMessages(stores.Messages, fixtureQuota),
 	}, slog.New(slog.NewJSONHandler(logs, nil)), metrics)

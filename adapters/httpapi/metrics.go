@@ -101,7 +101,7 @@ var authOutcomes = []string{
 	string(domain.ReasonSignature), string(domain.ReasonExpired), string(domain.ReasonNotYetValid),
 	string(domain.ReasonIssuedInFuture), string(domain.ReasonIssuer), string(domain.ReasonAudience),
 	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive),
-	clientClosedOutcome, otherLabel,
+	tooManyFailures, clientClosedOutcome, otherLabel,
 }
 
 // clientClosedOutcome counts protected requests whose client closed the
@@ -122,7 +122,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"route", "method", "status"}),
 		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auth_outcomes_total",
-			Help: `Protected requests by outcome: "ok", or why they were refused (missing, malformed, bad_signature, expired, wrong_issuer, wrong_audience, unknown_key, insufficient_scope, ...).`,
+			Help: `Protected requests by outcome: "ok", or why they were refused (missing, malformed, bad_signature, expired, wrong_issuer, wrong_audience, unknown_key, insufficient_scope, too_many_failures (the failed-credential limit), ...).`,
 		}, []string{"outcome"}),
 		outcomes: map[string]prometheus.Counter{},
 	}

@@ -3,10 +3,12 @@ package httpapi
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -20,8 +22,12 @@ import (
 
 // requireAuth lets a request through only with a valid access token (and,
 // for a DPoP-bound token, its proof), and gives handlers its principal
-// (principalFrom). htu rebuilds the URL a DPoP proof must name.
-func requireAuth(auth *app.Auth, htu func(*http.Request) string) mux.MiddlewareFunc {
+// (principalFrom). htu rebuilds the URL a DPoP proof must name; proxies
+// are the trusted proxies, which say who the client is (clientAddress).
+// Credentials the request carries but this layer cannot read go to
+// Authenticate too (Credentials.Malformed), so that they count against
+// the client's failure limit like any other refusal.
+func requireAuth(auth *app.Auth, htu func(*http.Request) string, proxies []netip.Prefix) mux.MiddlewareFunc {
 	offered := newSchemes(auth)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +44,8 @@ func requireAuth(auth *app.Auth, htu func(*http.Request) string) mux.MiddlewareF
 			if err == nil {
 				err = dpopRequest(w, r, auth, &c, htu)
 			}
-			if err == nil {
+			if err == nil || !errors.Is(err, domain.ErrUnauthenticated) {
+				c.Malformed, c.Client = err, clientAddress(r, proxies)
 				p, err = auth.Authenticate(r.Context(), c)
 			}
 			if err != nil {

@@ -42,7 +42,7 @@ func fuzzRouter(t testing.TB) (http.Handler, *memory.Messages) {
 	}
 	proofs, replay := newProofs(t, nil)
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa}}, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, nil),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
 		Messages: app.NewMessages(store, 1000),
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics)

@@ -83,7 +83,7 @@ func newFixture(t *testing.T) *fixture {
 	store := fake.NewMessages()
 	proofs, replay := newProofs(t, nil)
 	h := httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{spa, "http://localhost:3000"}}, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed),
+		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, nil),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
 		Messages: app.NewMessages(store, fixtureQuota),
 	}, log, metrics)

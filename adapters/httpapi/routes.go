@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,6 +27,11 @@ type Config struct {
 	// PUBLIC_URL or TRUSTED_PROXIES). nil: the connection's scheme, the
 	// Host header and the path, right only without a proxy in front.
 	HTU func(*http.Request) string
+	// TrustedProxies are the proxies (TRUSTED_PROXIES) whose
+	// X-Forwarded-For names the client, for the failed-credential limit;
+	// from anyone else, the connection's address is the client's (see
+	// clientAddress).
+	TrustedProxies []netip.Prefix
 	// Answers bounds the memory large answers hold, server-wide (cmd/api
 	// sizes it from MEMORY_LIMIT). nil: a budget of DefaultAnswerBudget.
 	Answers *AnswerBudget
@@ -130,7 +136,7 @@ func NewRouter(cfg Config, s Services, log *slog.Logger, metrics *Metrics) http.
 	if answers == nil {
 		answers = NewAnswerBudget(DefaultAnswerBudget)
 	}
-	authenticated := requireAuth(s.Auth, htu)
+	authenticated := requireAuth(s.Auth, htu, cfg.TrustedProxies)
 
 	// Each route is registered for its path template and methods. The log
 	// line and the metrics name the route by its template (recordRoute),

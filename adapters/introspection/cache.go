@@ -89,12 +89,12 @@ type call struct {
 }
 
 // do starts fn for key unless a call for key is under way, and returns
-// the call to wait on.
-func (f *flight) do(key [32]byte, fn func() (domain.Principal, error)) *call {
+// the call to wait on, and whether it started it.
+func (f *flight) do(key [32]byte, fn func() (domain.Principal, error)) (*call, bool) {
 	f.mu.Lock()
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
-		return c
+		return c, false
 	}
 	if f.calls == nil {
 		f.calls = make(map[[32]byte]*call)
@@ -109,7 +109,7 @@ func (f *flight) do(key [32]byte, fn func() (domain.Principal, error)) *call {
 		f.mu.Unlock()
 		close(c.done)
 	}()
-	return c
+	return c, true
 }
 
 // slots bounds the introspection requests in flight: a request beyond the

@@ -18,13 +18,16 @@ import (
 )
 
 // Connections to the endpoint are kept alive: with MaxInFlight requests
-// in flight all the time, the endpoint sees at most MaxInFlight
+// in flight all the time, the endpoint sees about MaxInFlight
 // connections, however many tokens are introspected (http.Transport's
-// default keeps 2 idle per host, and opened a new connection for most
-// requests). Over https too, where the caller's client (its trusted
-// certificate) is kept.
+// default keeps 2 idle per host, and opened more whenever requests
+// overlapped: 13 to 28 for 800 here). Over https too, where the caller's
+// client (its trusted certificate) is kept. slack allows for net/http
+// itself closing a connection now and then on a loaded machine: an answer
+// read before its own writing goroutine reported the request sent (within
+// 50 ms) does not let the connection be reused.
 func TestConnectionsKeptAlive(t *testing.T) {
-	const inFlight, perWorker = 8, 50
+	const inFlight, perWorker, slack = 8, 100, 2
 	for _, tls := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
 			s := newServer(t, tls)
@@ -62,8 +65,8 @@ func TestConnectionsKeptAlive(t *testing.T) {
 				t.Errorf("requests: got %d, want %d", n, inFlight*perWorker)
 			}
 			t.Logf("%d introspections, %d at a time: %d connections", inFlight*perWorker, inFlight, s.conns.Load())
-			if n := s.conns.Load(); n > inFlight {
-				t.Errorf("%d introspections, %d at a time, opened %d connections; want at most %d", inFlight*perWorker, inFlight, n, inFlight)
+			if n := s.conns.Load(); n > inFlight+slack {
+				t.Errorf("%d introspections, %d at a time, opened %d connections; want at most %d", inFlight*perWorker, inFlight, n, inFlight+slack)
 			}
 			s.checkRequests()
 		})

@@ -44,8 +44,9 @@ import (
 )
 
 var (
-	_ ports.TokenVerifier = (*Verifier)(nil)
-	_ ports.Readiness     = (*Verifier)(nil)
+	_ ports.TokenVerifier   = (*Verifier)(nil)
+	_ ports.CallingVerifier = (*Verifier)(nil)
+	_ ports.Readiness       = (*Verifier)(nil)
 )
 
 // Settings are the provider's own settings. The client secret comes from
@@ -104,6 +105,11 @@ type Config struct {
 	// beyond it tokens are answered as unavailable rather than queued. As
 	// many connections to the endpoint are kept open between requests.
 	MaxInFlight int
+	// MaxInFlightPerClient bounds one client's (VerifyFrom's) concurrent
+	// introspection requests (default MaxInFlight/DefaultShareDivisor, at
+	// least 1): beyond it, its tokens are answered as unavailable while
+	// others' still have slots.
+	MaxInFlightPerClient int
 	// HTTPClient makes the requests (nil: the system's roots, so
 	// SSL_CERT_FILE works). Redirects are never followed. An
 	// *http.Transport (or none: http.DefaultTransport) is cloned with its
@@ -226,7 +232,7 @@ func (c Config) Check() error {
 	switch {
 	case c.CacheTTL < 0 || c.CacheTTL > MaxCacheTTL:
 		return fmt.Errorf("INTROSPECTION_CACHE_TTL: %v is out of range (0 to %v)", c.CacheTTL, MaxCacheTTL)
-	case c.ClockTolerance < 0, c.CacheSize < 0, c.NegativeTTL < 0, c.Timeout < 0, c.MaxInFlight < 0:
+	case c.ClockTolerance < 0, c.CacheSize < 0, c.NegativeTTL < 0, c.Timeout < 0, c.MaxInFlight < 0, c.MaxInFlightPerClient < 0:
 		return errors.New("introspection: negative tuning value")
 	}
 	return nil
@@ -241,6 +247,7 @@ type Verifier struct {
 	issuer   atomic.Pointer[string] // "" when none is configured
 	cache    *cache                 // nil when disabled
 	slots    slots                  // bounds requests in flight
+	shares   *shares                // bounds each client's requests in flight
 	flight   flight                 // one request per token at a time
 	creds    credentials            // what the endpoint last said of the API's credentials
 	log      *slog.Logger
@@ -264,6 +271,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.MaxInFlightPerClient == 0 {
+		cfg.MaxInFlightPerClient = max(1, cfg.MaxInFlight/DefaultShareDivisor)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -282,6 +292,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		auth:    "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret))),
 		cache:   newCache(cfg.CacheSize),
 		slots:   newSlots(cfg.MaxInFlight),
+		shares:  newShares(cfg.MaxInFlightPerClient),
 		log:     log,
 		stopped: make(chan struct{}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -377,56 +388,77 @@ func unavailable(cause error) error {
 	return &domain.UnavailableError{What: endpointName, Cause: fmt.Errorf("introspection: %w", cause)}
 }
 
-// errBusy: too many introspections are under way.
-var errBusy = unavailable(errors.New("too many introspection requests in flight"))
+// errBusy: too many introspections are under way; errClientBusy: too
+// many of one client's.
+var (
+	errBusy       = unavailable(errors.New("too many introspection requests in flight"))
+	errClientBusy = unavailable(errors.New("too many introspection requests in flight for this client address"))
+)
 
-// Verify implements ports.TokenVerifier.
+// Verify implements ports.TokenVerifier: VerifyFrom an unknown client.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principal, error) {
+	p, _, err := v.VerifyFrom(ctx, "", rawToken)
+	return p, err
+}
+
+// VerifyFrom implements ports.CallingVerifier: client has at most
+// MaxInFlightPerClient requests to the endpoint under way, and called
+// says whether this one made one.
+func (v *Verifier) VerifyFrom(ctx context.Context, client, rawToken string) (p domain.Principal, called bool, err error) {
 	if len(rawToken) > jwtverify.MaxTokenBytes {
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonTooLarge, nil)
+		return domain.Principal{}, false, domain.InvalidToken(domain.ReasonTooLarge, nil)
 	}
 	if !b64token(rawToken) {
-		return domain.Principal{}, domain.InvalidToken(domain.ReasonMalformed, errors.New("not an RFC 6750 b64token"))
+		return domain.Principal{}, false, domain.InvalidToken(domain.ReasonMalformed, errors.New("not an RFC 6750 b64token"))
 	}
 	key := sha256.Sum256([]byte(rawToken))
 	now := v.cfg.Now()
 	if v.cache != nil {
 		if e, ok := v.cache.get(key, now); ok {
 			if e.inactive {
-				return domain.Principal{}, domain.InvalidToken(domain.ReasonInactive, errors.New("introspection: inactive (cached)"))
+				return domain.Principal{}, false, domain.InvalidToken(domain.ReasonInactive, errors.New("introspection: inactive (cached)"))
 			}
 			if now.Before(e.notBefore) {
-				return domain.Principal{}, domain.InvalidToken(domain.ReasonNotYetValid, nil)
+				return domain.Principal{}, false, domain.InvalidToken(domain.ReasonNotYetValid, nil)
 			}
-			return e.principal, nil
+			return e.principal, false, nil
 		}
 	}
 	endpoint := *v.endpoint.Load()
 	if endpoint == "" {
-		return domain.Principal{}, v.Ready(ctx)
+		return domain.Principal{}, false, v.Ready(ctx)
 	}
-	c := v.flight.do(key, func() (domain.Principal, error) {
+	var asked bool // set by the call this request starts, if it does
+	c, started := v.flight.do(key, func() (domain.Principal, error) {
 		// Shared by every request for this token: it outlives the first
 		// caller's context, not the timeout.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.cfg.Timeout)
 		defer cancel()
-		return v.introspect(ctx, endpoint, rawToken, key)
+		return v.introspect(ctx, endpoint, rawToken, key, client, &asked)
 	})
 	select {
 	case <-c.done:
-		return c.p, c.err
+		return c.p, started && asked, c.err
 	case <-ctx.Done():
-		return domain.Principal{}, unavailable(fmt.Errorf("waiting for the endpoint's answer: %w", ctx.Err()))
+		// Gone before the answer: the call it started, if any, counts.
+		return domain.Principal{}, started, unavailable(fmt.Errorf("waiting for the endpoint's answer: %w", ctx.Err()))
 	}
 }
 
-// introspect asks the endpoint about raw and judges the answer.
-func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32]byte) (domain.Principal, error) {
+// introspect asks the endpoint about raw, for client, and judges the
+// answer; it sets *asked when it sends the request.
+func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32]byte, client string, asked *bool) (domain.Principal, error) {
+	if !v.shares.enter(client) {
+		v.results.WithLabelValues("error").Inc()
+		return domain.Principal{}, errClientBusy
+	}
+	defer v.shares.leave(client)
 	if !v.slots.enter() {
 		v.results.WithLabelValues("error").Inc()
 		return domain.Principal{}, errBusy
 	}
 	defer v.slots.leave()
+	*asked = true
 	answer, err := v.ask(ctx, endpoint, raw)
 	if err != nil {
 		v.results.WithLabelValues("error").Inc()

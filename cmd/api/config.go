@@ -40,6 +40,9 @@ type config struct {
 	// dpop is how DPoP-bound tokens are accepted (DPOP_*, REDIS_URL,
 	// PUBLIC_URL, TRUSTED_PROXIES).
 	dpop dpopConfig
+	// limiter is the failed-credential limit (AUTH_FAILURE_LIMIT,
+	// REDIS_URL).
+	limiter limiterConfig
 }
 
 // devSettings locate the development issuer.
@@ -88,6 +91,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
 	}
 	settings = append(settings, dpopSettings()...)
+	settings = append(settings, limiterSettings()...)
 	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
@@ -211,6 +215,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, err
 	}
 	c.web.HTU = c.dpop.urls.HTU
+	if c.web.TrustedProxies, err = trustedProxies(get); err != nil {
+		return config{}, err
+	}
+	if c.limiter, err = loadLimiter(get, c.dpop.mode); err != nil {
+		return config{}, err
+	}
 	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {
 		return config{}, err
 	}

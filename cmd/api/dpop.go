@@ -44,9 +44,9 @@ func dpopSettings() []*setting {
 		{flag: "dpop-max-proofs-per-token", envs: []string{"DPOP_MAX_PROOFS_PER_TOKEN"}, usage: fmt.Sprintf(
 			"used DPoP proofs one access token may have in the replay cache at once: past it, its requests get 429 (default %d)", defaultProofsPerToken)},
 		{envs: []string{"DPOP_NONCE_SECRET"}, usage: "with DPOP_NONCE=on: at least 32 bytes, the same on every instance (e.g. openssl rand -base64 32)"},
-		{envs: []string{"REDIS_URL"}, usage: "redis://[user:password@]host:port[/db] (or rediss://): keep used DPoP proofs there, for every instance (default: in memory)"},
+		{envs: []string{"REDIS_URL"}, usage: "redis://[user:password@]host:port[/db] (or rediss://): keep used DPoP proofs and failed-credential counts there, for every instance (default: in memory)"},
 		{flag: "public-url", envs: []string{"PUBLIC_URL"}, usage: "the API's external origin (and base path) behind a proxy, e.g. https://api.example.com: DPoP proofs must name it"},
-		{flag: "trusted-proxies", envs: []string{"TRUSTED_PROXIES"}, usage: "proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-Proto and -Host are believed for DPoP proofs"},
+		{flag: "trusted-proxies", envs: []string{"TRUSTED_PROXIES"}, usage: "proxies (IP addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client (for AUTH_FAILURE_LIMIT), and whose X-Forwarded-Proto and -Host are believed for DPoP proofs"},
 	}
 }
 
@@ -91,9 +91,7 @@ func loadDPoP(get getter) (dpopConfig, error) {
 				return c, fmt.Errorf("%s is set, but DPOP_MODE is disabled (nothing checks DPoP proofs)", variable)
 			}
 		}
-		if redisURL != "" {
-			return c, errors.New("REDIS_URL is set, but DPOP_MODE is disabled (it keeps used DPoP proofs, and nothing checks them)")
-		}
+		redisURL = "" // no proofs to keep; the failure limit may use it (loadLimiter)
 		for _, name := range []string{"dpop-max-proofs-per-key", "dpop-max-proofs-per-token"} {
 			if v, from, _ := get(name); v != "" {
 				return c, fmt.Errorf("%s is set, but DPOP_MODE is disabled (nothing checks DPoP proofs)", from)

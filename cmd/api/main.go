@@ -118,7 +118,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeReplay()
-	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, stores, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg)
+	limiter, closeLimiter, err := openLimiter(cfg.limiter, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	handler, cleanup, err := spaapi.NewAPI(ctx, verifier, verifier, stores, cfg.quota, cfg.dpop.proofs, replay, cfg.dpop.mode, cfg.web, log, reg, limiter)
 	if err != nil {
 		return err
 	}
@@ -160,7 +165,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"messages_per_user", int(cfg.quota),
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
-		"dpop_replay", cfg.dpop.display)...)
+		"dpop_replay", cfg.dpop.display,
+		"auth_failure_limit", cfg.limiter.display())...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

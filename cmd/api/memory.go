@@ -53,9 +53,10 @@ const (
 	// one writer and 2 × GOMAXPROCS readers.
 	sqliteConnCache = 2000 << 10
 	// baseGo is the idle process's Go memory: runtime, router, metrics
-	// registry, the metrics server, the JWKS or introspection caches
-	// (idle RSS with -dev and SQLite on 2 cores: 22 MB, of which 10 MB
-	// in the Go heap and stacks).
+	// registry, the metrics server, the JWKS or introspection caches, the
+	// failure limit's table (1.1 MB, allocated at start) (idle RSS with
+	// -dev and SQLite on 2 cores: 22 MB, of which 10 MB in the Go heap
+	// and stacks; 24 MB with the table).
 	baseGo = 24 << 20
 	// devIssuerBytes is the development issuer's (-dev) own state at its
 	// bounds: pending logins, codes, its replay cache, its 64 connections.

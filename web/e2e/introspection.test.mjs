@@ -72,7 +72,7 @@ before(async () => {
   await writeFile(badSecretFile, 'not-the-secret\n', { mode: 0o600 });
   const common = {
     AUTH_PROVIDER: 'introspection', ISSUER_BASE_URL: issuer, INTROSPECTION_CLIENT_ID: 'spaapi',
-    AUDIENCE, INTROSPECTION_CACHE_TTL: '1s',
+    AUDIENCE, INTROSPECTION_CACHE_TTL: '1s', DATABASE_URL: 'memory:', // two APIs: one SQLite file would be one process's
   };
   const apiPort = await freePort();
   apiUrl = `http://127.0.0.1:${apiPort}`;
