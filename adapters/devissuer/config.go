@@ -300,11 +300,17 @@ func IssuerURL(port string) string { return "http://localhost:" + port + "/" }
 
 // Open loads (or creates) the configuration and keys in dir and returns
 // the issuer server, and the configuration file's path for messages.
-// proofs checks DPoP proofs at the token endpoint (nil: no DPoP).
-func Open(dir, issuer string, proofs ports.TokenRequestProofs, log *slog.Logger) (*Server, string, error) {
+// proofs checks DPoP proofs at the token endpoint (nil: no DPoP). opts
+// change the configuration loaded, in memory.
+func Open(dir, issuer string, proofs ports.TokenRequestProofs, log *slog.Logger, opts ...Option) (*Server, string, error) {
 	cfg, path, err := LoadConfig(dir)
 	if err != nil {
 		return nil, path, err
+	}
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, path, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	keys, err := OpenKeys(dir, nil)
 	if err != nil {

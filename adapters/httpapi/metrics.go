@@ -21,8 +21,9 @@ import (
 // taken as-is from a request, so no caller can grow the number of series
 // (each costs memory for good and lengthens every scrape):
 //
-//   - route: a route template from routes.go, or "unmatched" for anything
-//     no route matched (404s, 405s, preflights). Never the raw path.
+//   - route: a route template from routes.go, "spa" for the files of the
+//     SPA (spa.go), or "unmatched" for anything else no route matched
+//     (404s, 405s, preflights). Never the raw path.
 //   - method: one of knownMethods, or "other" for anything else: a client
 //     may send any token as a method, of any length.
 //   - status: a status code this server's handlers write, 100-599 (the

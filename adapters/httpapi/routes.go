@@ -35,6 +35,10 @@ type Config struct {
 	// Answers bounds the memory large answers hold, server-wide (cmd/api
 	// sizes it from MEMORY_LIMIT). nil: a budget of DefaultAnswerBudget.
 	Answers *AnswerBudget
+	// SPA, when set, is the built single-page app served from the same
+	// origin (spa.go): its settings at /config.json, its files for the
+	// GETs no route matches. nil: no SPA, and those get the JSON 404.
+	SPA *SPA
 }
 
 // Services are the use cases the routes call, one field each: a new
@@ -77,12 +81,13 @@ func allowedBy(policy domain.Policy) access { return access{token: true, policy:
 // routes is the route table: every route of the API, who may call it and
 // what answers it. A new resource adds its lines here. The handler makers
 // only keep their service and the answer budget (Scopes reads the table
-// with neither).
-func routes(s Services, answers *AnswerBudget) []route {
+// with neither). spaConfig, when the API serves the SPA, answers the
+// SPA's settings.
+func routes(s Services, answers *AnswerBudget, spaConfig http.Handler) []route {
 	get := []string{http.MethodGet, http.MethodHead}
 	post := []string{http.MethodPost}
 	del := []string{http.MethodDelete}
-	return []route{
+	table := []route{
 		{"/healthz", get, anyone, handleHealthz()},
 		{"/readyz", get, anyone, handleReadyz(s.Health)},
 
@@ -98,6 +103,12 @@ func routes(s Services, answers *AnswerBudget) []route {
 		// (domain.CanDelete).
 		{"/api/messages/{id}", del, allowedBy(domain.AnyScope("write:messages", "delete:messages")), handleDeleteMessage(s.Messages)},
 	}
+	if spaConfig != nil {
+		// The SPA's run-time settings; its files answer the GETs no route
+		// matches (NewRouter's NotFoundHandler, SPA.fallback).
+		table = append(table, route{"/config.json", get, anyone, spaConfig})
+	}
+	return table
 }
 
 // Scopes lists every scope (or permission) some route's policy names,
@@ -106,7 +117,7 @@ func routes(s Services, answers *AnswerBudget) []route {
 // (adapters/devissuer.APIScopes; cmd/api's tests check it lists each).
 func Scopes() []string {
 	var out []string
-	for _, rt := range routes(Services{}, nil) {
+	for _, rt := range routes(Services{}, nil, nil) {
 		if rt.access.policy == nil {
 			continue
 		}
@@ -137,12 +148,16 @@ func NewRouter(cfg Config, s Services, log *slog.Logger, metrics *Metrics) http.
 		answers = NewAnswerBudget(DefaultAnswerBudget)
 	}
 	authenticated := requireAuth(s.Auth, htu, cfg.TrustedProxies)
+	var spaConfig http.Handler
+	if cfg.SPA != nil {
+		spaConfig = cfg.SPA.handleConfig(htu)
+	}
 
 	// Each route is registered for its path template and methods. The log
 	// line and the metrics name the route by its template (recordRoute),
 	// never by the raw path.
 	exact := &exactRoutes{mux: r}
-	for _, rt := range routes(s, answers) {
+	for _, rt := range routes(s, answers, spaConfig) {
 		h := rt.handler
 		if rt.access.policy != nil {
 			h = allow(s.Auth, rt.access.policy, h)
@@ -159,6 +174,9 @@ func NewRouter(cfg Config, s Services, log *slog.Logger, metrics *Metrics) http.
 	methods := servedMethods(r)
 
 	r.NotFoundHandler = handleNotFound()
+	if cfg.SPA != nil {
+		r.NotFoundHandler = cfg.SPA.fallback(r.NotFoundHandler)
+	}
 	r.MethodNotAllowedHandler = handleMethodNotAllowed(r, methods)
 	exact.check()
 

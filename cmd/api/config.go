@@ -43,12 +43,17 @@ type config struct {
 	// limiter is the failed-credential limit (AUTH_FAILURE_LIMIT,
 	// REDIS_URL).
 	limiter limiterConfig
+	// spa is the built SPA served from the API's origin (SPA_*).
+	spa spaConfig
 }
 
 // devSettings locate the development issuer.
 type devSettings struct {
 	dir        string // keys and config.json
 	issuerAddr string // loopback listen address
+	// apiOrigins are the API's own origins, set by run once it listens:
+	// where the SPA it serves (SPA_DIR) logs in from.
+	apiOrigins []string
 }
 
 const (
@@ -92,6 +97,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	settings = append(settings, dpopSettings()...)
 	settings = append(settings, limiterSettings()...)
+	settings = append(settings, spaSettings()...)
 	settings = append(settings, ownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
@@ -107,6 +113,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			"       api proof [flags]      print a DPoP proof made with the development DPoP key (see api proof -h)\n"+
 			"       api rotate-dev-keys    give the development issuer a new signing key\n"+
 			"       api healthcheck        exit 0 if the running API's /readyz answers 200, else 1 (see api healthcheck -h)\n"+
+			"       api backup DEST        copy the SQLite database into the new file DEST while the API runs (see api backup -h)\n"+
 			"       api version            print the module, its version and the VCS revision it was built from\n\n"+
 			"Every flag but -dev can also be set by the environment variable named with it.\n\n")
 		fs.PrintDefaults()
@@ -219,6 +226,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, err
 	}
 	if c.limiter, err = loadLimiter(get, c.dpop.mode); err != nil {
+		return config{}, err
+	}
+	if c.spa, err = loadSPA(get, c.dev != nil, c.dpop.mode); err != nil {
 		return config{}, err
 	}
 	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {

@@ -118,7 +118,14 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 		ln.Close()
 		return nil, fmt.Errorf("development issuer: %w", err)
 	}
-	srv, configPath, err := devissuer.Open(cfg.dev.dir, issuer, proofs, log)
+	var opts []devissuer.Option
+	spaLine := "(cd web && npm ci && npm run dev)   http://localhost:5173"
+	if cfg.spa.dir != "" && len(cfg.dev.apiOrigins) > 0 {
+		// The SPA the API serves logs in from the API's own origin.
+		opts = append(opts, devissuer.AllowOrigins(cfg.spa.clientID, cfg.dev.apiOrigins...))
+		spaLine = cfg.dev.apiOrigins[0] + "/   (SPA_DIR " + cfg.spa.dir + ")"
+	}
+	srv, configPath, err := devissuer.Open(cfg.dev.dir, issuer, proofs, log, opts...)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("development issuer: %w", err)
@@ -141,10 +148,10 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
   audience   %s
   users      %s
   token      go run github.com/example/spaapi/cmd/api token -scope read:messages
-  SPA        (cd web && npm ci && npm run dev)   http://localhost:5173
+  SPA        %s
   ============================================================================
 
-`, issuer, srv.Audience(), configPath)
+`, issuer, srv.Audience(), configPath, spaLine)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runHealthcheck(args[1:], getenv, stdout, stderr)
 		case "version":
 			return runVersion(args[1:], stdout, stderr)
+		case "backup":
+			return runBackup(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 
@@ -80,12 +82,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	answers := httpapi.NewAnswerBudget(cfg.memory.answers)
 	cfg.web.Answers = answers
 
+	// Listening first: -dev's issuer lets the SPA log in from the API's
+	// origin, port included (SPA_DIR).
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
+	}
+	defer ln.Close() // if start-up fails; Serve closes it otherwise
 	if cfg.dev != nil {
+		cfg.dev.apiOrigins = apiOrigins(ln.Addr())
 		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
 		if err != nil {
 			return err
 		}
 		defer stopIssuer()
+	}
+	spa, err := cfg.spa.open(cfg.identity) // nil without SPA_DIR
+	if err != nil {
+		return err
+	}
+	if spa != nil {
+		defer spa.Close()
+		cfg.web.SPA = spa
 	}
 
 	reg := prometheus.NewRegistry()
@@ -141,14 +159,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w (set ADDR or PORT to another address)", err)
-	}
 	srv := httpapi.NewServer(cfg.addr, handler, log)
 	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
 	if err := registerAll(reg, limited.Collectors()); err != nil {
-		ln.Close()
 		return err
 	}
 	m := cfg.memory
@@ -166,7 +179,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"dpop_mode", cfg.dpop.mode.String(),
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
 		"dpop_replay", cfg.dpop.display,
-		"auth_failure_limit", cfg.limiter.display())...)
+		"auth_failure_limit", cfg.limiter.display(),
+		"spa_dir", cfg.spa.dir)...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()

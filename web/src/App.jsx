@@ -11,7 +11,7 @@ const ENDPOINTS = [
   { path: '/api/me', testid: 'call-me', token: true },
 ];
 
-export default function App({ apiUrl }) {
+export default function App({ apiUrl, settingsSource }) {
   const { isLoading, isAuthenticated, error, user, loginWithRedirect, logout, getAccessTokenSilently } =
     useAuth0();
   const api = useApi(apiUrl);
@@ -106,7 +106,20 @@ export default function App({ apiUrl }) {
       </section>
 
       <section>
-        <h2>Call the API at {apiUrl}</h2>
+        <h2>
+          Call the API at <span data-testid="api-url">{apiUrl}</span>
+        </h2>
+        <p data-testid="settings-source" data-source={settingsSource}>
+          {settingsSource === 'build' ? (
+            <>
+              Settings: built in (<code>VITE_*</code>)
+            </>
+          ) : (
+            <>
+              Settings: from the server (<code>{settingsSource}</code>)
+            </>
+          )}
+        </p>
         {ENDPOINTS.map((ep) => (
           <button key={ep.path} data-testid={ep.testid} onClick={() => call(ep)}>
             GET {ep.path}
