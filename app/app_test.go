@@ -83,7 +83,7 @@ func TestMe(t *testing.T) {
 func TestHealth(t *testing.T) {
 	v := fake.New()
 	store := fake.NewMessages()
-	replay := &replayStore{ReplayCache: memory.NewReplayCache(64, nil)}
+	replay := &replayStore{ReplayCache: memory.NewReplayCache(64, ports.ReplayShares{}, nil)}
 	h := app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("got %v, want ready", err)

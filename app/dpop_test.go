@@ -66,7 +66,7 @@ func TestDPoPModes(t *testing.T) {
 	} {
 		for mode, want := range tc.want {
 			t.Run(tc.name+"/"+mode.String(), func(t *testing.T) {
-				proofs, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, nil))
+				proofs, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -98,7 +98,7 @@ func TestDPoPProofEveryRequest(t *testing.T) {
 	}
 	v := fake.New()
 	v.Accept("bound", domain.Principal{Subject: "alice", JKT: key.JKT()})
-	proofs, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, nil))
+	proofs, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestAuthenticateFailureLimitDPoP(t *testing.T) {
 	v.Accept("bound", domain.Principal{Subject: "alice", JKT: key.JKT()})
 	cfg := dpop.DefaultConfig()
 	cfg.NonceSecret = make([]byte, 32)
-	proofs, err := dpop.New(cfg, memory.NewReplayCache(1024, nil))
+	proofs, err := dpop.New(cfg, memory.NewReplayCache(1024, ports.ReplayShares{}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package domain
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // ProofReason says why a request with DPoP credentials (RFC 9449) was
 // refused. Reasons are stable, machine-readable and safe to show to
@@ -30,7 +33,8 @@ const (
 	ProofCritical     ProofReason = "dpop_critical_header" // a "crit" header
 	ProofKey          ProofReason = "dpop_bad_key"         // "jwk" missing, unusable, or not for "alg"
 	ProofPrivateKey   ProofReason = "dpop_private_key"     // "jwk" holds private key members
-	ProofWeakKey      ProofReason = "dpop_weak_key"        // an RSA key under 2048 bits (or over 8192)
+	ProofWeakKey      ProofReason = "dpop_weak_key"        // an RSA key under 2048 bits
+	ProofKeyTooLarge  ProofReason = "dpop_key_too_large"   // an RSA key over 4096 bits
 	ProofSignature    ProofReason = "dpop_bad_signature"   // the signature does not verify with "jwk"
 	ProofMissingClaim ProofReason = "dpop_missing_claim"   // jti, htm, htu, iat or ath absent
 	ProofClaimType    ProofReason = "dpop_bad_claim"       // a claim of the wrong type, or jti too long
@@ -58,6 +62,16 @@ const (
 	// temporarily_unavailable (HTTP 503, Retry-After)
 
 	ProofUnavailable ProofReason = "dpop_unavailable" // the replay store cannot answer
+	// ProofStoreRestarted: the replay store lost the proofs it held (a
+	// Redis restarted without persistence), and this proof could have been
+	// used before that; a proof made a little later will do.
+	ProofStoreRestarted ProofReason = "dpop_replay_store_restarted"
+
+	// too_many_proofs (HTTP 429, Retry-After): the proof is good, but its
+	// key or its access token already has its share of the replay cache.
+
+	ProofKeyShare   ProofReason = "dpop_too_many_for_key"
+	ProofTokenShare ProofReason = "dpop_too_many_for_token"
 )
 
 // The error codes of refused DPoP requests (RFC 9449 §7.1, §8; RFC 6750 §3.1).
@@ -68,6 +82,9 @@ const (
 	ProofCodeUseNonce       = "use_dpop_nonce"
 	ProofCodeInvalidToken   = "invalid_token"
 	ProofCodeUnavailable    = "temporarily_unavailable"
+	// ProofCodeTooMany is no OAuth error code: it names a 429 answer's
+	// error, which carries no challenge (the credentials are good).
+	ProofCodeTooMany = "too_many_proofs"
 )
 
 // proofReasons maps each reason to its error code and its fixed,
@@ -83,7 +100,8 @@ var proofReasons = map[ProofReason]struct{ code, description string }{
 	ProofCritical:     {ProofCodeInvalidProof, "critical header parameter not supported"},
 	ProofKey:          {ProofCodeInvalidProof, "DPoP proof jwk missing or unusable"},
 	ProofPrivateKey:   {ProofCodeInvalidProof, "DPoP proof jwk must not contain a private key"},
-	ProofWeakKey:      {ProofCodeInvalidProof, "DPoP proof key size not accepted"},
+	ProofWeakKey:      {ProofCodeInvalidProof, "DPoP proof RSA key under 2048 bits not accepted"},
+	ProofKeyTooLarge:  {ProofCodeInvalidProof, "DPoP proof RSA key over 4096 bits not accepted"},
 	ProofSignature:    {ProofCodeInvalidProof, "DPoP proof signature verification failed"},
 	ProofMissingClaim: {ProofCodeInvalidProof, "DPoP proof claim missing"},
 	ProofClaimType:    {ProofCodeInvalidProof, "DPoP proof claim has an invalid value"},
@@ -100,6 +118,12 @@ var proofReasons = map[ProofReason]struct{ code, description string }{
 	ProofKeyMismatch:  {ProofCodeInvalidToken, "access token is bound to another DPoP key"},
 	ProofBearerBound:  {ProofCodeInvalidToken, "DPoP-bound access token sent with the Bearer scheme; use Authorization: DPoP with a DPoP proof"},
 	ProofUnavailable:  {ProofCodeUnavailable, "DPoP replay check unavailable; retry shortly"},
+	ProofStoreRestarted: {ProofCodeUnavailable, "the DPoP replay store restarted and cannot vouch for proofs made before; " +
+		"retry with a fresh proof after Retry-After"},
+	ProofKeyShare: {ProofCodeTooMany, "too many DPoP proofs with this key within the proof window; " +
+		"retry with a fresh proof after Retry-After"},
+	ProofTokenShare: {ProofCodeTooMany, "too many DPoP proofs with this access token within the proof window; " +
+		"retry with a fresh proof after Retry-After"},
 }
 
 // ProofReasons returns every reason, sorted: the values a metric label of
@@ -131,15 +155,20 @@ func (r ProofReason) Description() string {
 }
 
 // ProofError is a refused DPoP request. It wraps, by its code:
-// ErrUnauthenticated (no code: dpop_required); ErrInvalidRequest (invalid_request); ErrInvalidToken (invalid_dpop_proof,
-// use_dpop_nonce, invalid_token: all answered 401); ErrUnavailable
-// (temporarily_unavailable: answered 503); and, for logs only, the cause.
+// ErrUnauthenticated (no code: dpop_required); ErrInvalidRequest
+// (invalid_request); ErrInvalidToken (invalid_dpop_proof, use_dpop_nonce,
+// invalid_token: all answered 401); ErrUnavailable
+// (temporarily_unavailable: answered 503); ErrQuotaExceeded
+// (too_many_proofs: answered 429); and, for logs only, the cause.
 type ProofError struct {
 	Reason ProofReason
 	// Param names the claim or header parameter concerned ("ath", "jwk"),
 	// when there is one. It is fixed text, safe to show.
 	Param string
-	Cause error // for logs; never shown to clients
+	// RetryAfter, for too_many_proofs and temporarily_unavailable, is how
+	// long the client should wait before trying again; 0 when unknown.
+	RetryAfter time.Duration
+	Cause      error // for logs; never shown to clients
 }
 
 // InvalidProof returns a *ProofError for reason about param, keeping cause
@@ -177,6 +206,8 @@ func (e *ProofError) Unwrap() []error {
 		sentinel = ErrInvalidRequest
 	case ProofCodeUnavailable:
 		sentinel = ErrUnavailable
+	case ProofCodeTooMany:
+		sentinel = ErrQuotaExceeded
 	default:
 		sentinel = ErrInvalidToken
 	}

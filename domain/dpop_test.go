@@ -27,6 +27,11 @@ func TestProofErrors(t *testing.T) {
 		{domain.ProofUnavailable, "temporarily_unavailable", domain.ErrUnavailable},
 		{domain.ProofBearerBound, "invalid_token", domain.ErrInvalidToken},
 		{domain.ProofRequired, "", domain.ErrUnauthenticated},
+		{domain.ProofWeakKey, "invalid_dpop_proof", domain.ErrInvalidToken},
+		{domain.ProofKeyTooLarge, "invalid_dpop_proof", domain.ErrInvalidToken},
+		{domain.ProofStoreRestarted, "temporarily_unavailable", domain.ErrUnavailable},
+		{domain.ProofKeyShare, "too_many_proofs", domain.ErrQuotaExceeded},
+		{domain.ProofTokenShare, "too_many_proofs", domain.ErrQuotaExceeded},
 		{domain.ProofReason("dpop_something_new"), "invalid_dpop_proof", domain.ErrInvalidToken},
 	} {
 		cause := errors.New("library detail")
@@ -38,7 +43,7 @@ func TestProofErrors(t *testing.T) {
 		if !errors.Is(err, tc.sentinel) || !errors.Is(err, cause) {
 			t.Errorf("%s: %v does not wrap %v and its cause", tc.reason, err, tc.sentinel)
 		}
-		for _, other := range []error{domain.ErrUnauthenticated, domain.ErrInvalidRequest, domain.ErrInvalidToken, domain.ErrUnavailable} {
+		for _, other := range []error{domain.ErrUnauthenticated, domain.ErrInvalidRequest, domain.ErrInvalidToken, domain.ErrUnavailable, domain.ErrQuotaExceeded} {
 			if other != tc.sentinel && errors.Is(err, other) {
 				t.Errorf("%s: also wraps %v", tc.reason, other)
 			}
@@ -60,7 +65,8 @@ func TestProofReasonDescriptions(t *testing.T) {
 		domain.ProofSignature, domain.ProofMissingClaim, domain.ProofClaimType, domain.ProofMethod, domain.ProofURL,
 		domain.ProofTooOld, domain.ProofFuture, domain.ProofAccessToken, domain.ProofReplayed, domain.ProofNonceMissing,
 		domain.ProofNonceStale, domain.ProofNonceInvalid, domain.ProofNotBound, domain.ProofKeyMismatch, domain.ProofUnavailable,
-		domain.ProofRequired, domain.ProofBearerBound,
+		domain.ProofRequired, domain.ProofBearerBound, domain.ProofKeyTooLarge, domain.ProofStoreRestarted, domain.ProofKeyShare,
+		domain.ProofTokenShare,
 	}
 	// ProofReasons (the metric's label values) lists exactly these.
 	if got := domain.ProofReasons(); len(got) != len(all) || !slices.IsSorted(got) {

@@ -124,6 +124,11 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	// A Redis that has just started cannot vouch for DPoP proofs that could
+	// have been used before its start: those made within DPOP_IAT_LEEWAY of
+	// it are refused (503) until the leeway has passed. A leeway of 2 s,
+	// and load from 3 s after Redis's start, keep that out of the run.
+	redisStarted := time.Now()
 	ports := map[string]int{"a": freePort(), "b": freePort()}
 	lbPort, statsPort := freePort(), freePort()
 	lb := fmt.Sprintf("http://127.0.0.1:%d", lbPort)
@@ -134,7 +139,7 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	env := append([]string{"PATH=" + os.Getenv("PATH")},
 		"DATABASE_URL="+o.databaseURL, "REDIS_URL="+redisURL,
 		"AUTH_PROVIDER=static", "KEY_FILE="+keyFile, "ISSUER_BASE_URL="+issuer, "AUDIENCE="+audience,
-		"PUBLIC_URL="+lb, "TRUSTED_PROXIES=127.0.0.1", "AUTH_FAILURE_LIMIT=off", "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000")
+		"PUBLIC_URL="+lb, "TRUSTED_PROXIES=127.0.0.1", "AUTH_FAILURE_LIMIT=off", "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000", "DPOP_IAT_LEEWAY=2")
 	instance := func(name string, n int) (*proc, error) {
 		return procs.start(name, filepath.Join(o.dir, fmt.Sprintf("api-%s-%d.log", name, n)), o.api, nil,
 			append(slices.Clone(env), fmt.Sprintf("ADDR=127.0.0.1:%d", ports[name])))
@@ -182,6 +187,7 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	time.Sleep(time.Until(redisStarted.Add(3 * time.Second)))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, c := range clients {

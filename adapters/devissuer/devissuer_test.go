@@ -32,6 +32,7 @@ import (
 	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/ports"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,6 +54,7 @@ type env struct {
 	clock    *clock
 	browser  *http.Client
 	verifier *auth0.Verifier
+	handler  http.Handler // the issuer's, for calls without a connection
 }
 
 func newEnv(t *testing.T) *env {
@@ -71,12 +73,28 @@ func newEnvWith(t *testing.T, proofs dpop.Config) *env {
 // config.json already.
 func newEnvIn(t *testing.T, dir string, proofs dpop.Config) *env {
 	t.Helper()
+	return newEnvProofsIn(t, dir, func(now func() time.Time) ports.TokenRequestProofs {
+		proofs.Now = now
+		pv, err := dpop.New(proofs, memory.NewReplayCache(1024, ports.ReplayShares{}, now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pv
+	})
+}
+
+// newEnvProofs is newEnv whose token endpoint checks DPoP proofs with what
+// proofs returns for the env's clock.
+func newEnvProofs(t *testing.T, proofs func(now func() time.Time) ports.TokenRequestProofs) *env {
+	t.Helper()
+	return newEnvProofsIn(t, t.TempDir(), proofs)
+}
+
+// newEnvProofsIn is newEnvProofs on the dev directory dir.
+func newEnvProofsIn(t *testing.T, dir string, proofs func(now func() time.Time) ports.TokenRequestProofs) *env {
+	t.Helper()
 	e := &env{t: t, dir: dir, clock: &clock{}}
-	proofs.Now = e.clock.Now
-	pv, err := dpop.New(proofs, memory.NewReplayCache(1024, e.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pv := proofs(e.clock.Now)
 	cfg, _, err := devissuer.LoadConfig(e.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +112,7 @@ func newEnvIn(t *testing.T, dir string, proofs dpop.Config) *env {
 		t.Fatal(err)
 	}
 	handler = s.Handler()
+	e.handler = handler
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,12 @@ type tokenResponse struct {
 // token is /oauth/token: authorization_code (with PKCE), refresh_token
 // (rotating) and client_credentials, with JSON or form bodies. A DPoP proof
 // (RFC 9449 §5) binds the tokens issued to its key.
+//
+// The proof is checked in two steps (ports.TokenRequestProofs): first
+// what costs nothing much (its form, key, claims and nonce), then, once the
+// client is authenticated and its grant found valid, its signature and its
+// jti. Anonymous or failing requests therefore never cost a signature
+// check, and never take room in the cache of used proofs.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	p, err := tokenParams(w, r)
 	if err != nil {
@@ -41,17 +48,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", name + " is given more than once"})
 		return
 	}
-	jkt, ok := s.tokenProof(w, r)
+	proof, ok := s.tokenProof(w, r)
 	if !ok {
 		return
 	}
 	switch p.Get("grant_type") {
 	case "authorization_code":
-		s.codeGrant(w, p, jkt)
+		s.codeGrant(w, r, p, proof)
 	case "refresh_token":
-		s.refreshGrant(w, p, jkt)
+		s.refreshGrant(w, r, p, proof)
 	case "client_credentials":
-		s.clientGrant(w, r, p, jkt)
+		s.clientGrant(w, r, p, proof)
 	case "":
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_request", "grant_type is required"})
 	default:
@@ -59,42 +66,84 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// tokenProof checks the token request's DPoP proof, if it has one, and
-// returns its key's thumbprint ("" without a proof). Otherwise it answers
-// (400 invalid_dpop_proof, or use_dpop_nonce with the nonce to use; 503
-// when used proofs cannot be checked) and returns false. With nonces on,
-// every answer to a DPoP request carries the current nonce.
-func (s *Server) tokenProof(w http.ResponseWriter, r *http.Request) (string, bool) {
+// tokenProof runs the first step of the check of the token request's DPoP
+// proof, if it has one, and returns the proof (nil without one).
+// Otherwise it answers (see proofRefused) and returns false. With nonces
+// on, every answer to a DPoP request carries the current nonce.
+func (s *Server) tokenProof(w http.ResponseWriter, r *http.Request) (ports.TokenRequestProof, bool) {
 	proofs := r.Header.Values("DPoP")
 	if len(proofs) == 0 {
-		return "", true
+		return nil, true
 	}
 	if s.proofs == nil {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_dpop_proof", "this issuer was started without DPoP support"})
-		return "", false
+		return nil, false
 	}
 	if nonce := s.proofs.Nonce(); nonce != "" {
 		w.Header().Set("DPoP-Nonce", nonce)
 	}
-	jkt, err := s.proofs.VerifyTokenRequestProof(r.Context(), ports.ProofRequest{
+	proof, err := s.proofs.CheckTokenRequestProof(ports.ProofRequest{
 		Method: r.Method, URL: s.minter.Issuer + "oauth/token", Proofs: proofs,
 	})
+	if err != nil {
+		s.proofRefused(w, err)
+		return nil, false
+	}
+	return proof, true
+}
+
+// acceptProof runs the second step of the proof's check (its signature
+// and jti), for a client authenticated with a valid grant, and returns the
+// key's thumbprint, which the tokens are to be bound to ("" without a
+// proof). Otherwise it answers and returns false.
+func (s *Server) acceptProof(w http.ResponseWriter, r *http.Request, proof ports.TokenRequestProof) (string, bool) {
+	if proof == nil {
+		return "", true
+	}
+	if err := proof.Accept(r.Context()); err != nil {
+		s.proofRefused(w, err)
+		return "", false
+	}
+	return proof.JKT(), true
+}
+
+// claimedJKT is the thumbprint proof claims ("" without a proof), for
+// comparing with a grant's binding before the proof is accepted.
+func claimedJKT(proof ports.TokenRequestProof) string {
+	if proof == nil {
+		return ""
+	}
+	return proof.JKT()
+}
+
+// proofRefused answers a refused proof: 400 invalid_dpop_proof, or
+// use_dpop_nonce with the nonce to use; 429 when the proof's key has its
+// share of the used proofs; 503 when used proofs cannot be checked.
+func (s *Server) proofRefused(w http.ResponseWriter, err error) {
 	var pe *domain.ProofError
-	switch {
-	case err == nil:
-		return jkt, true
-	case !errors.As(err, &pe):
+	if !errors.As(err, &pe) {
 		s.log.Error("devissuer: checking a DPoP proof", "error", err)
 		writeJSON(w, http.StatusInternalServerError, oauthError{"server_error", "could not check the DPoP proof"})
-	case pe.Code() == domain.ProofCodeUnavailable:
-		w.Header().Set("Retry-After", "5")
+		return
+	}
+	retryAfter := func(def time.Duration) {
+		if pe.RetryAfter > 0 {
+			def = pe.RetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((def+time.Second-1)/time.Second)))
+	}
+	switch pe.Code() {
+	case domain.ProofCodeUnavailable:
+		retryAfter(5 * time.Second)
 		writeJSON(w, http.StatusServiceUnavailable, oauthError{"temporarily_unavailable", pe.Describe()})
-	case pe.Code() == domain.ProofCodeUseNonce:
+	case domain.ProofCodeTooMany:
+		retryAfter(time.Second)
+		writeJSON(w, http.StatusTooManyRequests, oauthError{domain.ProofCodeTooMany, pe.Describe()})
+	case domain.ProofCodeUseNonce:
 		writeJSON(w, http.StatusBadRequest, oauthError{"use_dpop_nonce", pe.Describe()})
 	default:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_dpop_proof", pe.Describe()})
 	}
-	return "", false
 }
 
 // tokenParamNames are the /oauth/token parameters the issuer reads; none
@@ -165,7 +214,7 @@ const (
 	errTrailingData = paramError("the body has data after its JSON object")
 )
 
-func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
+func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, p url.Values, proof ports.TokenRequestProof) {
 	s.mu.Lock()
 	c, ok := s.codes.take(p.Get("code"), s.now()) // single use, whatever happens next
 	s.mu.Unlock()
@@ -179,7 +228,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
 	case p.Get("redirect_uri") != c.req.redirectURI:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "redirect_uri does not match the authorization request"})
 		return
-	case c.req.dpopJKT != "" && jkt != c.req.dpopJKT:
+	case c.req.dpopJKT != "" && claimedJKT(proof) != c.req.dpopJKT:
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "the code is bound to a DPoP key (dpop_jkt); a DPoP proof made with that key is required"})
 		return
 	}
@@ -195,6 +244,10 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
 			return
 		}
 	}
+	jkt, ok := s.acceptProof(w, r, proof)
+	if !ok {
+		return
+	}
 	var refreshScopes []string
 	if slices.Contains(c.granted, "offline_access") {
 		refreshScopes = c.granted
@@ -207,22 +260,16 @@ func (s *Server) codeGrant(w http.ResponseWriter, p url.Values, jkt string) {
 // grant, even when the request narrows the scopes of the access token. A
 // refresh token bound to a DPoP key is only used with a proof made with
 // that key; a request that lacks one does not use it up.
-func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, jkt string) {
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, p url.Values, proof ports.TokenRequestProof) {
 	h := hash(p.Get("refresh_token"))
 	s.mu.Lock()
 	rt, ok := s.refresh.get(h, s.now())
 	reused := ok && rt.used
 	if reused {
-		// A rotated-out token came back: someone kept a copy. Revoke the
-		// whole family, as Auth0's refresh token rotation does.
-		family := rt.family
-		s.refresh.deleteIf(func(v *refreshToken) bool { return v.family == family })
+		s.revokeFamily(rt.family)
 	}
-	otherKey := ok && !reused && rt.jkt != "" && rt.jkt != jkt
+	otherKey := ok && !reused && rt.jkt != "" && rt.jkt != claimedJKT(proof)
 	valid := ok && !reused && !otherKey && rt.clientID == p.Get("client_id")
-	if valid {
-		rt.used = true
-	}
 	s.mu.Unlock()
 	switch {
 	case !ok:
@@ -238,16 +285,43 @@ func (s *Server) refreshGrant(w http.ResponseWriter, p url.Values, jkt string) {
 		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token issued to another client"})
 		return
 	}
+	client, ok := s.cfg.client(rt.clientID)
+	if !ok { // removed from config.json since: as it was
+		client = Client{ClientID: rt.clientID}
+	}
+	if client.ClientSecret != "" && !secretOK(client, p.Get("client_secret")) {
+		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "client authentication failed"})
+		return
+	}
+	// Used up only now, by a request that proves the key it is bound to.
+	jkt, ok := s.acceptProof(w, r, proof)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	reused = rt.used
+	if reused { // another request used it meanwhile
+		s.revokeFamily(rt.family)
+	}
+	rt.used = true
+	s.mu.Unlock()
+	if reused {
+		writeJSON(w, http.StatusBadRequest, oauthError{"invalid_grant", "refresh token already used; its family is revoked"})
+		return
+	}
 	scopes := rt.scopes
 	if req := strings.Fields(p.Get("scope")); len(req) > 0 {
 		// Narrow, never widen: only scopes the grant holds.
 		scopes = slices.DeleteFunc(slices.Clone(req), func(sc string) bool { return !slices.Contains(rt.scopes, sc) })
 	}
-	client, ok := s.cfg.client(rt.clientID)
-	if !ok { // removed from config.json since: as it was
-		client = Client{ClientID: rt.clientID}
-	}
 	s.issue(w, client, "", rt.who, scopes, rt.perms, rt.authTime, rt.family, rt.scopes, jkt)
+}
+
+// revokeFamily deletes every refresh token of family: a rotated-out token
+// came back, so someone kept a copy (as Auth0's refresh token rotation
+// does). The caller holds s.mu.
+func (s *Server) revokeFamily(family string) {
+	s.refresh.deleteIf(func(v *refreshToken) bool { return v.family == family })
 }
 
 // issue answers with an access token for scopes, an ID token when openid
@@ -299,7 +373,7 @@ func tokenType(jkt string) string {
 	return "Bearer"
 }
 
-func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Values, jkt string) {
+func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Values, proof ports.TokenRequestProof) {
 	id, secret := p.Get("client_id"), p.Get("client_secret")
 	if u, pw, ok := r.BasicAuth(); ok {
 		id, secret = u, pw
@@ -316,6 +390,10 @@ func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Value
 	}
 	if aud := p.Get("audience"); aud != "" && aud != s.cfg.Audience {
 		writeJSON(w, http.StatusForbidden, oauthError{"access_denied", "unknown audience " + aud})
+		return
+	}
+	jkt, ok := s.acceptProof(w, r, proof)
+	if !ok {
 		return
 	}
 	scopes := client.Scopes

@@ -2,8 +2,10 @@ package dpop_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"strings"
 	"testing"
@@ -78,11 +80,70 @@ func BenchmarkVerifyProofRefusedGarbage(b *testing.B) {
 	}, false)
 }
 
+// BenchmarkVerifyProofRefusedRSA8192 is an attacker's proof signed with an
+// RSA-8192 key, sent with a token bound to another key: what refusing it
+// costs (the same proof each time; it is refused before the replay check).
+func BenchmarkVerifyProofRefusedRSA8192(b *testing.B) {
+	benchRefused(b, "RSA8192")
+}
+
+// BenchmarkVerifyProofRefusedRSA4096Unbound is a proof signed with an
+// RSA-4096 key (the largest accepted) sent with a token bound to no key, a
+// bearer token sent as DPoP: what refusing it costs.
+func BenchmarkVerifyProofRefusedRSA4096Unbound(b *testing.B) {
+	benchRefused(b, "RSA4096")
+}
+
+// BenchmarkRawRSA8192Verify is what refusing an RSA-8192 proof before its
+// signature saves: SHA-256 of a proof's signing input and one RSA-8192
+// PKCS #1 v1.5 signature check.
+func BenchmarkRawRSA8192Verify(b *testing.B) {
+	k := testKey(b, "RSA8192")
+	p := sign(b, header(k), claims(testNow), "RS256", k.signer)
+	input := p[:strings.LastIndexByte(p, '.')]
+	digest := sha256.Sum256([]byte(input))
+	priv := k.signer.(*rsa.PrivateKey)
+	sig, err := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, digest[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d := sha256.Sum256([]byte(input))
+		if err := rsa.VerifyPKCS1v15(&priv.PublicKey, crypto.SHA256, d[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRefused(b *testing.B, keyName string) {
+	attacker := testKey(b, keyName)
+	p := sign(b, header(attacker), claims(testNow), attacker.alg, attacker.signer)
+	req := request(testKey(b, "ES256"), p) // a token bound to the ES256 key
+	if keyName == "RSA4096" {
+		req.JKT = "" // a bearer token, bound to no key
+	}
+	clk := &clock{t: testNow}
+	cfg := dpop.DefaultConfig()
+	cfg.Now = clk.Now
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.VerifyProof(ctx, req); err == nil {
+			b.Fatal("VerifyProof: accepted")
+		}
+	}
+}
+
 func benchVerify(b *testing.B, make func(b *testing.B, k *key, n int) []ports.ProofRequest, wantOK bool) {
 	clk := &clock{t: testNow}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clk.Now
-	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +166,7 @@ func BenchmarkProofVsRaw(b *testing.B) {
 	clk := &clock{t: testNow}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clk.Now
-	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,8 +7,11 @@
 // Parts:
 //
 //   - Verifier (ports.ProofVerifier): every check of RFC 9449 §4.3 and §7.1
-//     (see VerifyProof for the list and order), refusals as
-//     *domain.ProofError with stable dpop_* reasons.
+//     (see VerifyProof for the list and order: everything that costs no
+//     signature check first, so a hostile proof costs about its parsing),
+//     refusals as *domain.ProofError with stable dpop_* reasons. For token
+//     endpoints (ports.TokenRequestProofs) the check is in two steps, the
+//     signature and the jti coming once the client is authenticated.
 //   - URLPolicy: the URL the client addressed, rebuilt from the request
 //     under PUBLIC_URL or TRUSTED_PROXIES; forwarded headers are never
 //     trusted by default.
@@ -30,7 +33,8 @@
 // Replay: a proof's jti is recorded, per key thumbprint, in a
 // ports.ReplayCache for as long as the proof could be accepted (its iat
 // plus DPOP_IAT_OFFSET, plus DPOP_IAT_LEEWAY for instances whose clocks are
-// behind). adapters/memory.ReplayCache serves one instance;
+// behind), counted against its key's and its access token's shares.
+// adapters/memory.ReplayCache serves one instance;
 // adapters/redis.ReplayCache (REDIS_URL) every instance sharing the Redis.
 //
 // # How the HTTP layer calls it
@@ -53,7 +57,10 @@
 //  5. Answer a *domain.ProofError by its Code(): invalid_request: 400;
 //     invalid_dpop_proof, use_dpop_nonce, invalid_token: 401;
 //     temporarily_unavailable: 503 with Retry-After (it wraps
-//     domain.ErrUnavailable: never let the request through). The challenge
+//     domain.ErrUnavailable: never let the request through);
+//     too_many_proofs: 429 with Retry-After and no challenge (the key or
+//     token has its share of the replay cache; its credentials are good).
+//     Retry-After is the error's RetryAfter when set. The challenge
 //     is below; for use_dpop_nonce add a DPoP-Nonce header. A refused
 //     access token sent with the DPoP scheme gets the DPoP challenge with
 //     error="invalid_token". Count and log the Reason (all dpop_*), never

@@ -95,7 +95,7 @@ func FuzzVerifyProof(f *testing.F) {
 		cfg := dpop.DefaultConfig()
 		cfg.Now = clk.Now
 		cfg.Algorithms = append(cfg.Algorithms, "ES512", "RS384", "RS512", "PS384", "PS512")
-		v, err := dpop.New(cfg, memory.NewReplayCache(64, clk.Now))
+		v, err := dpop.New(cfg, memory.NewReplayCache(64, ports.ReplayShares{}, clk.Now))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,10 +8,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +84,12 @@ func testKey(t testing.TB, name string) *key {
 	case "RSA1024":
 		k.alg = "RS256"
 		k.signer, err = rsa.GenerateKey(rand.Reader, 1024)
+	case "RSA4096":
+		k.alg = "RS256"
+		k.signer, err = rsa.GenerateKey(rand.Reader, 4096)
+	case "RSA8192": // made once with openssl genrsa 8192: Go takes minutes
+		k.alg = "RS256"
+		k.signer, err = readPEMKey("testdata/rsa8192.pem")
 	case "EdDSA", "Ed25519":
 		_, k.signer, err = ed25519.GenerateKey(rand.Reader)
 	default:
@@ -91,11 +100,28 @@ func testKey(t testing.TB, name string) *key {
 	}
 	k.jwk = publicJWK(k.signer.Public())
 	raw := mustJSON(t, k.jwk)
-	if k.jkt, err = dpop.Thumbprint(raw); err != nil && name != "RSA1024" {
+	if k.jkt, err = dpop.Thumbprint(raw); err != nil && name != "RSA1024" && name != "RSA8192" {
 		t.Fatalf("Thumbprint(%s): %v", name, err)
 	}
 	keys[name] = k
 	return k
+}
+
+// readPEMKey reads a PKCS #8 private key: a test key, never used elsewhere.
+func readPEMKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New(path + ": no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return k.(crypto.Signer), nil
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -220,7 +246,7 @@ func newVerifier(t testing.TB, clk *clock, edit func(*dpop.Config)) *dpop.Verifi
 	if edit != nil {
 		edit(&cfg)
 	}
-	v, err := dpop.New(cfg, memory.NewReplayCache(10_000, clk.Now))
+	v, err := dpop.New(cfg, memory.NewReplayCache(10_000, ports.ReplayShares{}, clk.Now))
 	if err != nil {
 		t.Fatalf("dpop.New: %v", err)
 	}
@@ -249,7 +275,7 @@ func wantReason(t *testing.T, err error, want domain.ProofReason) {
 // failingCache is a replay cache whose store fails with err.
 type failingCache struct{ err error }
 
-func (c failingCache) FirstSeen(context.Context, string, time.Duration) (bool, error) {
+func (c failingCache) FirstSeen(context.Context, ports.ReplayKey, time.Duration) (bool, error) {
 	return false, c.err
 }
 

@@ -15,12 +15,16 @@ import (
 	"github.com/example/spaapi/domain"
 )
 
-// RSA modulus bounds for proof keys: at least 2048 bits, as for the
-// project's token keys (RFC 7518 §3.3); at most 8192, so that a proof cannot
-// make the server do an arbitrarily large modular exponentiation.
+// RSA bounds for proof keys: a modulus of at least 2048 bits, as for the
+// project's token keys (RFC 7518 §3.3), and at most 4096, the largest
+// clients make (WebCrypto, platform key stores); an exponent of at most
+// 65537, the one clients use. Verifying grows with the square of the
+// modulus and with the exponent's length: an 8192-bit key with a 31-bit
+// exponent would cost about 30 times a 2048-bit key with 65537.
 const (
-	minRSABits = 2048
-	maxRSABits = 8192
+	minRSABits     = 2048
+	maxRSABits     = 4096
+	maxRSAExponent = 65537
 )
 
 // privateMembers are the JWK members that hold private or symmetric key
@@ -47,7 +51,7 @@ type proofKey struct {
 
 // parseJWK checks that raw is a public JWK usable with alg and returns the
 // key and its thumbprint. Errors are *domain.ProofError: ProofPrivateKey,
-// ProofWeakKey or ProofKey.
+// ProofWeakKey, ProofKeyTooLarge or ProofKey.
 func parseJWK(raw json.RawMessage, alg *algorithm) (proofKey, error) {
 	var m map[string]json.RawMessage // exact member names: "D" is not "d"
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
@@ -135,12 +139,15 @@ func parseRSA(m map[string]json.RawMessage) (proofKey, error) {
 	for _, b := range eb {
 		exp = exp<<8 | int(b)
 	}
-	if exp < 3 || exp&1 == 0 || exp > 1<<31-1 {
-		return proofKey{}, domain.InvalidProof(domain.ProofKey, "jwk", fmt.Errorf("exponent %d not accepted", exp))
+	if exp < 3 || exp&1 == 0 || exp > maxRSAExponent {
+		return proofKey{}, domain.InvalidProof(domain.ProofKey, "jwk", fmt.Errorf("exponent %d not accepted (odd, 3 to %d)", exp, maxRSAExponent))
+	}
+	if len(nb) > maxRSABits/8 { // refused before reading it as a number
+		return proofKey{}, domain.InvalidProof(domain.ProofKeyTooLarge, "jwk", fmt.Errorf("RSA key of %d bytes (at most %d bits)", len(nb), maxRSABits))
 	}
 	mod := new(big.Int).SetBytes(nb)
-	if bits := mod.BitLen(); bits < minRSABits || bits > maxRSABits {
-		return proofKey{}, domain.InvalidProof(domain.ProofWeakKey, "jwk", fmt.Errorf("RSA key of %d bits (accepted: %d to %d)", bits, minRSABits, maxRSABits))
+	if bits := mod.BitLen(); bits < minRSABits {
+		return proofKey{}, domain.InvalidProof(domain.ProofWeakKey, "jwk", fmt.Errorf("RSA key of %d bits (at least %d)", bits, minRSABits))
 	}
 	pub := &rsa.PublicKey{N: mod, E: exp}
 	return proofKey{pub, thumbprint(`{"e":"`, e, `","kty":"RSA","n":"`, n, `"}`)}, nil
@@ -208,7 +215,7 @@ func thumbprint(parts ...string) string {
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint (base64url, as in
 // cnf.jkt) of a public JWK given as JSON: an EC (P-256, P-384, P-521), RSA
-// (2048 to 8192 bits) or OKP Ed25519 key. Keys with private members are
+// (2048 to 4096 bits, exponent at most 65537) or OKP Ed25519 key. Keys with private members are
 // refused. Issuers binding tokens to a key (cnf.jkt) and tests use it.
 func Thumbprint(jwk []byte) (string, error) {
 	var m map[string]json.RawMessage

@@ -20,7 +20,7 @@ func TestSignerProofsVerify(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			cfg := dpop.DefaultConfig()
 			cfg.Algorithms = []string{alg}
-			v, err := dpop.New(cfg, memory.NewReplayCache(1024, nil))
+			v, err := dpop.New(cfg, memory.NewReplayCache(1024, ports.ReplayShares{}, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestSignerProofsVerify(t *testing.T) {
 // thumbprint is the answer, and everything else is checked as usual.
 func TestVerifyTokenRequestProof(t *testing.T) {
 	ctx := context.Background()
-	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, nil))
+	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestVerifyTokenRequestProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jkt, err := v.VerifyTokenRequestProof(ctx, req(p)); err != nil || jkt != s.JKT() {
+	if jkt, err := verifyTokenRequestProof(ctx, v, req(p)); err != nil || jkt != s.JKT() {
 		t.Fatalf("got %q, %v; want the key's thumbprint %q", jkt, err, s.JKT())
 	}
 	var pe *domain.ProofError
-	if _, err := v.VerifyTokenRequestProof(ctx, req(p)); !errors.As(err, &pe) || pe.Reason != domain.ProofReplayed {
+	if _, err := verifyTokenRequestProof(ctx, v, req(p)); !errors.As(err, &pe) || pe.Reason != domain.ProofReplayed {
 		t.Errorf("replayed: got %v", err)
 	}
 	// The same proof (without ath) is refused where an access token comes with it.
@@ -115,11 +115,25 @@ func TestVerifyTokenRequestProof(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.VerifyTokenRequestProof(ctx, req(p)); !errors.As(err, &pe) || pe.Reason != tc.want {
+		if _, err := verifyTokenRequestProof(ctx, v, req(p)); !errors.As(err, &pe) || pe.Reason != tc.want {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.want)
 		}
 	}
-	if _, err := v.VerifyTokenRequestProof(ctx, ports.ProofRequest{Method: "POST", URL: token}); !errors.As(err, &pe) || pe.Reason != domain.ProofMissing {
+	if _, err := verifyTokenRequestProof(ctx, v, ports.ProofRequest{Method: "POST", URL: token}); !errors.As(err, &pe) || pe.Reason != domain.ProofMissing {
 		t.Errorf("no proof: got %v", err)
 	}
+}
+
+// verifyTokenRequestProof runs both steps of a token request's proof check,
+// as a token endpoint does for an authenticated client, and returns the
+// key's thumbprint.
+func verifyTokenRequestProof(ctx context.Context, v *dpop.Verifier, req ports.ProofRequest) (string, error) {
+	p, err := v.CheckTokenRequestProof(req)
+	if err != nil {
+		return "", err
+	}
+	if err := p.Accept(ctx); err != nil {
+		return "", err
+	}
+	return p.JKT(), nil
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/example/spaapi/adapters/jwtverify"
@@ -34,10 +35,12 @@ type Verifier struct {
 
 	headersMu sync.RWMutex
 	headers   map[string]cachedHeader // accepted headers, by their base64url
+
+	signatureChecks atomic.Uint64 // for tests: checks run in the right order
 }
 
 // maxCachedHeaders bounds the accepted-header cache: one entry per client
-// key in use, at most about 1 KB each (an 8192-bit RSA key's header).
+// key in use, at most about 800 bytes each (a 4096-bit RSA key's header).
 const maxCachedHeaders = 4096
 
 type cachedHeader struct {
@@ -87,157 +90,220 @@ type proofClaims struct {
 	iat                       float64
 }
 
-// VerifyProof implements ports.ProofVerifier. The checks, in order (the
-// first failure is the answer):
+// parsedProof is a proof whose form, header, key and claims have been read
+// and checked; its signature has not been verified yet.
+type parsedProof struct {
+	alg    *algorithm
+	key    proofKey
+	claims proofClaims
+	input  string // the signing input: header and payload, as received
+	sig    []byte
+}
+
+// VerifyProof implements ports.ProofVerifier. Every check that costs no
+// signature verification comes first, so that a proof that cannot be
+// accepted with this request and token costs about what parsing it does,
+// whatever key signed it. The checks, in order (the first failure is the
+// answer):
 //
 //  1. exactly one DPoP header (else invalid_request), not empty, at most
 //     MaxProofBytes long;
 //  2. compact JWS: three non-empty base64url segments, no padding, JSON
 //     objects in header and payload;
 //  3. header: "typ" exactly dpop+jwt, "alg" one of Config.Algorithms, no
-//     "crit", "jwk" a public key fit for "alg" (RSA: 2048 to 8192 bits;
-//     EC: the algorithm's curve, a point on it);
-//  4. the signature verifies with that key;
-//  5. claims: "jti" (a string of at most MaxJTIBytes), "htm" equal to the
+//     "crit", "jwk" a public key fit for "alg" (RSA: 2048 to 4096 bits,
+//     exponent at most 65537; EC: the algorithm's curve, a point on it);
+//  4. claims present, of their types;
+//  5. the access token is bound to the key: req.JKT equals the key's RFC
+//     7638 thumbprint (else invalid_token);
+//  6. claims: "jti" (a string of at most MaxJTIBytes), "htm" equal to the
 //     method, "htu" equal to req.URL after normalisation (query and
 //     fragment ignored), "iat" within [now-IATOffset, now+IATLeeway],
 //     "ath" equal to base64url(SHA-256(access token));
-//  6. the access token is bound to the key: req.JKT equals the key's RFC
-//     7638 thumbprint (else invalid_token);
 //  7. the nonce, when nonces are on (else use_dpop_nonce);
-//  8. the jti has not been seen with this key within the proof's window
-//     (replay cache unavailable: dpop_unavailable, wrapping
-//     domain.ErrUnavailable).
+//  8. the signature verifies with the proof's key;
+//  9. the jti has not been seen with this key within the proof's window,
+//     and the key and the token are within their shares of the replay
+//     cache (see ports.ReplayCache: dpop_replayed, dpop_too_many_for_key,
+//     dpop_too_many_for_token; a store that cannot answer:
+//     dpop_unavailable, wrapping domain.ErrUnavailable).
 func (v *Verifier) VerifyProof(ctx context.Context, req ports.ProofRequest) error {
-	_, err := v.verify(ctx, req, true)
-	return err
+	p, err := v.check(req, true)
+	if err != nil {
+		return err
+	}
+	return v.accept(ctx, p, p.claims.ath) // the token's hash: checkClaims compared them
 }
 
-// VerifyTokenRequestProof implements ports.TokenRequestProofs: a proof
-// sent to a token endpoint (RFC 9449 §5), checked as VerifyProof checks
-// one, except that there is no access token yet, so neither "ath" nor a
-// binding is checked (req.AccessToken and req.JKT are ignored). It returns
-// the thumbprint of the proof's key, which the tokens issued are bound to.
-func (v *Verifier) VerifyTokenRequestProof(ctx context.Context, req ports.ProofRequest) (string, error) {
-	return v.verify(ctx, req, false)
+// CheckTokenRequestProof implements ports.TokenRequestProofs: the checks
+// of VerifyProof up to the nonce (steps 1 to 7), for a proof sent to a
+// token endpoint (RFC 9449 §5), where there is no access token yet, so
+// neither "ath" nor a binding is checked (req.AccessToken and req.JKT are
+// ignored). The proof's Accept verifies its signature and records its jti.
+func (v *Verifier) CheckTokenRequestProof(req ports.ProofRequest) (ports.TokenRequestProof, error) {
+	p, err := v.check(req, false)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenRequestProof{v: v, p: p}, nil
 }
 
-// verify checks req (see VerifyProof), with an access token or, at a token
-// endpoint, without, and returns the proof key's thumbprint.
-func (v *Verifier) verify(ctx context.Context, req ports.ProofRequest, withToken bool) (string, error) {
+// tokenRequestProof is a ports.TokenRequestProof: a proof that passed
+// the checks that need no signature verification.
+type tokenRequestProof struct {
+	v *Verifier
+	p parsedProof
+}
+
+func (t *tokenRequestProof) JKT() string { return t.p.key.jkt }
+
+func (t *tokenRequestProof) Accept(ctx context.Context) error { return t.v.accept(ctx, t.p, "") }
+
+// check runs every check of req's proof but the signature and the replay
+// cache (steps 1 to 7), with an access token or, at a token endpoint,
+// without.
+func (v *Verifier) check(req ports.ProofRequest, withToken bool) (parsedProof, error) {
 	switch len(req.Proofs) {
 	case 0:
-		return "", domain.InvalidProof(domain.ProofMissing, "", nil)
+		return parsedProof{}, domain.InvalidProof(domain.ProofMissing, "", nil)
 	case 1:
 	default:
-		return "", domain.InvalidProof(domain.ProofMultiple, "", nil)
+		return parsedProof{}, domain.InvalidProof(domain.ProofMultiple, "", nil)
 	}
 	proof := req.Proofs[0]
 	if proof == "" {
-		return "", domain.InvalidProof(domain.ProofMissing, "", nil)
+		return parsedProof{}, domain.InvalidProof(domain.ProofMissing, "", nil)
 	}
 	if len(proof) > v.cfg.MaxProofBytes {
-		return "", domain.InvalidProof(domain.ProofTooLarge, "", fmt.Errorf("%d bytes", len(proof)))
+		return parsedProof{}, domain.InvalidProof(domain.ProofTooLarge, "", fmt.Errorf("%d bytes", len(proof)))
 	}
-
-	key, claims, err := v.parse(proof, withToken)
+	p, err := v.parse(proof, withToken)
 	if err != nil {
-		return "", err
-	}
-	if err := v.checkClaims(req, claims, withToken); err != nil {
-		return "", err
+		return p, err
 	}
 	if withToken {
-		if req.JKT == "" {
-			return "", domain.InvalidProof(domain.ProofNotBound, "cnf.jkt", nil)
-		}
-		if req.JKT != key.jkt {
-			return "", domain.InvalidProof(domain.ProofKeyMismatch, "cnf.jkt", nil)
+		if err := bound(req.JKT, p.key.jkt); err != nil {
+			return p, err
 		}
 	}
+	if err := v.checkClaims(req, p.claims, withToken); err != nil {
+		return p, err
+	}
 	if v.nonces != nil {
-		if err := v.nonces.Check(claims.nonce); err != nil {
-			return "", err
+		if err := v.nonces.Check(p.claims.nonce); err != nil {
+			return p, err
 		}
+	}
+	return p, nil
+}
+
+// bound checks that a token bound to tokenJKT (its cnf.jkt, "" for none)
+// may be used with a proof by the key whose thumbprint is proofJKT.
+func bound(tokenJKT, proofJKT string) error {
+	if tokenJKT == "" {
+		return domain.InvalidProof(domain.ProofNotBound, "cnf.jkt", nil)
+	}
+	if tokenJKT != proofJKT {
+		return domain.InvalidProof(domain.ProofKeyMismatch, "cnf.jkt", nil)
+	}
+	return nil
+}
+
+// accept verifies p's signature and records its jti, under tokenHash (the
+// access token's "ath", "" at a token endpoint) for the token's share
+// (steps 8 and 9).
+func (v *Verifier) accept(ctx context.Context, p parsedProof, tokenHash string) error {
+	if err := v.verifySignature(p); err != nil {
+		return err
 	}
 
 	// Remember the jti for as long as this proof could be accepted here,
 	// plus the leeway for instances whose clocks are behind ours.
 	// (checkClaims has put iat within [now-offset, now+leeway].)
-	ttl := time.Duration((claims.iat-seconds(v.cfg.Now()))*1e9) + v.cfg.IATOffset + v.cfg.IATLeeway
-	first, err := v.replay.FirstSeen(ctx, key.jkt+" "+claims.jti, ttl)
+	ttl := time.Duration((p.claims.iat-seconds(v.cfg.Now()))*1e9) + v.cfg.IATOffset + v.cfg.IATLeeway
+	issued := time.Unix(0, int64(p.claims.iat*1e9))
+	first, err := v.replay.FirstSeen(ctx, ports.ReplayKey{
+		JKT: p.key.jkt, Token: tokenHash, JTI: p.claims.jti,
+		// A proof can be accepted from IATLeeway before its iat on.
+		ValidFrom: issued.Add(-v.cfg.IATLeeway),
+	}, ttl)
+	var pe *domain.ProofError
 	switch {
+	case errors.As(err, &pe):
+		return pe // over a share, or the store restarted
 	case err != nil:
-		return "", domain.InvalidProof(domain.ProofUnavailable, "", err)
+		return domain.InvalidProof(domain.ProofUnavailable, "", err)
 	case !first:
-		return "", domain.InvalidProof(domain.ProofReplayed, "jti", nil)
+		return domain.InvalidProof(domain.ProofReplayed, "jti", nil)
 	}
-	return key.jkt, nil
+	return nil
 }
 
-// parse checks the proof's form, header and signature (steps 2 to 4) and
-// returns its key and claims; "ath" is required withToken, and read when
-// present otherwise.
-func (v *Verifier) parse(proof string, withToken bool) (proofKey, proofClaims, error) {
-	var (
-		key    proofKey
-		claims proofClaims
-	)
+// verifySignature checks p's signature with its key: the one costly step,
+// and the only place signatures are checked.
+func (v *Verifier) verifySignature(p parsedProof) error {
+	v.signatureChecks.Add(1)
+	if err := p.alg.method.Verify(p.input, p.sig, p.key.key); err != nil {
+		return domain.InvalidProof(domain.ProofSignature, "", err)
+	}
+	return nil
+}
+
+// parse checks the proof's form, header and claims (steps 2 to 4) and
+// returns them with the signing input and signature; "ath" is required
+// withToken, and read when present otherwise.
+func (v *Verifier) parse(proof string, withToken bool) (parsedProof, error) {
+	var p parsedProof
 	for i := 0; i < len(proof); i++ { // base64url and dots only: no padding, no line breaks
 		if !jwsChar[proof[i]] {
-			return key, claims, malformed("character outside base64url")
+			return p, malformed("character outside base64url")
 		}
 	}
 	h64, rest, _ := strings.Cut(proof, ".")
 	p64, s64, ok := strings.Cut(rest, ".")
 	if !ok || h64 == "" || p64 == "" || s64 == "" || strings.IndexByte(s64, '.') >= 0 {
-		return key, claims, malformed("not three non-empty dot-separated segments")
+		return p, malformed("not three non-empty dot-separated segments")
 	}
-	alg, key, err := v.header(h64)
-	if err != nil {
-		return key, claims, err
+	var err error
+	if p.alg, p.key, err = v.header(h64); err != nil {
+		return p, err
 	}
 	payload, err := decodeObject(p64)
 	if err != nil {
-		return key, claims, malformed("payload: " + err.Error())
+		return p, malformed("payload: " + err.Error())
 	}
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(s64)
-	if err != nil {
-		return key, claims, malformed("signature is not base64url")
+	if p.sig, err = base64.RawURLEncoding.Strict().DecodeString(s64); err != nil {
+		return p, malformed("signature is not base64url")
 	}
+	p.input = proof[:len(h64)+1+len(p64)]
 
-	// Signature, over the segments exactly as received.
-	if err := alg.method.Verify(proof[:len(h64)+1+len(p64)], sig, key.key); err != nil {
-		return key, claims, domain.InvalidProof(domain.ProofSignature, "", err)
-	}
-
-	// Claims: read here, checked by checkClaims.
-	for _, c := range []struct {
+	c := &p.claims
+	for _, m := range []struct {
 		name string
 		dst  *string
-	}{{"jti", &claims.jti}, {"htm", &claims.htm}, {"htu", &claims.htu}, {"ath", &claims.ath}} {
-		if _, ok := payload[c.name]; !ok && c.name == "ath" && !withToken {
+	}{{"jti", &c.jti}, {"htm", &c.htm}, {"htu", &c.htu}, {"ath", &c.ath}} {
+		if _, ok := payload[m.name]; !ok && m.name == "ath" && !withToken {
 			continue
 		}
-		if *c.dst, err = stringParam(payload, c.name, domain.ProofMissingClaim); err != nil {
-			return key, claims, err
+		if *m.dst, err = stringParam(payload, m.name, domain.ProofMissingClaim); err != nil {
+			return p, err
 		}
 	}
 	if raw, ok := payload["nonce"]; ok {
-		if err := json.Unmarshal(raw, &claims.nonce); err != nil {
-			return key, claims, domain.InvalidProof(domain.ProofClaimType, "nonce", nil)
+		if err := json.Unmarshal(raw, &c.nonce); err != nil {
+			return p, domain.InvalidProof(domain.ProofClaimType, "nonce", nil)
 		}
 	}
 	raw, ok := payload["iat"]
 	if !ok {
-		return key, claims, domain.InvalidProof(domain.ProofMissingClaim, "iat", nil)
+		return p, domain.InvalidProof(domain.ProofMissingClaim, "iat", nil)
 	}
 	// A JSON number (RFC 7519 NumericDate), not a string.
-	if claims.iat, err = strconv.ParseFloat(string(raw), 64); err != nil || len(raw) == 0 || raw[0] == '"' ||
-		math.IsNaN(claims.iat) || math.IsInf(claims.iat, 0) {
-		return key, claims, domain.InvalidProof(domain.ProofClaimType, "iat", nil)
+	if c.iat, err = strconv.ParseFloat(string(raw), 64); err != nil || len(raw) == 0 || raw[0] == '"' ||
+		math.IsNaN(c.iat) || math.IsInf(c.iat, 0) {
+		return p, domain.InvalidProof(domain.ProofClaimType, "iat", nil)
 	}
-	return key, claims, nil
+	return p, nil
 }
 
 // header checks a proof's header (step 3) and returns its algorithm and

@@ -309,16 +309,19 @@ func TestHostileProofs(t *testing.T) {
 			return h + "." + c + "." + s
 		}), domain.ProofSignature},
 		{"signature too short", raw(func(t *testing.T) string { h, c, s := segments(t); return h + "." + c + "." + s[:40] }), domain.ProofSignature},
-		{"payload changed after signing", raw(func(t *testing.T) string {
+		{"payload changed after signing (another jti)", raw(func(t *testing.T) string {
 			h, _, s := segments(t)
-			c := claims(testNow)
-			c["htm"] = "POST"
-			return h + "." + b64(mustJSON(t, c)) + "." + s
+			return h + "." + b64(mustJSON(t, claims(testNow))) + "." + s
 		}), domain.ProofSignature},
-		{"jwk swapped for another key after signing", raw(func(t *testing.T) string {
+		{"jwk swapped for another key after signing, token bound to that key", func(t *testing.T) ports.ProofRequest {
+			_, c, s := segments(t)
+			other := testKey(t, "ES256-other")
+			return request(other, b64(mustJSON(t, header(other)))+"."+c+"."+s)
+		}, domain.ProofSignature},
+		{"jwk swapped for another key after signing, token bound to the signer", raw(func(t *testing.T) string {
 			_, c, s := segments(t)
 			return b64(mustJSON(t, header(testKey(t, "ES256-other")))) + "." + c + "." + s
-		}), domain.ProofSignature},
+		}), domain.ProofKeyMismatch},
 
 		// Claims present, of the right type.
 		{"jti missing", withClaims(map[string]any{"jti": nil}), domain.ProofMissingClaim},
@@ -647,7 +650,7 @@ func TestConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := dpop.DefaultConfig()
 			tc.edit(&cfg)
-			_, err := dpop.New(cfg, memory.NewReplayCache(100, nil))
+			_, err := dpop.New(cfg, memory.NewReplayCache(100, ports.ReplayShares{}, nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}

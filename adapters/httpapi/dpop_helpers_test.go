@@ -5,6 +5,7 @@ import (
 
 	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/ports"
 )
 
 // newProofs returns the DPoP proof verifier cmd/api builds by default
@@ -16,7 +17,7 @@ func newProofs(tb testing.TB, edit func(*dpop.Config)) (*dpop.Verifier, *memory.
 	if edit != nil {
 		edit(&cfg)
 	}
-	replay := memory.NewReplayCache(memory.DefaultReplayCacheSize, cfg.Now)
+	replay := memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, cfg.Now)
 	v, err := dpop.New(cfg, replay)
 	if err != nil {
 		tb.Fatal(err)

@@ -59,14 +59,19 @@ type switchableReplay struct {
 	down error
 }
 
-func (r *switchableReplay) FirstSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (r *switchableReplay) FirstSeen(ctx context.Context, key ports.ReplayKey, ttl time.Duration) (bool, error) {
 	if r.down != nil {
 		return false, r.down
 	}
 	return r.ReplayCache.FirstSeen(ctx, key, ttl)
 }
 
-func (r *switchableReplay) Ready(context.Context) error { return r.down }
+func (r *switchableReplay) Ready(ctx context.Context) error {
+	if r.down != nil {
+		return r.down
+	}
+	return r.ReplayCache.Ready(ctx)
+}
 
 func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), htu func(*http.Request) string) *dpopFixture {
 	t.Helper()
@@ -90,7 +95,7 @@ func newDPoPFixture(t *testing.T, mode app.DPoPMode, edit func(*dpop.Config), ht
 
 	// The real verifier and in-memory cache, on the test clock; the cache's
 	// store can be made to fail, as an unreachable Redis does.
-	sw := &switchableReplay{ReplayCache: memory.NewReplayCache(1<<16, clock.Now)}
+	sw := &switchableReplay{ReplayCache: memory.NewReplayCache(1<<16, ports.ReplayShares{}, clock.Now)}
 	cfg := dpop.DefaultConfig()
 	cfg.Now = clock.Now
 	if edit != nil {
@@ -342,12 +347,25 @@ func TestDPoPAnswers(t *testing.T) {
 			h["jwk"] = jwk
 			return dpopAuth(tokBound, f.signed(t, h, f.claims(tokBound)))
 		}, 401, invalid(domain.ProofPrivateKey, "jwk"), "invalid_dpop_proof", "dpop_private_key"},
-		{"signed by another key than its jwk", allowed, "GET", "/api/private", func(t *testing.T, f *dpopFixture) http.Header {
-			other, _ := dpop.GenerateSigner("ES256")
-			h := f.header()
-			h["jwk"] = other.JWK()
-			return dpopAuth(tokBound, f.signed(t, h, f.claims(tokBound)))
+		{"signed by another key than its jwk (the token's)", allowed, "GET", "/api/private", func(t *testing.T, f *dpopFixture) http.Header {
+			other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			h, _ := json.Marshal(f.header())
+			c, _ := json.Marshal(f.claims(tokBound))
+			input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+			sig, err := jwt.SigningMethodES256.Sign(input, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dpopAuth(tokBound, input+"."+base64.RawURLEncoding.EncodeToString(sig))
 		}, 401, invalid(domain.ProofSignature, ""), "invalid_dpop_proof", "dpop_bad_signature"},
+		{"another key's jwk, signed by it, with the token", allowed, "GET", "/api/private", func(t *testing.T, f *dpopFixture) http.Header {
+			other, _ := dpop.GenerateSigner("ES256")
+			p, err := other.Proof("GET", privateURL, tokBound, "", f.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dpopAuth(tokBound, p)
+		}, 401, invalid(domain.ProofKeyMismatch, "cnf.jkt"), "invalid_token", "dpop_key_mismatch"},
 
 		// The proof's claims against the request.
 		{"proof for another method", allowed, "GET", "/api/private", withClaims(func(c map[string]any) { c["htm"] = "POST" }), 401, invalid(domain.ProofMethod, "htm"), "invalid_dpop_proof", "dpop_wrong_method"},

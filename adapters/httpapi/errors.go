@@ -207,15 +207,32 @@ func writeProofError(w http.ResponseWriter, info *requestInfo, pe *domain.ProofE
 		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusBadRequest, code, desc, "")
 		encode(w, http.StatusBadRequest, errorBody{code, desc})
 	case domain.ProofCodeUnavailable:
-		// The replay store cannot answer: refuse rather than accept a
-		// proof unchecked. Its error goes to the log only.
+		// The replay store cannot answer, or cannot vouch for a proof
+		// made before it restarted: refuse rather than accept a proof
+		// unchecked. Its error goes to the log only.
 		info.err = err
-		h.Set("Retry-After", "5")
+		h.Set("Retry-After", retryAfter(pe.RetryAfter, 5*time.Second))
 		encode(w, http.StatusServiceUnavailable, errorBody{code, desc})
+	case domain.ProofCodeTooMany:
+		// The proof is good, but its key or token holds its share of the
+		// replay cache: this client is sending proofs faster than the
+		// server will remember for it. No challenge: the credentials are
+		// fine, and a client must not read this as a reason to drop them.
+		h.Set("Retry-After", retryAfter(pe.RetryAfter, time.Second))
+		encode(w, http.StatusTooManyRequests, errorBody{code, desc})
 	default: // invalid_dpop_proof, use_dpop_nonce, invalid_token
 		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, code, desc, "")
 		encode(w, http.StatusUnauthorized, errorBody{code, desc})
 	}
+}
+
+// retryAfter is a Retry-After value: d (def when 0) in whole seconds,
+// rounded up, at least 1.
+func retryAfter(d, def time.Duration) string {
+	if d <= 0 {
+		d = def
+	}
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 // challenge builds a Bearer WWW-Authenticate value (RFC 6750 §3).

@@ -22,6 +22,7 @@ import (
 	"github.com/example/spaapi/adapters/okta"
 	"github.com/example/spaapi/adapters/static"
 	"github.com/example/spaapi/app"
+	"github.com/example/spaapi/ports"
 )
 
 // env is an environment of exactly m, except that messages are kept in
@@ -106,6 +107,11 @@ func TestConfigErrors(t *testing.T) {
 		{"Redis with DPoP disabled and no failure limit", with("DPOP_MODE", "disabled", "AUTH_FAILURE_LIMIT", "off", "REDIS_URL", "redis://127.0.0.1:6379/0"), nil,
 			"REDIS_URL is set, but DPOP_MODE is disabled and AUTH_FAILURE_LIMIT is off"},
 		{"Redis URL of another scheme, for the failure limit only", with("DPOP_MODE", "disabled", "REDIS_URL", "http://127.0.0.1:6379"), nil, "REDIS_URL: "},
+		{"no proofs per key", with("DPOP_MAX_PROOFS_PER_KEY", "0"), nil, `DPOP_MAX_PROOFS_PER_KEY: "0" is not a number of proofs from 1 to 1048576`},
+		{"proofs per token not a number", with("DPOP_MAX_PROOFS_PER_TOKEN", "lots"), nil, `DPOP_MAX_PROOFS_PER_TOKEN: "lots" is not a number of proofs`},
+		{"more proofs per key than the cache holds", with("DPOP_MAX_PROOFS_PER_KEY", "2000000"), nil, "DPOP_MAX_PROOFS_PER_KEY: "},
+		{"bad proofs-per-key flag", with(), []string{"-dpop-max-proofs-per-key", "-1"}, "-dpop-max-proofs-per-key: "},
+		{"proofs per token with DPoP disabled", with("DPOP_MODE", "disabled", "DPOP_MAX_PROOFS_PER_TOKEN", "10"), nil, "DPOP_MAX_PROOFS_PER_TOKEN is set, but DPOP_MODE is disabled"},
 		{"Redis URL of another scheme", with("REDIS_URL", "http://127.0.0.1:6379"), nil, "REDIS_URL: "},
 		{"Redis URL with a bad port", with("REDIS_URL", "redis://127.0.0.1:port"), nil, "REDIS_URL: "},
 		{"public URL with a query", with("PUBLIC_URL", "https://api.example.com/?x=1"), nil, "PUBLIC_URL, TRUSTED_PROXIES: "},
@@ -197,7 +203,8 @@ func TestConfigValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.dpop.mode != app.DPoPAllowed || c.dpop.redisURL != "" || c.dpop.proofs.NonceSecret != nil || c.web.HTU == nil ||
-			!slices.Equal(c.dpop.proofs.Algorithms, dpop.DefaultAlgorithms) || c.dpop.proofs.IATOffset != 300*time.Second {
+			!slices.Equal(c.dpop.proofs.Algorithms, dpop.DefaultAlgorithms) || c.dpop.proofs.IATOffset != 300*time.Second ||
+			c.dpop.shares != (ports.ReplayShares{PerKey: 65536, PerToken: 32768}) {
 			t.Errorf("got %+v", c.dpop)
 		}
 	})
@@ -205,7 +212,7 @@ func TestConfigValues(t *testing.T) {
 		secret := strings.Repeat("k", 32)
 		c, err := loadConfig([]string{"-dpop-mode", "required"}, env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a",
 			"DPOP_MODE": "disabled", "DPOP_SIGNING_ALGS": "ES256, EdDSA", "DPOP_IAT_OFFSET": "2m", "DPOP_IAT_LEEWAY": "5",
-			"DPOP_NONCE": "on", "DPOP_NONCE_SECRET": secret, "DPOP_NONCE_WINDOW": "30s",
+			"DPOP_NONCE": "on", "DPOP_NONCE_SECRET": secret, "DPOP_NONCE_WINDOW": "30s", "DPOP_MAX_PROOFS_PER_KEY": "1000", "DPOP_MAX_PROOFS_PER_TOKEN": "100",
 			"REDIS_URL": "redis://user:hunter2hunter2@127.0.0.1:6390/2", "PUBLIC_URL": "https://API.example.com:443/base"}), io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -214,6 +221,9 @@ func TestConfigValues(t *testing.T) {
 		if c.dpop.mode != app.DPoPRequired || !slices.Equal(p.Algorithms, []string{"ES256", "EdDSA"}) || p.IATOffset != 2*time.Minute ||
 			p.IATLeeway != 5*time.Second || string(p.NonceSecret) != secret || p.NonceWindow != 30*time.Second {
 			t.Errorf("got mode %v, %+v", c.dpop.mode, p)
+		}
+		if c.dpop.shares != (ports.ReplayShares{PerKey: 1000, PerToken: 100}) {
+			t.Errorf("shares: got %+v, want 1000 per key, 100 per token", c.dpop.shares)
 		}
 		if c.dpop.redisURL == "" || strings.Contains(c.dpop.display, "hunter2") {
 			t.Errorf("redis %q, shown as %q: want it used, and never its password shown", c.dpop.redisURL, c.dpop.display)

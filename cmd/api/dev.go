@@ -19,6 +19,7 @@ import (
 	"github.com/example/spaapi/adapters/dpop"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/memory"
+	"github.com/example/spaapi/ports"
 )
 
 // devFlags adds the flags that locate the development issuer.
@@ -174,7 +175,9 @@ func devIssuerProofs(dir string) (*dpop.Verifier, error) {
 			return nil, err
 		}
 	}
-	return dpop.New(cfg, memory.NewReplayCache(1<<16, nil))
+	// Proofs are recorded only for authenticated clients with a valid
+	// grant; each client key may hold a 16th of the cache.
+	return dpop.New(cfg, memory.NewReplayCache(1<<16, ports.ReplayShares{PerKey: 1 << 12}, nil))
 }
 
 // runToken prints a development access token and nothing else on stdout.

@@ -166,17 +166,20 @@ func TestDevDPoPKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(memory.DefaultReplayCacheSize, nil))
+	v, err := dpop.New(dpop.DefaultConfig(), memory.NewReplayCache(memory.DefaultReplayCacheSize, ports.ReplayShares{}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	jkts := map[string]bool{}
 	for _, p := range proofs {
-		jkt, err := v.VerifyTokenRequestProof(context.Background(), ports.ProofRequest{Method: "GET", URL: target, Proofs: []string{p}})
+		checked, err := v.CheckTokenRequestProof(ports.ProofRequest{Method: "GET", URL: target, Proofs: []string{p}})
+		if err == nil {
+			err = checked.Accept(context.Background())
+		}
 		if err != nil {
 			t.Fatalf("proof %q: %v", p, err)
 		}
-		jkts[jkt] = true
+		jkts[checked.JKT()] = true
 	}
 	if len(jkts) != 1 {
 		t.Errorf("8 commands at once made %d keys, want 1", len(jkts))

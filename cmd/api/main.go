@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopVerifier()
-	replay, closeReplay, err := openReplay(cfg.dpop, log)
+	replay, closeReplay, err := openReplay(ctx, cfg.dpop, log)
 	if err != nil {
 		return err
 	}

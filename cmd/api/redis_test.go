@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -52,8 +54,10 @@ func (c *dpopClient) get(base, proof string) (int, string, string) {
 func TestTwoInstancesShareOneRedis(t *testing.T) {
 	redisURL := redistest.URL(t)
 	iss := jwtverifytest.NewIssuer(t)
+	// A leeway of 1 s: proofs that could have been used before Redis
+	// started are refused, and CI's Redis may have started moments ago.
 	common := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
-		"REDIS_URL=" + redisURL, "PUBLIC_URL=https://api.example.com"}
+		"REDIS_URL=" + redisURL, "PUBLIC_URL=https://api.example.com", "DPOP_IAT_LEEWAY=1"}
 	cmdA, logsA := startBinary(t, common...)
 	cmdB, logsB := startBinary(t, common...)
 	a, b := logsA.baseURL(t), logsB.baseURL(t)
@@ -93,12 +97,15 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 
 // Redis stopped: DPoP requests get 503 with Retry-After (never accepted
 // unchecked) and /readyz says what is missing, while bearer tokens still
-// work; Redis back on the same port: the API recovers by itself.
+// work; Redis back on the same port, without the proofs it held: proofs
+// that could have been used before are refused, fresh ones accepted, and
+// the API recovers by itself.
 func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 	srv := redistest.Start(t)
+	time.Sleep(2 * time.Second) // Redis up for longer than the leeway
 	iss := jwtverifytest.NewIssuer(t)
 	_, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0",
-		"REDIS_URL="+srv.URL())
+		"REDIS_URL="+srv.URL(), "DPOP_IAT_LEEWAY=1")
 	base := logs.baseURL(t)
 	waitStatus(t, base+"/readyz", 200)
 	c := newDPoPClient(t, iss, strings.Replace(base, "127.0.0.1", "localhost", 1)+"/api/private")
@@ -133,19 +140,47 @@ func TestRedisStoppedThenRestartedUnderTheAPI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	waitStatus(t, base+"/readyz", 200)
-	// The proof refused while Redis was down was never recorded: it is
-	// accepted now, once.
-	if status, ch, _ := c.get(base, p); status != 200 {
-		t.Errorf("the proof refused during the outage: got %d %s, want 200", status, ch)
-	}
-	if status, _, _ := c.get(base, p); status != 401 {
-		t.Errorf("that proof again: got %d, want 401", status)
+	// The proof refused while Redis was down was made before the restart:
+	// the restarted Redis cannot vouch for it, so it is refused (503).
+	if status, ch, retry := c.get(base, p); status != 503 || ch != "" || retry == "" {
+		t.Errorf("the proof made before the restart: got %d %q Retry-After %q, want 503 with Retry-After and no challenge", status, ch, retry)
 	}
 	// Request lines are buffered and written within 100 ms.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"reason":"dpop_unavailable"`); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Errorf("the log lacks the dpop_unavailable request:\n%s", logs.String())
-			break
+	for _, reason := range []string{"dpop_unavailable", "dpop_replay_store_restarted"} {
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), `"reason":"`+reason+`"`); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("the log lacks the %s request:\n%s", reason, logs.String())
+				break
+			}
 		}
 	}
+}
+
+// A Redis whose eviction policy could drop used proofs stops start-up,
+// naming REDIS_URL, the policy and the fix; the same Redis under
+// noeviction starts.
+func TestBinaryRefusesAnEvictingRedis(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "16mb", "--maxmemory-policy", "volatile-lru")
+	iss := jwtverifytest.NewIssuer(t)
+	cmd := exec.Command(binary(t))
+	cmd.Env = []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0", "DATABASE_URL=memory:", "REDIS_URL=" + srv.URL()}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("got %v (%s), want exit status 1", err, stderr.String())
+	}
+	want := "api: REDIS_URL: Redis's maxmemory-policy is volatile-lru, which can evict used DPoP proofs under memory pressure, " +
+		"and an evicted proof can be replayed: set maxmemory-policy noeviction " +
+		"(CONFIG SET maxmemory-policy noeviction, redis.conf, or your provider's parameter group)\n"
+	if got := stderr.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("stderr: got %q, want it to end with %q", got, want)
+	}
+
+	srv.Stop()
+	srv = redistest.Start(t, "--maxmemory", "16mb", "--maxmemory-policy", "noeviction")
+	_, logs := startBinary(t, "ISSUER_BASE_URL="+iss.URL, "AUDIENCE="+jwtverifytest.Audience, "ADDR=127.0.0.1:0", "REDIS_URL="+srv.URL())
+	waitStatus(t, logs.baseURL(t)+"/readyz", 200)
 }

@@ -72,7 +72,7 @@ func TestNewAPI(t *testing.T) {
 	}
 	defer stop()
 	h, cleanup, err := spaapi.NewAPI(context.Background(), v, v, memoryStores(), app.DefaultMessageQuota,
-		dpop.DefaultConfig(), memory.NewReplayCache(1024, nil), app.DPoPAllowed,
+		dpop.DefaultConfig(), memory.NewReplayCache(1024, ports.ReplayShares{}, nil), app.DPoPAllowed,
 		httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, quiet, reg, nil)
 	if err != nil {
 		t.Fatalf("NewAPI: %v", err)
@@ -160,7 +160,7 @@ func TestNewAPIRefusesBadConfig(t *testing.T) {
 	cfg := dpop.DefaultConfig()
 	cfg.Algorithms = []string{"HS256"}
 	_, _, err := spaapi.NewAPI(context.Background(), fake.New(), fake.New(), memoryStores(), app.DefaultMessageQuota,
-		cfg, memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry(), nil)
+		cfg, memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry(), nil)
 	if err == nil || !strings.Contains(err.Error(), "HS256") {
 		t.Errorf("HS256 for DPoP proofs: got %v, want it refused", err)
 	}
@@ -175,7 +175,7 @@ func TestNewTestAPI(t *testing.T) {
 	v := fake.New()
 	v.Accept("tok", domain.Principal{Subject: "auth0|alice", Scopes: []string{"read:messages"}})
 	h, err := spaapi.NewTestAPI(v, v, memoryStores(), app.DefaultMessageQuota,
-		dpop.DefaultConfig(), memory.NewReplayCache(64, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry(), nil)
+		dpop.DefaultConfig(), memory.NewReplayCache(64, ports.ReplayShares{}, nil), app.DPoPAllowed, httpapi.Config{}, quiet, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,12 +44,14 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	port string
+	args []string
 	cmd  *exec.Cmd
 }
 
-// Start starts a redis-server (from PATH) on a free port and waits until
-// it answers PING.
-func Start(t testing.TB) *Server {
+// Start starts a redis-server (from PATH) on a free port, with args added
+// to its command line (e.g. "--maxmemory", "2mb"), and waits until it
+// answers PING.
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -61,7 +63,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	s := &Server{t: t, bin: bin, port: port}
+	s := &Server{t: t, bin: bin, port: port, args: args}
 	t.Cleanup(s.Stop)
 	s.Restart()
 	return s
@@ -85,8 +87,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.cmd = exec.Command(s.bin, "--port", s.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--logfile", "", "--dir", s.t.TempDir())
+	args := append([]string{"--port", s.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--logfile", "", "--dir", s.t.TempDir()}, s.args...)
+	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
