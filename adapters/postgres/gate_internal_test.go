@@ -179,6 +179,9 @@ func TestGateExclusionAndBoundedMap(t *testing.T) {
 				if n := inside[o].Add(1); n != 1 {
 					t.Errorf("owner %d: %d through at once", o, n)
 				}
+				// Stay inside a moment so that others of this owner
+				// arrive while it is held, on any scheduler.
+				time.Sleep(20 * time.Microsecond)
 				inside[o].Add(-1)
 				leave()
 			}
