@@ -18,6 +18,17 @@
 //	          server's 30 s write timeout), then opened again (with
 //	          -reconnect: as soon as the server closes it)
 //	all       both at once, half the connections each
+//	h2        (with -tls) HTTP/2 connections that each open 10 streams
+//	          (the most the server allows) with header blocks of 1,300
+//	          tiny fields (over the 40 KiB limit: net/http answers 431),
+//	          take no answer (a stream window of 0), send 64 KiB of
+//	          request body nothing reads, and leave one more header block
+//	          of about 38 KiB unfinished
+//	tlsall    (with -tls) headers, lists and h2 at once, a third each
+//
+// With -tls the server serves HTTPS (TLS_CERT_FILE, TLS_KEY_FILE: a
+// certificate made here), the legitimate client speaks HTTP/2 and the
+// headers and lists attacks HTTP/1.1 over TLS.
 //
 // Attack connections default to MAX_CONNS (from the server's "memory
 // plan" log line) less 100, so that the legitimate client is not turned
@@ -27,6 +38,7 @@
 //	go run ./.ci/boundedmemory
 //	go run ./.ci/boundedmemory -phases all -subjects 1
 //	MEMORY_LIMIT=512MiB go run ./.ci/boundedmemory
+//	go run ./.ci/boundedmemory -tls -phases baseline,headers,lists,h2,tlsall
 //
 // The server gets this program's environment (MEMORY_LIMIT included),
 // an open-file limit of -nofile, and listens on 127.0.0.1 ports -port,
@@ -37,6 +49,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -55,16 +68,26 @@ import (
 )
 
 var (
-	bin      = flag.String("bin", "", "API binary (default: build ./cmd/api)")
-	port     = flag.Int("port", 18130, "the API's port; the development issuer and /metrics take the next two")
-	phases   = flag.String("phases", "baseline,headers,lists,all", "comma-separated phases")
-	conns    = flag.Int("conns", 0, "attack connections in each phase (default MAX_CONNS - 100)")
-	subjects = flag.Int("subjects", 16, "distinct tokens (subjects) the list attack uses")
-	hold     = flag.Duration("hold", 30*time.Second, "how long each phase keeps its attack up once opened")
-	nofile   = flag.Int("nofile", 20000, "the server's open-file limit (ulimit -n)")
-	headMax  = flag.Int("max-header-bytes", 40<<10, "the server's MaxHeaderBytes (httpapi.MaxHeaderBytes)")
-	pipeline = flag.Int("pipeline", 1, "requests each list-attack connection sends at once")
-	eager    = flag.Bool("reconnect", false, "list attack: open a new connection as soon as the server closes one (a request flood), rather than holding it 35 s")
+	bin       = flag.String("bin", "", "API binary (default: build ./cmd/api)")
+	port      = flag.Int("port", 18130, "the API's port; the development issuer and /metrics take the next two")
+	phases    = flag.String("phases", "baseline,headers,lists,all", "comma-separated phases")
+	conns     = flag.Int("conns", 0, "attack connections in each phase (default MAX_CONNS - 100)")
+	subjects  = flag.Int("subjects", 16, "distinct tokens (subjects) the list attack uses")
+	hold      = flag.Duration("hold", 30*time.Second, "how long each phase keeps its attack up once opened")
+	nofile    = flag.Int("nofile", 20000, "the server's open-file limit (ulimit -n)")
+	headMax   = flag.Int("max-header-bytes", 40<<10, "the server's MaxHeaderBytes (httpapi.MaxHeaderBytes)")
+	pipeline  = flag.Int("pipeline", 1, "requests each list-attack connection sends at once")
+	eager     = flag.Bool("reconnect", false, "list attack: open a new connection as soon as the server closes one (a request flood), rather than holding it 35 s")
+	useTLS    = flag.Bool("tls", false, "serve HTTPS (and HTTP/2): the attacks and the legitimate client speak TLS")
+	h2Streams = flag.Int("h2-streams", 10, "h2 attack: streams each connection opens (the server allows 10 at once)")
+	h2Path    = flag.String("h2-path", "/api/messages?limit=100", "h2 attack: what each stream asks for")
+)
+
+// tlsFiles are the certificate and key the server serves with -tls, and
+// clientTLS trusts it.
+var (
+	certFile, keyFile string
+	clientTLS         *tls.Config
 )
 
 func main() {
@@ -77,6 +100,9 @@ func main() {
 		if out, err := exec.Command("go", "build", "-o", *bin, "./cmd/api").CombinedOutput(); err != nil {
 			fail("go build: %v\n%s", err, out)
 		}
+	}
+	if *useTLS {
+		makeCertificate(tmp)
 	}
 	var results []result
 	over := false
@@ -121,10 +147,10 @@ func runPhase(tmp, phase string) result {
 	// U+2028 is white space: a text of only that is empty to the API.
 	body, _ := json.Marshal(map[string]string{"text": "x" + strings.Repeat("\u2028", 499)})
 	for range 100 {
-		req, _ := http.NewRequest("POST", "http://"+s.api+"/api/messages", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", apiURL(s.api)+"/api/messages", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+writer)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := apiClient(10 * time.Second).Do(req)
 		check(err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -142,7 +168,7 @@ func runPhase(tmp, phase string) result {
 	ctx, cancel := context.WithCancel(context.Background())
 	sampler := s.sample(ctx)
 	legit := startLegit(ctx, s.api, reader)
-	var heads, lists *attack
+	var heads, lists, h2s *attack
 	switch phase {
 	case "baseline":
 		n = 0
@@ -153,11 +179,23 @@ func runPhase(tmp, phase string) result {
 	case "all":
 		heads = headerAttack(ctx, s.api, n/2)
 		lists = listAttack(ctx, s.api, n-n/2, attackers)
+	case "h2", "tlsall":
+		if !*useTLS {
+			fail("phase %s needs -tls", phase)
+		}
+		if phase == "h2" {
+			h2s = h2Attack(ctx, s.api, n, attackers)
+			break
+		}
+		heads = headerAttack(ctx, s.api, n/3)
+		lists = listAttack(ctx, s.api, n/3, attackers)
+		h2s = h2Attack(ctx, s.api, n-2*(n/3), attackers)
 	default:
 		fail("unknown phase %q", phase)
 	}
 	start := time.Now()
-	for (heads != nil && heads.open.Load() < int64(heads.n)) || (lists != nil && lists.open.Load() < int64(lists.n)) {
+	for (heads != nil && heads.open.Load() < int64(heads.n)) || (lists != nil && lists.open.Load() < int64(lists.n)) ||
+		(h2s != nil && h2s.open.Load() < int64(h2s.n)) {
 		if time.Since(start) > 60*time.Second {
 			fmt.Printf("  not every attack connection opened within 60 s; going on\n")
 			break
@@ -181,9 +219,14 @@ func runPhase(tmp, phase string) result {
 		notes = append(notes, fmt.Sprintf("list attack: %d connections with %d tokens (opened in %.1f s), %d opened in all, %d requests sent",
 			lists.n, len(attackers), opened.Seconds(), lists.dials.Load(), lists.sent.Load()))
 	}
+	if h2s != nil {
+		notes = append(notes, fmt.Sprintf("HTTP/2 attack: %d connections (opened in %.1f s), %d opened in all, %d streams opened",
+			h2s.n, opened.Seconds(), h2s.dials.Load(), h2s.sent.Load()))
+	}
 	for line := range strings.Lines(metrics) {
 		for _, m := range []string{"http_answer_budget_refused_total", "http_connections_refused_total", "http_connections_open ",
-			"http_requests_too_many_header_fields_total", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"} {
+			"http_requests_too_many_header_fields_total", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes",
+			"http2_streams_open", "http2_streams_refused_total"} {
 			if strings.HasPrefix(line, m) {
 				notes = append(notes, strings.TrimSpace(line))
 			}
@@ -215,6 +258,9 @@ func start(tmp, name string) *server {
 		}
 	}
 	args := []string{"-dev", "-dev-dir", s.dir, "-addr", s.api, "-dev-issuer-addr", s.issuer, "-metrics-addr", s.metrics}
+	if *useTLS {
+		args = append(args, "-tls-cert-file", certFile, "-tls-key-file", keyFile)
+	}
 	s.cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, *nofile), *bin}, args...)...)
 	logf, err := os.Create(s.log)
 	check(err)
@@ -236,7 +282,7 @@ func start(tmp, name string) *server {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for {
-		if resp, err := http.Get("http://" + s.api + "/readyz"); err == nil {
+		if resp, err := apiClient(5 * time.Second).Get(apiURL(s.api) + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return s
@@ -321,7 +367,16 @@ func (s *server) scrape() string {
 // attack is a crowd of connections kept open by goroutines.
 type attack struct {
 	n                 int
+	proto             string // over TLS, the protocol asked for by ALPN; "": plain TCP
 	open, dials, sent atomic.Int64
+}
+
+// overTLS is the protocol an HTTP/1.1 attack asks for: "" (plain) unless -tls.
+func overTLS() string {
+	if *useTLS {
+		return "http/1.1"
+	}
+	return ""
 }
 
 // dialer opens attack connections with a small receive buffer, set before
@@ -342,6 +397,19 @@ func crowd(ctx context.Context, addr string, a *attack, conn func(ctx context.Co
 			for ctx.Err() == nil {
 				gate <- struct{}{}
 				c, err := dialer.DialContext(ctx, "tcp", addr)
+				if err == nil && a.proto != "" {
+					conf := clientTLS.Clone()
+					conf.NextProtos = []string{a.proto}
+					conf.ServerName = "127.0.0.1"
+					tc := tls.Client(c, conf)
+					tc.SetDeadline(time.Now().Add(10 * time.Second))
+					if err = tc.HandshakeContext(ctx); err != nil {
+						c.Close()
+					} else {
+						tc.SetDeadline(time.Time{})
+						c = tc
+					}
+				}
 				<-gate
 				if err != nil {
 					time.Sleep(100 * time.Millisecond)
@@ -373,7 +441,7 @@ func headerAttack(ctx context.Context, addr string, n int) *attack {
 	}
 	b.WriteString("X-Last: " + strings.Repeat("v", size-b.Len()-len("X-Last: ")))
 	head := []byte(b.String())
-	a := &attack{n: n}
+	a := &attack{n: n, proto: overTLS()}
 	return crowd(ctx, addr, a, func(ctx context.Context, c net.Conn, _ int) {
 		if _, err := c.Write(head); err != nil {
 			return
@@ -386,7 +454,7 @@ func headerAttack(ctx context.Context, addr string, n int) *attack {
 // listAttack keeps n connections that ask for the newest page and never
 // read, each held 35 s (past the server's 30 s write timeout).
 func listAttack(ctx context.Context, addr string, n int, tokens []string) *attack {
-	a := &attack{n: n}
+	a := &attack{n: n, proto: overTLS()}
 	return crowd(ctx, addr, a, func(ctx context.Context, c net.Conn, i int) {
 		req := "GET /api/messages?limit=100 HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + tokens[i%len(tokens)] + "\r\n\r\n"
 		if _, err := io.WriteString(c, strings.Repeat(req, *pipeline)); err != nil {
@@ -414,6 +482,9 @@ func listAttack(ctx context.Context, addr string, n int, tokens []string) *attac
 // closed reports whether the server has closed c, without reading what
 // it sent (a peek).
 func closed(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	raw, err := c.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		return true
@@ -464,9 +535,9 @@ type legitClient struct {
 // reading every answer, 20 ms apart, over keep-alive connections.
 func startLegit(ctx context.Context, addr, token string) *legitClient {
 	l := &legitClient{done: make(chan struct{}), public: latencies{statuses: map[int]int{}}, list: latencies{statuses: map[int]int{}}}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := apiClient(30 * time.Second)
 	call := func(lat *latencies, path, token string) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", apiURL(addr)+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

@@ -5,15 +5,15 @@
 // and started again. Not part of the API; run it with .ci/cluster/run,
 // which builds the binary and starts PostgreSQL first:
 //
-//	.ci/cluster/run [-duration 30s] [-rate 400] [-kill-at 10s] [-term-at 20s] [-down 2s]
+//	.ci/cluster/run [-duration 30s] [-rate 400] [-kill-at 10s] [-term-at 20s] [-down 2s] [-shutdown-delay 2s]
 //
 // What it starts, each on a loopback port the kernel hands out: a
 // throwaway redis-server (the DPoP replay store the instances share), two
 // instances of the API (DATABASE_URL: the PostgreSQL given; REDIS_URL;
 // AUTH_PROVIDER=static with a JWKS file, and the tokens signed here with
 // the matching private key, as an identity provider would; PUBLIC_URL:
-// haproxy's address, which DPoP proofs name) and haproxy in front of them,
-// health-checking /readyz.
+// haproxy's address, which DPoP proofs name; SHUTDOWN_DELAY: -shutdown-delay)
+// and haproxy in front of them, health-checking /readyz.
 //
 // The load, through haproxy at a fixed rate: lists of messages, posts,
 // deletes of the client's own acknowledged posts, and DPoP requests with
@@ -72,7 +72,7 @@ type options struct {
 	clients     int
 	killAt      time.Duration
 	termAt      time.Duration
-	drain       bool
+	delay       time.Duration
 	down        time.Duration
 }
 
@@ -85,7 +85,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own user and DPoP key")
 	flag.DurationVar(&o.killAt, "kill-at", 10*time.Second, "when instance b gets SIGKILL, from the start of the load")
 	flag.DurationVar(&o.termAt, "term-at", 20*time.Second, "when instance a gets SIGTERM (a graceful stop, as in a rolling update); 0: never")
-	flag.BoolVar(&o.drain, "drain", true, "before SIGTERM, drain the instance in haproxy (runtime API: set server … state drain) until it has no requests left")
+	flag.DurationVar(&o.delay, "shutdown-delay", 2*time.Second, "the instances' SHUTDOWN_DELAY: on SIGTERM, /readyz answers 503 this long before the listener closes (haproxy needs 2 checks 500 ms apart)")
 	flag.DurationVar(&o.down, "down", 2*time.Second, "how long a stopped instance stays down before it is started again")
 	flag.Parse()
 	o.databaseURL = os.Getenv("DATABASE_URL")
@@ -93,9 +93,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cluster: -api, -dir and DATABASE_URL (postgres://…) are required; run .ci/cluster/run")
 		os.Exit(2)
 	}
-	if o.killAt+o.down >= o.duration || (o.termAt > 0 && (o.termAt < o.killAt+o.down+5*time.Second || o.termAt+o.down >= o.duration)) ||
+	if o.killAt+o.down >= o.duration || (o.termAt > 0 && (o.termAt < o.killAt+o.down+5*time.Second || o.termAt+o.delay+o.down >= o.duration)) ||
 		o.rate < 1 || o.clients < 1 {
-		fmt.Fprintln(os.Stderr, "cluster: -kill-at plus -down must end before -duration, and -term-at between 5 s after that and -duration less -down; -rate and -clients at least 1")
+		fmt.Fprintln(os.Stderr, "cluster: -kill-at plus -down must end before -duration, and -term-at between 5 s after that and -duration less -shutdown-delay and -down; -rate and -clients at least 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -139,7 +139,8 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	env := append([]string{"PATH=" + os.Getenv("PATH")},
 		"DATABASE_URL="+o.databaseURL, "REDIS_URL="+redisURL,
 		"AUTH_PROVIDER=static", "KEY_FILE="+keyFile, "ISSUER_BASE_URL="+issuer, "AUDIENCE="+audience,
-		"PUBLIC_URL="+lb, "TRUSTED_PROXIES=127.0.0.1", "AUTH_FAILURE_LIMIT=off", "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000", "DPOP_IAT_LEEWAY=2")
+		"PUBLIC_URL="+lb, "TRUSTED_PROXIES=127.0.0.1", "AUTH_FAILURE_LIMIT=off", "METRICS_ADDR=off", "MESSAGES_PER_USER=1000000", "DPOP_IAT_LEEWAY=2",
+		"SHUTDOWN_DELAY="+o.delay.String())
 	instance := func(name string, n int) (*proc, error) {
 		return procs.start(name, filepath.Join(o.dir, fmt.Sprintf("api-%s-%d.log", name, n)), o.api, nil,
 			append(slices.Clone(env), fmt.Sprintf("ADDR=127.0.0.1:%d", ports[name])))
@@ -150,8 +151,7 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 		}
 	}
 	cfgPath := filepath.Join(o.dir, "haproxy.cfg")
-	socket := filepath.Join(o.dir, "haproxy.sock")
-	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(lbPort, statsPort, socket, ports)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(lbPort, statsPort, ports)), 0o644); err != nil {
 		return false, err
 	}
 	haproxy, err := exec.LookPath("haproxy")
@@ -161,7 +161,7 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	if _, err := procs.start("haproxy", filepath.Join(o.dir, "haproxy.log"), haproxy, []string{"-db", "-f", cfgPath}, nil); err != nil {
 		return false, err
 	}
-	stats := &haproxyStats{url: fmt.Sprintf("http://127.0.0.1:%d/stats;csv", statsPort), socket: socket}
+	stats := &haproxyStats{url: fmt.Sprintf("http://127.0.0.1:%d/stats;csv", statsPort)}
 	if err := stats.waitUp(ctx, 30*time.Second, "a", "b"); err != nil {
 		return false, fmt.Errorf("%w (logs in %s)", err, o.dir)
 	}
@@ -177,8 +177,8 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 	fmt.Printf("load: %v at %d requests/s from %d clients", o.duration, o.rate, o.clients)
 	for _, e := range events {
 		fmt.Printf("; %s gets %s at +%v", e.instance, signalName(e.signal), e.after)
-		if e.signal == syscall.SIGTERM && o.drain {
-			fmt.Print(" once drained in haproxy")
+		if e.signal == syscall.SIGTERM && o.delay > 0 {
+			fmt.Printf(" (SHUTDOWN_DELAY %v)", o.delay)
 		}
 	}
 	fmt.Printf(", each started again %v later\n", o.down)
@@ -204,15 +204,6 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
-		if e.signal == syscall.SIGTERM && o.drain {
-			// As an operator does before a graceful stop: no new requests
-			// to it, then wait for those it has.
-			e.drained = time.Now()
-			if err := stats.command("set server api/" + e.instance + " state drain"); err != nil {
-				return false, err
-			}
-			stats.waitIdle(ctx, e.instance, 5*time.Second)
-		}
 		e.at = time.Now()
 		if e.exit, err = procs.stop(e.instance, e.signal); err != nil {
 			return false, err
@@ -223,12 +214,6 @@ func run(ctx context.Context, o options) (failed bool, err error) {
 			return false, err
 		}
 		e.restarted = time.Now()
-		if !e.drained.IsZero() {
-			// Back in the rotation, as soon as its health checks pass.
-			if err := stats.command("set server api/" + e.instance + " state ready"); err != nil {
-				return false, err
-			}
-		}
 		ready.Go(func() {
 			e.ready = pollReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[e.instance]), 30*time.Second)
 		})
@@ -246,20 +231,11 @@ type event struct {
 	signal   syscall.Signal
 	after    time.Duration // from the start of the load
 
-	drained   time.Time // haproxy was told to drain it (zero: not drained)
 	at        time.Time // the signal was sent
 	exit      error     // how the process ended (nil: status 0)
 	exited    time.Time
 	restarted time.Time
 	ready     time.Time // its /readyz answered 200
-}
-
-// began is when the stop began: the drain, else the signal.
-func (e *event) began() time.Time {
-	if !e.drained.IsZero() {
-		return e.drained
-	}
-	return e.at
 }
 
 func signalName(s syscall.Signal) string {
@@ -306,10 +282,9 @@ func freePort() int {
 // the instances believe from haproxy (TRUSTED_PROXIES) for their failure
 // limit. X-Served-By names the instance that answered. docs/deploy.md
 // shows it.
-func haproxyConfig(lbPort, statsPort int, socket string, ports map[string]int) string {
+func haproxyConfig(lbPort, statsPort int, ports map[string]int) string {
 	return fmt.Sprintf(`global
     maxconn 4096
-    stats socket %s mode 600 level admin
 
 defaults
     mode http
@@ -340,7 +315,7 @@ listen stats
     bind 127.0.0.1:%d
     stats enable
     stats uri /stats
-`, socket, lbPort, ports["a"], ports["b"], statsPort)
+`, lbPort, ports["a"], ports["b"], statsPort)
 }
 
 // startRedis starts a throwaway redis-server and returns its URL.
@@ -453,11 +428,9 @@ func (s *procSet) stopAll() {
 	}
 }
 
-// haproxyStats reads haproxy's CSV statistics (each server's state) and
-// sends commands to its runtime API.
+// haproxyStats reads haproxy's CSV statistics (each server's state).
 type haproxyStats struct {
-	url    string
-	socket string
+	url string
 
 	mu      sync.Mutex
 	changes []stateChange
@@ -467,34 +440,6 @@ type stateChange struct {
 	at     time.Time
 	server string
 	status string // UP, DOWN, "DOWN 1/2", …
-}
-
-// command sends one command to haproxy's runtime API; haproxy answers
-// nothing but an empty line when it worked.
-func (h *haproxyStats) command(cmd string) error {
-	c, err := net.DialTimeout("unix", h.socket, time.Second)
-	if err != nil {
-		return fmt.Errorf("haproxy runtime API: %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
-		return fmt.Errorf("haproxy runtime API: %w", err)
-	}
-	answer, _ := io.ReadAll(c)
-	if a := strings.TrimSpace(string(answer)); a != "" {
-		return fmt.Errorf("haproxy runtime API: %s: %s", cmd, a)
-	}
-	return nil
-}
-
-// waitIdle waits until haproxy has no request in progress on server.
-func (h *haproxyStats) waitIdle(ctx context.Context, server string, limit time.Duration) {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
-		if rows, err := h.rows(); err == nil && rows[server]["scur"] == "0" {
-			return
-		}
-	}
 }
 
 // read returns each server's status.
@@ -849,7 +794,7 @@ func report(ctx context.Context, start time.Time, clients []*client, stats *hapr
 	owner := func(r result) int {
 		i := -1
 		for j, e := range events {
-			if !r.at.Before(e.began().Add(-time.Second)) {
+			if !r.at.Before(e.at.Add(-time.Second)) {
 				i = j
 			}
 		}
@@ -868,9 +813,6 @@ func report(ctx context.Context, start time.Time, clients []*client, stats *hapr
 		ended := "exited with status 0"
 		if e.exit != nil {
 			ended = "ended: " + e.exit.Error()
-		}
-		if !e.drained.IsZero() {
-			fmt.Printf("%s drained in haproxy at +%.3fs; ", e.instance, e.drained.Sub(start).Seconds())
 		}
 		fmt.Printf("%s %s at +%.3fs: %s %.3f s after; haproxy DOWN %s after; clients saw %d errors",
 			e.instance, signalName(e.signal), e.at.Sub(start).Seconds(), ended, e.exited.Sub(e.at).Seconds(),

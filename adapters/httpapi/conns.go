@@ -41,6 +41,11 @@ type Listener struct {
 
 	refused, reaped, headRefused atomic.Uint64
 	lastWarn                     atomic.Int64 // unix nanoseconds of the last refusal warning
+
+	// tls: ServeTLS serves the connections. Those beyond the cap are
+	// closed without the plain-text 503, which a TLS client could not
+	// read, and request heads are counted above TLS (tlsHTTP1Conn).
+	tls bool
 }
 
 // LimitConnections wraps ln so that srv, serving on the result, never
@@ -50,6 +55,9 @@ func LimitConnections(srv *http.Server, ln net.Listener, max int, log *slog.Logg
 	l := &Listener{Listener: ln, max: max, log: log}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // ServeTLS: the cap is below TLS
+			c = tc.NetConn()
+		}
 		if lc, ok := c.(*limitedConn); ok {
 			l.track(lc, state)
 		}
@@ -117,8 +125,10 @@ var refusal = func() []byte {
 // client: the answer fits in the socket's send buffer.
 func (l *Listener) refuse(c net.Conn) {
 	l.refused.Add(1)
-	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = c.Write(refusal)
+	if !l.tls {
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Write(refusal)
+	}
 	c.Close()
 	// Warn at most once a minute, not once per refused connection.
 	now := time.Now().UnixNano()
@@ -208,11 +218,21 @@ type limitedConn struct {
 // server an end of file, after which it closes the connection.
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.inHead.Load() && !c.head.scan(p[:n]) {
-		c.l.refuseHead(c.Conn)
+	if n > 0 && !c.l.tls && !c.countHead(p[:n], c.Conn) {
 		return 0, io.EOF
 	}
 	return n, err
+}
+
+// countHead counts the header fields in b, the next bytes of the
+// connection as the server reads them, while it reads a request head. It
+// reports false when the head has too many, after answering 431 on w.
+func (c *limitedConn) countHead(b []byte, w net.Conn) bool {
+	if c.inHead.Load() && !c.head.scan(b) {
+		c.l.refuseHead(w)
+		return false
+	}
+	return true
 }
 
 func (c *limitedConn) Close() error {

@@ -49,8 +49,9 @@ var (
 )
 
 // NewServer returns an http.Server for h with timeouts on every phase and
-// a header size limit, logging its own errors to log. Serve it on a
-// listener from LimitConnections to cap its connections too.
+// a header size limit (and their HTTP/2 counterparts, http2.go), logging
+// its own errors to log. Serve it on a listener from LimitConnections to
+// cap its connections too, and with ServeTLS for HTTPS and HTTP/2.
 func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:           addr,
@@ -59,6 +60,7 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 		WriteTimeout:   writeTimeout,
 		IdleTimeout:    IdleTimeout,
 		MaxHeaderBytes: MaxHeaderBytes,
+		HTTP2:          http2Config(),
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

@@ -45,6 +45,9 @@ type config struct {
 	limiter limiterConfig
 	// spa is the built SPA served from the API's origin (SPA_*).
 	spa spaConfig
+	// tls is HTTPS (TLS_*, HSTS_MAX_AGE), shutdown the stop (SHUTDOWN_*).
+	tls      tlsConfig
+	shutdown shutdownConfig
 }
 
 // devSettings locate the development issuer.
@@ -100,6 +103,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	settings = append(settings, limiterSettings()...)
 	settings = append(settings, spaSettings()...)
 	settings = append(settings, ownSettings()...)
+	settings = append(settings, tlsSettings()...)
+	settings = append(settings, shutdownSettings()...)
 	for _, s := range settings {
 		if s.flag != "" {
 			s.value = fs.String(s.flag, "", s.usage+" [env "+strings.Join(s.envs, " or ")+"]")
@@ -235,6 +240,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.spa, err = loadSPA(get, c.dev != nil, c.dpop.mode); err != nil {
 		return config{}, err
 	}
+	if c.tls, err = loadTLS(get); err != nil {
+		return config{}, err
+	}
+	if c.shutdown, err = loadShutdown(get); err != nil {
+		return config{}, err
+	}
 	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {
 		return config{}, err
 	}
@@ -266,7 +277,7 @@ func memorySettings(get getter, getenv func(string) string, c config, tokenCache
 		limit: limit, limitSource: source,
 		tokenCache: tokenCache, replay: replay, store: c.store.engine, storeConns: c.store.maxConns,
 		procs: runtime.GOMAXPROCS(0), dev: c.dev != nil, nofile: nofile,
-		maxConns: conns, maxConnsVar: connsVar,
+		maxConns: conns, maxConnsVar: connsVar, tls: c.tls.on(),
 	})
 }
 

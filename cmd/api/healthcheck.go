@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -22,7 +23,8 @@ const defaultHealthcheckTimeout = 3 * time.Second
 // HEALTHCHECK or a supervisor's probe, where there is neither a shell nor
 // curl. It returns nil (exit 0) on 200 and a one-line reason otherwise
 // (exit 1). The address is the one the server listens on, from ADDR or
-// PORT as the server reads them, or -url.
+// PORT as the server reads them, or -url; with TLS_CERT_FILE, over HTTPS
+// (healthcheckTLS).
 func runHealthcheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("api healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -32,7 +34,9 @@ func runHealthcheck(args []string, getenv func(string) string, stdout, stderr io
 		fmt.Fprintf(stderr, "Usage: api healthcheck [flags]\n\n"+
 			"Asks a running API's /readyz; exits 0 if it answers 200, 1 with the reason otherwise.\n"+
 			"The address comes from ADDR or PORT, as the server reads them (an address on every\n"+
-			"interface, such as :8080, is asked on loopback).\n\n")
+			"interface, such as :8080, is asked on loopback). With TLS_CERT_FILE it asks over\n"+
+			"HTTPS, trusting the certificates in that file and the system's, and naming the\n"+
+			"server by the certificate's first DNS name when it asks an IP address.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -56,7 +60,11 @@ func runHealthcheck(args []string, getenv func(string) string, stdout, stderr io
 	} else if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 		return fmt.Errorf("healthcheck: -url: %q is not an http or https URL", u)
 	}
-	if err := checkReady(u, *timeout); err != nil {
+	tlsConf, err := healthcheckTLS(getenv, u)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	if err := checkReady(u, tlsConf, *timeout); err != nil {
 		return fmt.Errorf("healthcheck: %s: %w", u, err)
 	}
 	fmt.Fprintf(stdout, "%s: ready\n", u)
@@ -85,16 +93,21 @@ func readyzURL(getenv func(string) string) (string, error) {
 	case "::":
 		host = "::1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	scheme := "http"
+	if strings.TrimSpace(getenv("TLS_CERT_FILE")) != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/readyz", nil
 }
 
-// checkReady GETs u once: nil on 200, else why not, in one line.
-func checkReady(u string, timeout time.Duration) error {
+// checkReady GETs u once (over TLS with tlsConf, if not nil): nil on 200,
+// else why not, in one line.
+func checkReady(u string, tlsConf *tls.Config, timeout time.Duration) error {
 	client := &http.Client{
 		Timeout: timeout,
 		// Straight to the server: no proxy from the environment, no
 		// connection kept, and a redirect is an answer, not a 200.
-		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsConf},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp, err := client.Get(u)

@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,9 +33,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// shutdownTimeout bounds how long in-flight requests get to finish.
-const shutdownTimeout = 10 * time.Second
 
 // run serves until ctx ends or SIGINT/SIGTERM arrives, then shuts down
 // gracefully. Logs go to stderr as JSON.
@@ -75,6 +71,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer logOut.Close()
 	log := slog.New(httpapi.NewLogHandler(logOut))
 
+	reg := prometheus.NewRegistry()
+	var cert *httpapi.Certificate // nil: plain HTTP
+	if cfg.tls.on() {
+		c, stopCert, err := startTLS(ctx, cfg.tls, log, reg)
+		if err != nil {
+			return err
+		}
+		defer stopCert()
+		cert = c
+	}
+
 	// The memory plan (memory.go): the collector keeps the Go heap under
 	// the plan's Go limit (and the previous limit is back when run returns,
 	// for tests that run it in process); list answers share its budget.
@@ -90,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer ln.Close() // if start-up fails; Serve closes it otherwise
 	if cfg.dev != nil {
-		cfg.dev.apiOrigins = apiOrigins(ln.Addr())
+		cfg.dev.apiOrigins = apiOrigins(ln.Addr(), cfg.tls.scheme())
 		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
 		if err != nil {
 			return err
@@ -106,7 +113,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.web.SPA = spa
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "log_lines_dropped_total",
@@ -159,7 +165,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	srv := httpapi.NewServer(cfg.addr, handler, log)
+	if cfg.tls.hstsSet {
+		handler = httpapi.HSTS(handler, cfg.tls.hsts)
+	}
+	drain := &httpapi.Drain{} // SHUTDOWN_DELAY
+	srv := httpapi.NewServer(cfg.addr, drain.Handler(handler), log)
 	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
 	if err := registerAll(reg, limited.Collectors()); err != nil {
 		return err
@@ -167,10 +177,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := cfg.memory
 	log.Info("memory plan",
 		"memory_limit", m.limit, "from", m.limitSource, "go_memory_limit", m.goLimit,
-		"max_conns", m.maxConns, "conn_bytes", connBytes, "answer_budget", m.answers,
+		"max_conns", m.maxConns, "conn_bytes", m.connBytes, "answer_budget", m.answers,
 		"token_cache", m.tokenCache, "dpop_replay_cache", m.replay, "log_buffer", m.logs, "message_store", m.store, "database_pool", m.pool)
 	log.Info("listening", append(readBuildInfo().logAttrs(),
 		"addr", ln.Addr().String(),
+		"scheme", cfg.tls.scheme(),
 		"max_conns", cfg.maxConns,
 		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins,
@@ -183,23 +194,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"spa_dir", cfg.spa.dir)...)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(limited) }()
+	go func() { served <- serve(srv, limited, cert) }()
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return shutdown(srv, drain, served, cfg.shutdown, log)
 }
 
 // serveMetrics serves /metrics on its own address, so that it is not

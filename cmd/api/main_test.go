@@ -341,7 +341,7 @@ func TestTestCodeNotLinked(t *testing.T) {
 	if !strings.Contains(deps, "github.com/example/spaapi/adapters/auth0\n") {
 		t.Fatalf("go list -deps looks wrong (no auth0 adapter):\n%s", deps)
 	}
-	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest", "redistest", "servicetest"} {
+	for _, pkg := range []string{"adapters/fake", "jwtverifytest", "verifiertest", "messagestest", "postgrestest", "redistest", "servicetest", "tlstest"} {
 		if strings.Contains(deps, pkg) {
 			t.Errorf("cmd/api links %s", pkg)
 		}

@@ -34,7 +34,8 @@ import (
 //	     (DATABASE_MAX_CONNS × postgres.ConnBytes),
 //	   and what is left (rest), shared:
 //	     a quarter to the answer budget (list answers being written),
-//	     the rest to connections, each at its worst (connBytes): MAX_CONNS.
+//	     the rest to connections, each at its worst (connBytes; with TLS,
+//	     tlsConnBytes, an HTTP/2 connection and its streams): MAX_CONNS.
 //
 // The figures are measured with .ci/boundedmemory (connections, answers)
 // and the adapters' benchmarks (caches); docs/operations.md has them.
@@ -84,6 +85,21 @@ const (
 	// holding unfinished heads: 38.6 KiB each for one long field, 49.5
 	// KiB for 100 fields, 7.3 KiB for an idle connection.
 	connBytes = httpapi.MaxHeaderBytes + 4<<10 + 20<<10
+	// tlsConnBytes is one connection at its worst when the API serves TLS
+	// (TLS_CERT_FILE): an HTTP/2 connection, which holds, besides what
+	// any connection holds (tlsConnWorst: a 16 KiB frame being read, the
+	// 64 KiB of request body a client may send ahead of its handlers, a
+	// header block of up to 40 KiB being decoded, two 4 KiB HPACK tables,
+	// its goroutines, TLS's record buffers), one request per stream
+	// (httpapi.MaxConcurrentStreams), each of which a client can keep,
+	// its header block of up to 40 KiB in up to 1,250 tiny fields and
+	// all, until the write timeout, by taking no answer (h2StreamWorst).
+	// An HTTP/1.1 connection over TLS holds less. Measured with
+	// .ci/boundedmemory -tls (a connection's part) and with 1,000 streams
+	// held so (130 KB each).
+	tlsConnBytes  = tlsConnWorst + httpapi.MaxConcurrentStreams*h2StreamWorst
+	tlsConnWorst  = 224 << 10
+	h2StreamWorst = 136 << 10
 	// minConns is the fewest connections a plan may leave room for.
 	minConns = 64
 )
@@ -105,6 +121,7 @@ type memoryInputs struct {
 	nofile      uint64 // the open-file limit (0: unknown)
 	maxConns    int    // MAX_CONNS if set, else 0
 	maxConnsVar string // its name, for messages
+	tls         bool   // the API serves TLS (and HTTP/2)
 }
 
 // memoryPlan is how the limit is shared. All sizes are bytes.
@@ -123,12 +140,16 @@ type memoryPlan struct {
 	rest        int64 // for answers and connections
 	answers     int64 // the answer budget
 	conns       int64 // for connections: maxConns × connBytes at most
+	connBytes   int64 // one connection at its worst: connBytes, or tlsConnBytes with TLS
 	maxConns    int   // MAX_CONNS, given or derived
 }
 
 // planMemory shares in.limit. Errors name the setting to change.
 func planMemory(in memoryInputs) (memoryPlan, error) {
-	p := memoryPlan{limit: in.limit, limitSource: in.limitSource}
+	p := memoryPlan{limit: in.limit, limitSource: in.limitSource, connBytes: connBytes}
+	if in.tls {
+		p.connBytes = tlsConnBytes
+	}
 	p.outside = outsideGo
 	if in.store == "sqlite" {
 		p.outside += int64(1+2*in.procs) * sqliteConnCache
@@ -150,7 +171,7 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 	}
 	fixed := p.base + p.tokenCache + p.replay + p.logs + p.store + p.pool
 	p.rest = p.goLimit - p.headroom - fixed
-	least := int64(2*httpapi.MaxListAnswer + minConns*connBytes) // the smallest rest that serves
+	least := 2*httpapi.MaxListAnswer + minConns*p.connBytes // the smallest rest that serves
 	if p.rest < least {
 		// The limit at which rest would be least:
 		// rest = (limit × 31/32 - outside) × 3/4 - fixed.
@@ -172,12 +193,12 @@ func planMemory(in memoryInputs) (memoryPlan, error) {
 	}
 	p.answers = max(p.rest/4, 2*httpapi.MaxListAnswer)
 	p.conns = p.rest - p.answers
-	fits := int(p.conns / connBytes)
+	fits := int(p.conns / p.connBytes)
 	if in.maxConns > 0 {
 		if in.maxConns > fits {
 			return p, fmt.Errorf("%s: %d connections may hold up to %s (%s each at their worst), more than the %s that %s %s leaves them; "+
-				"lower it to %d or raise MEMORY_LIMIT", in.maxConnsVar, in.maxConns, formatBytes(int64(in.maxConns)*connBytes),
-				formatBytes(connBytes), formatBytes(p.conns), in.limitSource, formatBytes(p.limit), fits)
+				"lower it to %d or raise MEMORY_LIMIT", in.maxConnsVar, in.maxConns, formatBytes(int64(in.maxConns)*p.connBytes),
+				formatBytes(p.connBytes), formatBytes(p.conns), in.limitSource, formatBytes(p.limit), fits)
 		}
 		p.maxConns = in.maxConns
 		return p, nil

@@ -55,12 +55,22 @@ func defaultInputs(limit int64) memoryInputs {
 // The plan adds up: what is live at its worst, plus the headroom for
 // garbage and what lies outside the Go heap, is within the limit.
 func TestPlanMemoryAddsUp(t *testing.T) {
-	for _, limit := range []int64{256 << 20, 512 << 20, 1 << 30, 4 << 30, 64 << 30} {
-		p, err := planMemory(defaultInputs(limit))
+	for _, tc := range []struct {
+		limit int64
+		tls   bool
+	}{{256 << 20, false}, {512 << 20, false}, {1 << 30, false}, {4 << 30, false}, {64 << 30, false},
+		{512 << 20, true}, {1 << 30, true}, {4 << 30, true}, {64 << 30, true}} {
+		limit := tc.limit
+		in := defaultInputs(limit)
+		in.tls = tc.tls
+		p, err := planMemory(in)
 		if err != nil {
 			t.Fatalf("%s: %v", formatBytes(limit), err)
 		}
-		live := p.base + p.tokenCache + p.replay + p.logs + p.store + p.pool + p.answers + int64(p.maxConns)*connBytes
+		if want := map[bool]int64{false: connBytes, true: tlsConnBytes}[tc.tls]; p.connBytes != want {
+			t.Errorf("%s, TLS %v: a connection counts %d bytes, want %d", formatBytes(limit), tc.tls, p.connBytes, want)
+		}
+		live := p.base + p.tokenCache + p.replay + p.logs + p.store + p.pool + p.answers + int64(p.maxConns)*p.connBytes
 		if total := p.outside + limit/32 + p.headroom + live; total > limit {
 			t.Errorf("%s: the plan's worst case is %s", formatBytes(limit), formatBytes(total))
 		}
@@ -70,7 +80,7 @@ func TestPlanMemoryAddsUp(t *testing.T) {
 		if p.answers < 2*httpapi.MaxListAnswer {
 			t.Errorf("%s: answer budget %d is less than two of the largest list answers", formatBytes(limit), p.answers)
 		}
-		t.Logf("%8s: MAX_CONNS %5d, answer budget %s, Go limit %s", formatBytes(limit), p.maxConns, formatBytes(p.answers), formatBytes(p.goLimit))
+		t.Logf("%8s, TLS %-5v: MAX_CONNS %5d, answer budget %s, Go limit %s", formatBytes(limit), tc.tls, p.maxConns, formatBytes(p.answers), formatBytes(p.goLimit))
 	}
 }
 

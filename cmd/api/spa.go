@@ -179,15 +179,16 @@ func sameIssuer(s string) string {
 
 // apiOrigins are the origins a browser may load the SPA from when the API
 // listens on addr with -dev: localhost and the loopback address, on its
-// port. The development issuer lets the SPA client log in from them.
-func apiOrigins(addr net.Addr) []string {
+// port, with scheme (https with TLS). The development issuer lets the SPA
+// client log in from them.
+func apiOrigins(addr net.Addr, scheme string) []string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return nil
 	}
-	out := []string{"http://localhost:" + port}
+	out := []string{scheme + "://localhost:" + port}
 	if host != "localhost" {
-		out = append(out, "http://"+net.JoinHostPort(host, port))
+		out = append(out, scheme+"://"+net.JoinHostPort(host, port))
 	}
 	return out
 }
