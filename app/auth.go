@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 
@@ -54,6 +55,12 @@ type Credentials struct {
 	// and Proofs (every DPoP header value). Authenticate fills in
 	// AccessToken and JKT.
 	Proof ports.ProofRequest
+	// CertThumbprint is the base64url SHA-256 thumbprint of the DER client
+	// certificate the request came with (RFC 8705 §3.1): from the API's
+	// own TLS handshake, or from a trusted proxy's Client-Cert header (RFC
+	// 9440); "" when it came with none. A token bound to a certificate
+	// (cnf x5t#S256) is accepted only when it is that certificate's.
+	CertThumbprint string
 	// Client is who sent them, for the failed-credential limit: the HTTP
 	// layer's name for the client's address ("" when it has none: not
 	// limited).
@@ -78,9 +85,15 @@ type Credentials struct {
 //   - c.Malformed, when set;
 //   - a refused token: an error wrapping domain.ErrInvalidToken; keys not
 //     loaded yet: one wrapping domain.ErrUnavailable;
-//   - the Bearer scheme with a DPoP-bound token (cnf.jkt), unless DPoP is
-//     disabled: a *domain.ProofError (dpop_bound_token_as_bearer,
-//     invalid_token). A bound token is never used without its proof.
+//   - the Bearer scheme with a DPoP-bound token (cnf.jkt): a
+//     *domain.ProofError (dpop_bound_token_as_bearer, invalid_token); with
+//     DPoP disabled, a *domain.TokenError (unsupported_cnf): nothing here
+//     could check its proof. A bound token is never used without its proof.
+//   - a token bound to a client certificate (cnf x5t#S256), whatever the
+//     scheme, when c.CertThumbprint is not that certificate's: a
+//     *domain.TokenError (certificate_missing, certificate_mismatch). A
+//     token bound both ways needs both proofs; the certificate is checked
+//     first, so that a refused request spends no DPoP proof.
 //   - the DPoP scheme: the proof is checked on every request (the token
 //     may come from the verifier's cache, the proof never does); its
 //     refusal is a *domain.ProofError.
@@ -135,10 +148,17 @@ func (a *Auth) authenticate(ctx context.Context, c Credentials) (p domain.Princi
 	if err != nil {
 		return domain.Principal{}, called, err
 	}
-	if c.Scheme == SchemeBearer {
-		if p.JKT != "" && a.mode != DPoPDisabled {
-			return domain.Principal{}, called, domain.InvalidProof(domain.ProofBearerBound, "", nil)
+	if c.Scheme == SchemeBearer && p.JKT != "" {
+		if a.mode == DPoPDisabled {
+			return domain.Principal{}, called, domain.InvalidToken(domain.ReasonConfirmation,
+				errors.New(`"cnf"."jkt" binds the token to a DPoP key, and DPoP is disabled`))
 		}
+		return domain.Principal{}, called, domain.InvalidProof(domain.ProofBearerBound, "", nil)
+	}
+	if err := checkCertificate(p.CertThumbprint, c.CertThumbprint); err != nil {
+		return domain.Principal{}, called, err
+	}
+	if c.Scheme == SchemeBearer {
 		return p, called, nil
 	}
 	proof := c.Proof
@@ -147,6 +167,21 @@ func (a *Auth) authenticate(ctx context.Context, c Credentials) (p domain.Princi
 		return domain.Principal{}, called, err
 	}
 	return p, called, nil
+}
+
+// checkCertificate checks a token's certificate binding (bound: its cnf
+// x5t#S256, "" for none) against the thumbprint of the certificate the
+// request came with (presented, "" for none), RFC 8705 §3.
+func checkCertificate(bound, presented string) error {
+	switch {
+	case bound == "":
+		return nil
+	case presented == "":
+		return domain.InvalidToken(domain.ReasonCertificateMissing, nil)
+	case subtle.ConstantTimeCompare([]byte(bound), []byte(presented)) != 1:
+		return domain.InvalidToken(domain.ReasonCertificateMismatch, nil)
+	}
+	return nil
 }
 
 // verify asks the token verifier about rawToken, presented by client;

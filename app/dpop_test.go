@@ -44,6 +44,7 @@ func TestDPoPModes(t *testing.T) {
 	}
 	const ok = domain.ProofReason("ok")
 	const unauthenticated = domain.ProofReason("no credentials")
+	const unsupportedCnf = domain.ProofReason(domain.ReasonConfirmation) // a *domain.TokenError
 	for _, tc := range []struct {
 		name  string
 		creds func() app.Credentials
@@ -52,7 +53,7 @@ func TestDPoPModes(t *testing.T) {
 		{"bearer token", func() app.Credentials { return bearer("plain") },
 			map[app.DPoPMode]domain.ProofReason{app.DPoPAllowed: ok, app.DPoPRequired: domain.ProofRequired, app.DPoPDisabled: ok}},
 		{"bound token as Bearer (a downgrade)", func() app.Credentials { return bearer("bound") },
-			map[app.DPoPMode]domain.ProofReason{app.DPoPAllowed: domain.ProofBearerBound, app.DPoPRequired: domain.ProofRequired, app.DPoPDisabled: ok}},
+			map[app.DPoPMode]domain.ProofReason{app.DPoPAllowed: domain.ProofBearerBound, app.DPoPRequired: domain.ProofRequired, app.DPoPDisabled: unsupportedCnf}},
 		{"bound token with its proof", func() app.Credentials { return dpopCreds("bound", proof(key, "bound")) },
 			map[app.DPoPMode]domain.ProofReason{app.DPoPAllowed: ok, app.DPoPRequired: ok, app.DPoPDisabled: unauthenticated}},
 		{"bound token without a proof", func() app.Credentials { return dpopCreds("bound", nil) },
@@ -80,6 +81,11 @@ func TestDPoPModes(t *testing.T) {
 				case want == unauthenticated:
 					if !errors.Is(err, domain.ErrUnauthenticated) || errors.As(err, &pe) {
 						t.Errorf("got %v, want ErrUnauthenticated", err)
+					}
+				case want == unsupportedCnf:
+					var te *domain.TokenError
+					if !errors.As(err, &te) || te.Reason != domain.ReasonConfirmation {
+						t.Errorf("got %v, want a token error %s", err, domain.ReasonConfirmation)
 					}
 				case !errors.As(err, &pe) || pe.Reason != want:
 					t.Errorf("got %v, want %s", err, want)

@@ -58,6 +58,12 @@ type Profile struct {
 	Permissions []string  `json:"permissions"`
 	ClientID    string    `json:"client_id,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// How the user logged in, when the token says: the authentication
+	// context class, the methods and the time (what step-up policies
+	// check).
+	ACR      string     `json:"acr,omitempty"`
+	AMR      []string   `json:"amr,omitempty"`
+	AuthTime *time.Time `json:"auth_time,omitempty"`
 }
 
 // Me describes the caller.
@@ -68,6 +74,11 @@ func (*Messages) Me(_ context.Context, p domain.Principal) Profile {
 		}
 		return s
 	}
+	var authTime *time.Time
+	if !p.AuthTime.IsZero() {
+		t := p.AuthTime.UTC()
+		authTime = &t
+	}
 	return Profile{
 		Subject:     p.Subject,
 		Issuer:      p.Issuer,
@@ -76,6 +87,9 @@ func (*Messages) Me(_ context.Context, p domain.Principal) Profile {
 		Permissions: nonNil(p.Permissions),
 		ClientID:    p.ClientID,
 		ExpiresAt:   p.ExpiresAt.UTC(),
+		ACR:         p.ACR,
+		AMR:         p.AMR,
+		AuthTime:    authTime,
 	}
 }
 

@@ -98,6 +98,7 @@ func TestEveryReasonHasADescription(t *testing.T) {
 		domain.ReasonMalformed, domain.ReasonTooLarge, domain.ReasonAlgorithm, domain.ReasonType, domain.ReasonCritical,
 		domain.ReasonUnknownKey, domain.ReasonSignature, domain.ReasonExpired, domain.ReasonNotYetValid,
 		domain.ReasonIssuedInFuture, domain.ReasonIssuer, domain.ReasonAudience, domain.ReasonMissingClaim, domain.ReasonClaimType,
+		domain.ReasonInactive, domain.ReasonConfirmation, domain.ReasonCertificateMissing, domain.ReasonCertificateMismatch,
 	} {
 		if d := r.Description(); d == "invalid token" || d == "" {
 			t.Errorf("reason %q has no description of its own", r)

@@ -59,6 +59,18 @@ const (
 	// ReasonInactive: the issuer says the token is not active (revoked,
 	// expired or unknown), as token introspection answers.
 	ReasonInactive Reason = "inactive"
+	// ReasonConfirmation: "cnf" (RFC 7800) is malformed, binds the token
+	// to nothing this API knows, or names a confirmation method this
+	// deployment cannot check (a raw "jwk", "jku", "jkt" with DPoP
+	// disabled, ...). Accepting such a token as a bearer token would undo
+	// its binding.
+	ReasonConfirmation Reason = "unsupported_cnf"
+	// ReasonCertificateMissing: the token is bound to a client certificate
+	// ("cnf" "x5t#S256", RFC 8705) and the request came with none.
+	ReasonCertificateMissing Reason = "certificate_missing"
+	// ReasonCertificateMismatch: the token is bound to a client
+	// certificate and the request came with another one.
+	ReasonCertificateMismatch Reason = "certificate_mismatch"
 )
 
 // descriptions are the fixed texts clients see in error_description.
@@ -79,6 +91,10 @@ var descriptions = map[Reason]string{
 	ReasonMissingClaim:   "required claim missing",
 	ReasonClaimType:      "claim has an invalid value",
 	ReasonInactive:       "token not active",
+	ReasonConfirmation:   "claim cnf is malformed or names a confirmation method this API cannot check",
+	// No double quotes: RFC 6750 §3 leaves them out of error_description.
+	ReasonCertificateMissing:  "access token is bound to a client certificate (cnf x5t#S256); the request came with none",
+	ReasonCertificateMismatch: "access token is bound to another client certificate (cnf x5t#S256)",
 }
 
 // Description returns the fixed, client-safe text for r.

@@ -1,15 +1,18 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 )
 
 // Policy decides whether a principal may do something. Check returns nil to
-// allow, or an error wrapping ErrForbidden to refuse: a *ScopeError when
-// scopes or permissions are missing (answered 403 insufficient_scope), a
-// *DeniedError otherwise (answered 403 forbidden).
+// allow, or an error to refuse: a *ScopeError when scopes or permissions
+// are missing (answered 403 insufficient_scope), a *StepUpError when the
+// user's login is not strong or recent enough (answered 401
+// insufficient_user_authentication, RFC 9470), a *DeniedError otherwise
+// (answered 403 forbidden). All but *StepUpError wrap ErrForbidden.
 //
 // Routes declare their policy next to their path (adapters/httpapi/routes.go);
 // policies compose with And and Or.
@@ -96,6 +99,7 @@ func ScopesOf(policy Policy) []string {
 // policies it combines.
 type combined struct {
 	policies []Policy
+	anyOf    bool // Or; And otherwise (for ScopeSets)
 	check    func(Principal) error
 }
 
@@ -178,7 +182,7 @@ func Require(description string, ok func(p Principal) bool) Policy {
 // refusal.
 func And(policies ...Policy) Policy {
 	policies = slices.Clone(policies)
-	return combined{policies, func(p Principal) error {
+	return combined{policies, false, func(p Principal) error {
 		for _, pol := range policies {
 			if err := pol.Check(p); err != nil {
 				return err
@@ -188,13 +192,14 @@ func And(policies ...Policy) Policy {
 	}}
 }
 
-// Or allows principals any policy allows. When all refuse: if every
-// refusal is about scopes (or every one about permissions), the answer is
-// one *ScopeError naming them all as alternatives; otherwise a *DeniedError
-// joining the reasons.
+// Or allows principals any policy allows. When all refuse: if one
+// refusal is a *StepUpError, that one (a new login lets the caller
+// through); else if every refusal is about scopes (or every one about
+// permissions), one *ScopeError naming them all as alternatives;
+// otherwise a *DeniedError joining the reasons.
 func Or(policies ...Policy) Policy {
 	policies = slices.Clone(policies)
-	return combined{policies, func(p Principal) error {
+	return combined{policies, true, func(p Principal) error {
 		var errs []error
 		for _, pol := range policies {
 			err := pol.Check(p)
@@ -205,6 +210,11 @@ func Or(policies ...Policy) Policy {
 		}
 		if len(errs) == 0 {
 			return &DeniedError{Reason: "no policy allows this"}
+		}
+		for _, err := range errs {
+			if su := (*StepUpError)(nil); errors.As(err, &su) {
+				return su
+			}
 		}
 		merged := &ScopeError{Any: true}
 		var reasons []string
@@ -235,6 +245,8 @@ func Describe(err error) string {
 	case *ScopeError:
 		return e.Describe()
 	case *DeniedError:
+		return e.Reason
+	case *StepUpError:
 		return e.Reason
 	}
 	return "not allowed"

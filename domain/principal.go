@@ -39,10 +39,27 @@ type Principal struct {
 	ExpiresAt time.Time
 	// IssuedAt is the "iat" claim; zero when the token has none.
 	IssuedAt time.Time
+	// ACR is the "acr" claim: the authentication context class the
+	// user's login satisfied (OpenID Connect Core §2), such as Auth0's
+	// "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	// after multi-factor authentication; "" when the token has none.
+	ACR string
+	// AMR is the "amr" claim: the methods the user authenticated with
+	// (RFC 8176: "pwd", "otp", "mfa", ...); nil when the token has none.
+	AMR []string
+	// AuthTime is the "auth_time" claim: when the user last actively
+	// authenticated; zero when the token has none. A refreshed token
+	// keeps the time of the login it descends from.
+	AuthTime time.Time
 	// JKT is the token's "cnf"."jkt": the RFC 7638 thumbprint of the key
 	// the token is bound to (DPoP, RFC 9449 §6), "" for a bearer token. A
 	// bound token is accepted only with a proof made with that key.
 	JKT string
+	// CertThumbprint is the token's "cnf"."x5t#S256" (RFC 8705 §3.1): the
+	// base64url SHA-256 of the DER client certificate the token is bound
+	// to, "" for a token not bound to one. A bound token is accepted only
+	// from a request that came with that certificate.
+	CertThumbprint string
 	// Claims holds every claim of the token as decoded JSON (numbers are
 	// float64), for the application claims this struct does not name.
 	Claims map[string]any

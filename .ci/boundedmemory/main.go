@@ -257,7 +257,10 @@ func start(tmp, name string) *server {
 			fail("%s is taken; stop what listens there (or choose -port)", a)
 		}
 	}
-	args := []string{"-dev", "-dev-dir", s.dir, "-addr", s.api, "-dev-issuer-addr", s.issuer, "-metrics-addr", s.metrics}
+	// The attack connections all come from 127.0.0.1: no share per client,
+	// so that they can fill MAX_CONNS, whose memory is what is measured.
+	args := []string{"-dev", "-dev-dir", s.dir, "-addr", s.api, "-dev-issuer-addr", s.issuer, "-metrics-addr", s.metrics,
+		"-max-conns-per-client", "off"}
 	if *useTLS {
 		args = append(args, "-tls-cert-file", certFile, "-tls-key-file", keyFile)
 	}

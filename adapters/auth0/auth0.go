@@ -5,7 +5,10 @@
 //
 // Auth0's own part is small: AUTH0_DOMAIN as a shortcut for the issuer,
 // its RBAC "permissions", roles from a namespaced custom claim your Action
-// adds (ROLES_CLAIM), and the client in "azp".
+// adds (ROLES_CLAIM), the client in "azp", and how the user logged in
+// (acr, amr, auth_time) from custom claims your Action adds under
+// AUTH0_CLAIMS_NAMESPACE: Auth0 lets no Action set those three in an
+// access token under their own names.
 package auth0
 
 import (
@@ -13,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -34,6 +38,7 @@ type Verifier = jwtverify.Verifier
 // (ISSUER_BASE_URL, AUDIENCE, JWKS_URI, TOKEN_SIGNING_ALG, ROLES_CLAIM).
 var Settings = []jwtverify.Setting{
 	{Flag: "auth0-domain", Var: "AUTH0_DOMAIN", Usage: "shortcut for the issuer: TENANT.auth0.com means https://TENANT.auth0.com/"},
+	{Flag: "auth0-claims-namespace", Var: "AUTH0_CLAIMS_NAMESPACE", Usage: "namespace of the custom claims your Action adds for step-up: with https://example.com/, acr, amr and auth_time are read from https://example.com/acr, https://example.com/amr and https://example.com/auth_time when the token lacks the standard ones"},
 }
 
 // Config says which tokens the verifier accepts. Load builds it from the
@@ -51,6 +56,12 @@ type Config struct {
 	// RolesClaims are where roles are: claim names (Auth0 wants custom
 	// claims namespaced, e.g. "https://example.com/roles") or dot paths.
 	RolesClaims []string
+	// ClaimsNamespace, when set, is where an Action puts how the user
+	// logged in: the claims ClaimsNamespace+"acr", +"amr" and
+	// +"auth_time", read when the token lacks "acr", "amr" or
+	// "auth_time" (which Auth0 does not let an Action set in an access
+	// token). An http(s) URL ending in "/".
+	ClaimsNamespace string
 	// JWKSURI, when set, is where keys come from; discovery is skipped and
 	// IssuerBaseURL is the "iss" exactly as given.
 	JWKSURI string
@@ -85,6 +96,13 @@ func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
 	}
 	if c.RolesClaims, _, err = jwtverify.ListSetting(env, "roles-claim"); err != nil {
 		return Config{}, err
+	}
+	ns, nsFrom, err := env("auth0-claims-namespace")
+	if err != nil {
+		return Config{}, err
+	}
+	if c.ClaimsNamespace, err = claimsNamespace(ns); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", nsFrom, err)
 	}
 	if c.Algorithms, err = jwtverify.Algorithms(env); err != nil {
 		return Config{}, err
@@ -139,6 +157,23 @@ func issuers(env jwtverify.Env) ([]string, error) {
 	return []string{iss}, nil
 }
 
+// claimsNamespace checks AUTH0_CLAIMS_NAMESPACE: "" (none), or an
+// http(s) URL, given a trailing "/" if it has none, as Auth0's namespaced
+// claims are written ("https://example.com/acr").
+func claimsNamespace(ns string) (string, error) {
+	if ns == "" {
+		return "", nil
+	}
+	u, err := url.Parse(ns)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(ns, " \t") {
+		return "", fmt.Errorf("%q is not a namespace like https://example.com/ (an http or https URL)", ns)
+	}
+	if !strings.HasSuffix(ns, "/") {
+		ns += "/"
+	}
+	return ns, nil
+}
+
 // Check reports what is wrong with c, if anything, as New would, naming
 // the setting: "ISSUER_BASE_URL: ...".
 func (c Config) Check() error {
@@ -175,6 +210,9 @@ func (c Config) Check() error {
 			return fmt.Errorf("TOKEN_SIGNING_ALG: %w", err)
 		}
 	}
+	if ns, err := claimsNamespace(c.ClaimsNamespace); err != nil || ns != c.ClaimsNamespace {
+		return fmt.Errorf("AUTH0_CLAIMS_NAMESPACE: %q is not a namespace like https://example.com/ (an http or https URL ending in /)", c.ClaimsNamespace)
+	}
 	return nil
 }
 
@@ -196,15 +234,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if err := cfg.Check(); err != nil {
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
+	// appid and cid are other issuers' names for the client, read as
+	// before providers had packages of their own.
+	claims := jwtverify.StandardMapping(cfg.RolesClaims...)
+	if ns := cfg.ClaimsNamespace; ns != "" {
+		claims.ACR = append(claims.ACR, ns+"acr")
+		claims.AMR = append(claims.AMR, ns+"amr")
+		claims.AuthTime = append(claims.AuthTime, ns+"auth_time")
+	}
 	var issuers []jwtverify.Issuer
 	for _, name := range cfg.issuerNames() {
 		issuers = append(issuers, jwtverify.Issuer{
 			Name:      name,
 			JWKSURI:   cfg.JWKSURI,
 			Audiences: cfg.Audiences,
-			// appid and cid are other issuers' names for the client, read
-			// as before providers had packages of their own.
-			Claims: jwtverify.StandardMapping(cfg.RolesClaims...),
+			Claims:    claims,
 		})
 	}
 	v, cleanup, err := jwtverify.New(ctx, cfg.Options, issuers, log, reg)
@@ -212,4 +256,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		return nil, nil, fmt.Errorf("auth0: %w", err)
 	}
 	return v, cleanup, nil
+}
+
+// AuthorizationServers lists the tenants whose tokens c accepts, as given:
+// the authorization servers of the API's protected resource metadata
+// (RFC 9728).
+func (c Config) AuthorizationServers() []string { return slices.Clone(c.issuerNames()) }
+
+// Endpoints are the authorization and token endpoints Auth0 gives every
+// tenant (issuer): /authorize and /oauth/token.
+func (c Config) Endpoints(issuer string) (authorization, token string) {
+	base := strings.TrimSuffix(issuer, "/")
+	return base + "/authorize", base + "/oauth/token"
 }

@@ -147,3 +147,88 @@ func wantAlgs(algs []string) []string {
 	}
 	return algs
 }
+
+// How the user logged in: the standard acr, amr and auth_time, else the
+// claims an Action adds under AUTH0_CLAIMS_NAMESPACE; a claim of the
+// wrong type refuses the token (a step-up rule could not read it).
+func TestLoginClaims(t *testing.T) {
+	const ns = "https://spaapi.example.com/"
+	const mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	iss := jwtverifytest.NewIssuer(t)
+	cfg := newConfig(iss)
+	cfg.ClaimsNamespace = ns
+	v := start(t, cfg)
+	plain := start(t, newConfig(iss)) // no namespace
+	authTime := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		acr    string
+		amr    []string
+		at     time.Time
+		plain  bool // the verifier without a namespace reads the same
+		reason domain.Reason
+	}{
+		{"none", nil, "", nil, time.Time{}, true, ""},
+		{"standard", map[string]any{"acr": mfa, "amr": []string{"pwd", "mfa"}, "auth_time": authTime.Unix()}, mfa, []string{"pwd", "mfa"}, authTime, true, ""},
+		{"namespaced", map[string]any{ns + "acr": mfa, ns + "amr": []string{"mfa"}, ns + "auth_time": authTime.Unix()}, mfa, []string{"mfa"}, authTime, false, ""},
+		{"standard wins", map[string]any{"acr": "urn:loa:1", ns + "acr": mfa}, "urn:loa:1", nil, time.Time{}, true, ""},
+		{"fractional auth_time", map[string]any{"auth_time": float64(authTime.Unix()) + 0.5}, "", nil, authTime.Add(500 * time.Millisecond), true, ""},
+		{"acr a number", map[string]any{"acr": 2}, "", nil, time.Time{}, true, domain.ReasonClaimType},
+		{"amr a string", map[string]any{"amr": "mfa"}, "", nil, time.Time{}, true, domain.ReasonClaimType},
+		{"amr with a number", map[string]any{"amr": []any{"pwd", 1}}, "", nil, time.Time{}, true, domain.ReasonClaimType},
+		{"auth_time a string", map[string]any{"auth_time": "1700000000"}, "", nil, time.Time{}, true, domain.ReasonClaimType},
+		{"auth_time negative", map[string]any{"auth_time": -1}, "", nil, time.Time{}, true, domain.ReasonClaimType},
+		{"namespaced acr a number", map[string]any{ns + "acr": 2}, "", nil, time.Time{}, false, domain.ReasonClaimType},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := iss.Claims("auth0|alice", "read:messages")
+			for k, x := range tc.claims {
+				c[k] = x
+			}
+			tok := iss.Token(c)
+			p, err := v.Verify(context.Background(), tok)
+			if tc.reason != "" {
+				if got := reasonOf(t, err); got != tc.reason {
+					t.Fatalf("got %v, want %s", err, tc.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ACR != tc.acr || !slices.Equal(p.AMR, tc.amr) || !p.AuthTime.Equal(tc.at) {
+				t.Errorf("got acr %q amr %q auth_time %v; want %q %q %v", p.ACR, p.AMR, p.AuthTime, tc.acr, tc.amr, tc.at)
+			}
+			q, err := plain.Verify(context.Background(), tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if read := q.ACR != "" || q.AMR != nil || !q.AuthTime.IsZero(); tc.plain != (read || tc.claims == nil) {
+				t.Errorf("without AUTH0_CLAIMS_NAMESPACE: got acr %q amr %q auth_time %v", q.ACR, q.AMR, q.AuthTime)
+			}
+		})
+	}
+}
+
+func TestClaimsNamespaceSetting(t *testing.T) {
+	opts := jwtverify.Options{ClockTolerance: 5 * time.Second}
+	env := func(ns string) jwtverify.Env {
+		return jwtverifytest.Env(map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "AUTH0_CLAIMS_NAMESPACE": ns})
+	}
+	for ns, want := range map[string]string{"": "", "https://example.com/": "https://example.com/", "https://example.com": "https://example.com/",
+		"http://localhost:3000/claims": "http://localhost:3000/claims/"} {
+		if c, err := auth0.Load(env(ns), opts); err != nil || c.ClaimsNamespace != want {
+			t.Errorf("%q: got %q, %v; want %q", ns, c.ClaimsNamespace, err, want)
+		}
+	}
+	for _, ns := range []string{"example.com", "ftp://example.com/", "https://", "https://example.com/?x=1", "https://example.com/#f", "https://exa mple.com/"} {
+		if _, err := auth0.Load(env(ns), opts); err == nil || !strings.HasPrefix(err.Error(), "AUTH0_CLAIMS_NAMESPACE: ") {
+			t.Errorf("%q: got %v, want an AUTH0_CLAIMS_NAMESPACE error", ns, err)
+		}
+	}
+	cfg := auth0.Config{IssuerBaseURL: "https://t.auth0.com/", Audiences: []string{"a"}, ClaimsNamespace: "https://example.com"}
+	if err := cfg.Check(); err == nil || !strings.HasPrefix(err.Error(), "AUTH0_CLAIMS_NAMESPACE: ") {
+		t.Errorf("Check with a namespace lacking its /: got %v", err)
+	}
+}

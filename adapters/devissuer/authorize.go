@@ -2,15 +2,19 @@ package devissuer
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"html/template"
+	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // oidcScopes are granted to anyone who asks.
@@ -37,7 +41,14 @@ const MaxParamLength = 2048
 // §3.1: request parameters must not be included more than once, so none of
 // these may be repeated (others, which the issuer ignores, may be).
 var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-	"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt"}
+	"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt", "acr_values", "max_age"}
+
+// maxMaxAge bounds max_age: ten years, more than any session lives.
+const maxMaxAge = 10 * 365 * 24 * 3600
+
+// MaxCodeTries is how many wrong one-time codes a login may take before
+// it has to start again.
+const MaxCodeTries = 3
 
 // repeated returns the first of names given more than once in q, or "".
 func repeated(q url.Values, names []string) string {
@@ -51,12 +62,15 @@ func repeated(q url.Values, names []string) string {
 
 // authorize checks an authorization request (code flow with PKCE) and shows
 // the login page, or answers at once for prompt=none or a live session.
+// acr_values naming ACRMultiFactor adds the second step (a one-time code)
+// to the login, or asks it alone of a session that lacks it; max_age
+// (or prompt=login) makes an older session log in again.
 //
 // Until client_id and redirect_uri are known good, errors are shown on a
 // page; after that they go back to the client as OAuth errors.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for _, name := range []string{"state", "nonce", "scope"} {
+	for _, name := range []string{"state", "nonce", "scope", "acr_values"} {
 		if len(q.Get(name)) > MaxParamLength {
 			page(w, http.StatusBadRequest, "Request too large",
 				fmt.Sprintf("%s is %d bytes long; the development issuer takes at most %d.", name, len(q.Get(name)), MaxParamLength))
@@ -145,24 +159,47 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		req.dpopJKT = jkt
 	}
 
-	prompt := strings.Fields(q.Get("prompt"))
-	sess := s.currentSession(r)
-	if slices.Contains(prompt, "none") {
-		if sess == nil {
-			fail("login_required", "Login required")
+	req.acrValues = strings.Fields(q.Get("acr_values"))
+	if v := q.Get("max_age"); q.Has("max_age") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxMaxAge || strings.TrimLeft(v, "0123456789") != "" {
+			fail("invalid_request", "max_age must be a number of seconds")
 			return
 		}
-		s.approve(w, r, req, sess)
-		return
-	}
-	if sess != nil && !slices.Contains(prompt, "login") {
-		s.approve(w, r, req, sess)
-		return
+		req.maxAge, req.hasMaxAge = time.Duration(n)*time.Second, true
 	}
 
-	// The login page's form may be posted only by the browser it was shown
-	// to: login checks this cookie (SameSite=Lax, so no other site's POST
-	// carries it) against the one recorded here.
+	prompt := strings.Fields(q.Get("prompt"))
+	sess := s.currentSession(r)
+	// fresh: a session young enough for max_age; strong: one with the
+	// second step, if acr_values asks for it.
+	fresh := sess != nil && (!req.hasMaxAge || s.now().Sub(sess.login.Time) <= req.maxAge)
+	strong := sess != nil && (!req.wantsSecondStep() || sess.login.ACR == ACRMultiFactor)
+	switch {
+	case slices.Contains(prompt, "none") && !fresh:
+		fail("login_required", "Login required")
+	case slices.Contains(prompt, "none") && !strong:
+		fail("interaction_required", "the application asks for a second step, which needs the login page")
+	case slices.Contains(prompt, "none"), fresh && strong && !slices.Contains(prompt, "login"):
+		s.approve(w, r, req, sess)
+	case fresh && !slices.Contains(prompt, "login"):
+		// Logged in with one step: the second, for the same user.
+		s.askCode(w, r, req, &session{who: sess.who, perms: sess.perms, ticked: sess.ticked}, "")
+	default:
+		s.loginPage(w, req, s.pend(w, r, req))
+	}
+}
+
+// wantsSecondStep reports whether the request's acr_values ask for the
+// login with the one-time code.
+func (req *authRequest) wantsSecondStep() bool { return slices.Contains(req.acrValues, ACRMultiFactor) }
+
+// pend keeps req for the login page's (or the code page's) form and
+// returns the transaction the form posts back. The form may be posted
+// only by the browser it was shown to: login checks this cookie
+// (SameSite=Lax, so no other site's POST carries it) against the one
+// recorded here.
+func (s *Server) pend(w http.ResponseWriter, r *http.Request, req *authRequest) string {
 	req.browser = browserID(r)
 	if req.browser == "" {
 		req.browser = randomID()
@@ -174,7 +211,27 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.evicted("pending logins", MaxPendingLogins)
 	}
 	s.mu.Unlock()
-	s.loginPage(w, req, txn)
+	return txn
+}
+
+// askCode shows the second step for who (the first step's outcome, not a
+// session yet): a one-time code, shown on the page as an authenticator
+// app would show it, to type in. problem, if any, says why it is asked
+// again.
+func (s *Server) askCode(w http.ResponseWriter, r *http.Request, req *authRequest, who *session, problem string) {
+	if req.second == nil {
+		req.second = &secondStep{sess: who, code: oneTimeCode()}
+	}
+	s.codePage(w, req, s.pend(w, r, req), problem)
+}
+
+// oneTimeCode is six random digits.
+func oneTimeCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	return fmt.Sprintf("%06d", n.Int64())
 }
 
 // browserID returns r's browserCookie, if it has a well-formed one.
@@ -225,7 +282,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.respond(w, r, req, url.Values{"error": {"access_denied"}, "error_description": {"the user cancelled the login"}})
 		return
 	}
-	sess := &session{authTime: s.now(), expires: s.now().Add(SessionTTL)}
+	if req.second != nil {
+		s.checkCode(w, r, req)
+		return
+	}
+	sess := &session{login: Login{Time: s.now(), AMR: amrOneStep}}
 	if id := r.PostForm.Get("user"); id != "" {
 		u, ok := s.cfg.User(id)
 		if !ok {
@@ -252,6 +313,38 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if req.wantsSecondStep() {
+		s.askCode(w, r, req, sess, "")
+		return
+	}
+	s.startSession(w, sess)
+	s.approve(w, r, req, sess)
+}
+
+// checkCode takes the second step's form: the right code logs the user
+// in with ACRMultiFactor, now; a wrong one asks again, up to
+// MaxCodeTries in all.
+func (s *Server) checkCode(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	st := req.second
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.PostForm.Get("code"))), []byte(st.code)) != 1 {
+		if st.tries++; st.tries >= MaxCodeTries {
+			page(w, http.StatusForbidden, "Too many wrong codes",
+				fmt.Sprintf("%d wrong one-time codes. Start the login from the application again.", st.tries))
+			return
+		}
+		s.askCode(w, r, req, st.sess, "That code is not the one shown: type the code above.")
+		return
+	}
+	sess := &session{who: st.sess.who, perms: st.sess.perms, ticked: st.sess.ticked,
+		login: Login{Time: s.now(), ACR: ACRMultiFactor, AMR: amrTwoSteps}}
+	s.startSession(w, sess)
+	s.approve(w, r, req, sess)
+}
+
+// startSession keeps sess as the browser's session (its cookie), from now
+// for SessionTTL.
+func (s *Server) startSession(w http.ResponseWriter, sess *session) {
+	sess.expires = s.now().Add(SessionTTL)
 	sid := randomID()
 	s.mu.Lock()
 	if s.sessions.put(sid, sess, sess.expires, s.now()) {
@@ -260,7 +353,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Expires: sess.expires})
-	s.approve(w, r, req, sess)
 }
 
 func (s *Server) currentSession(r *http.Request) *session {
@@ -282,7 +374,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authReques
 	granted, perms := grantFor(req.scopes, sess)
 	code := randomToken()
 	s.mu.Lock()
-	if s.codes.put(code, &authCode{req: req, who: sess.who, granted: granted, perms: perms, authTime: sess.authTime},
+	if s.codes.put(code, &authCode{req: req, who: sess.who, granted: granted, perms: perms, login: sess.login},
 		s.now().Add(CodeTTL), s.now()) {
 		s.evicted("authorization codes", MaxCodes)
 	}
@@ -381,7 +473,48 @@ func (s *Server) loginPage(w http.ResponseWriter, req *authRequest, txn string) 
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	loginTmpl().Execute(w, map[string]any{
 		"Client": name, "Scopes": req.scopes, "APIScopes": apiScopes, "Audience": s.cfg.Audience,
-		"Users": users, "Txn": txn, "Issuer": s.minter.Issuer,
+		"Users": users, "Txn": txn, "Issuer": s.minter.Issuer, "Asks": req.asks(),
+	})
+}
+
+// asks says, for the login page, what the request asks of the login
+// beyond the usual (acr_values, max_age), one sentence each.
+func (req *authRequest) asks() []string {
+	var out []string
+	if req.wantsSecondStep() {
+		out = append(out, "a second step (acr "+ACRMultiFactor+"): after you pick a user, type the one-time code the next page shows.")
+	}
+	for _, v := range req.acrValues {
+		if v != ACRMultiFactor {
+			out = append(out, "acr "+clip(v)+", which this issuer does not offer (it offers "+ACRMultiFactor+"): the login goes on without it.")
+		}
+	}
+	if req.hasMaxAge {
+		out = append(out, fmt.Sprintf("a login within the last %d seconds (max_age): an older one does not count.", int64(req.maxAge/time.Second)))
+	}
+	return out
+}
+
+// codePage shows the second step: the one-time code and a field to type
+// it in. A development issuer has no authenticator app, so the page
+// shows the code itself; typing it in stands for the second factor.
+func (s *Server) codePage(w http.ResponseWriter, req *authRequest, txn, problem string) {
+	name := req.client.Name
+	if name == "" {
+		name = req.client.ClientID
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	status := http.StatusOK
+	if problem != "" {
+		status = http.StatusUnprocessableEntity
+	}
+	w.WriteHeader(status)
+	codeTmpl().Execute(w, map[string]any{
+		"Client": name, "User": req.second.sess.who.Name, "Subject": req.second.sess.who.Subject,
+		"Code": req.second.code, "Txn": txn, "Issuer": s.minter.Issuer, "ACR": ACRMultiFactor,
+		"Problem": problem, "TriesLeft": MaxCodeTries - req.second.tries,
 	})
 }
 
@@ -403,6 +536,7 @@ button:hover{background:#eef}
 small{color:#555}
 code{background:#eee;padding:0 .3em;border-radius:3px}
 input[type=text]{width:100%;padding:.5em;font-size:1em;box-sizing:border-box}
+.code{font-family:monospace;font-size:1.6em;letter-spacing:.2em}
 fieldset{border:none;padding:0;margin:.5em 0}
 </style>`
 
@@ -416,6 +550,7 @@ var loginTmpl = sync.OnceValue(func() *template.Template {
 <main>
 <h1>Log in to {{.Client}}</h1>
 <p>Requested scopes: {{range .Scopes}}<code>{{.}}</code> {{else}}none{{end}}<br><small>API: {{.Audience}}</small></p>
+{{if .Asks}}<div data-testid="login-asks"><p>{{.Client}} asks for</p><ul>{{range .Asks}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <form method="post" action="login">
 <input type="hidden" name="txn" value="{{.Txn}}">
 {{range .Users}}<button type="submit" name="user" value="{{.ID}}" data-testid="login-user-{{.ID}}">{{.Name}} <small>{{.Subject}} · grants {{range .Grants}}{{.}} {{else}}nothing{{end}}</small></button>
@@ -425,6 +560,26 @@ var loginTmpl = sync.OnceValue(func() *template.Template {
 <p><label>Or log in as any subject<br><input type="text" name="subject" data-testid="login-subject" required maxlength="200" placeholder="dev|someone"></label></p>
 {{if .APIScopes}}<fieldset><legend>granting</legend>{{range .APIScopes}}<label><input type="checkbox" name="scope" value="{{.}}" checked> {{.}}</label> {{end}}</fieldset>{{end}}
 <button type="submit" data-testid="login-custom">Log in as this subject</button>
+</form>
+<form method="post" action="login"><input type="hidden" name="txn" value="{{.Txn}}">
+<button type="submit" name="deny" value="1" data-testid="login-deny">Cancel</button></form>
+</main></body></html>`))
+})
+
+var codeTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("code").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Second step — development issuer</title>` + style + `</head><body>
+<div class="banner" role="alert">Development issuer ({{.Issuer}}) — not for production: the one-time code is shown on this page.</div>
+<main>
+<h1>Second step</h1>
+<p>{{.Client}} asks for a stronger login (acr <code>{{.ACR}}</code>) for <b>{{.User}}</b> <small>{{.Subject}}</small>.</p>
+<p>Your one-time code (an authenticator app would show it): <b class="code" data-testid="second-step-code">{{.Code}}</b></p>
+{{if .Problem}}<p role="alert" data-testid="second-step-problem">{{.Problem}} {{.TriesLeft}} tries left.</p>{{end}}
+<form method="post" action="login">
+<input type="hidden" name="txn" value="{{.Txn}}">
+<p><label>One-time code<br><input type="text" name="code" data-testid="second-step-input" required inputmode="numeric" autocomplete="one-time-code" maxlength="6" pattern="[0-9]{6}"></label></p>
+<button type="submit" data-testid="second-step-submit">Continue</button>
 </form>
 <form method="post" action="login"><input type="hidden" name="txn" value="{{.Txn}}">
 <button type="submit" name="deny" value="1" data-testid="login-deny">Cancel</button></form>

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -187,6 +188,28 @@ func TestDPoPDiscoveryAndCORS(t *testing.T) {
 	resp = send(t, "POST", e.srv.URL+"/oauth/token", http.Header{"Origin": {spa}, "Content-Type": {"application/x-www-form-urlencoded"}}, "grant_type=x")
 	if !strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "DPoP-Nonce") {
 		t.Errorf("Expose-Headers: got %q, want DPoP-Nonce", resp.Header.Get("Access-Control-Expose-Headers"))
+	}
+}
+
+// The issuer's metadata is at both well-known locations, the OpenID one
+// and RFC 8414's, alike, naming the issuer itself (as RFC 8414 §3.3
+// requires a client to check).
+func TestDiscoveryAtBothLocations(t *testing.T) {
+	e := newEnv(t)
+	var docs []map[string]any
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		resp := send(t, "GET", e.srv.URL+path, nil, "")
+		var doc map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: got %d, %v", path, resp.StatusCode, err)
+		}
+		if doc["issuer"] != e.srv.URL+"/" || doc["token_endpoint"] != e.srv.URL+"/oauth/token" {
+			t.Errorf("%s: issuer %v, token_endpoint %v, want %s/ and %s/oauth/token", path, doc["issuer"], doc["token_endpoint"], e.srv.URL, e.srv.URL)
+		}
+		docs = append(docs, doc)
+	}
+	if !reflect.DeepEqual(docs[0], docs[1]) {
+		t.Errorf("the two documents differ:\n%v\n%v", docs[0], docs[1])
 	}
 }
 

@@ -22,10 +22,16 @@ const DPoPKeyFile = "dpop-key.pem"
 // and created atomically, so two commands starting together end up with
 // the same key; one that others may read is refused, as keys.json is.
 func OpenDPoPKey(dir string) (*ecdsa.PrivateKey, error) {
+	return openKeyFile(dir, DPoPKeyFile)
+}
+
+// openKeyFile returns the P-256 key in dir/name, creating it on first use
+// (see OpenDPoPKey).
+func openKeyFile(dir, name string) (*ecdsa.PrivateKey, error) {
 	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, DPoPKeyFile)
+	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {

@@ -58,10 +58,10 @@ func fuzzIssuer(t testing.TB) func() *Server {
 			scopes: []string{"openid", "offline_access", "read:messages"}, codeChallenge: fuzzChallenge(), browser: fuzzSession}
 		until := fuzzNow.Add(time.Minute)
 		s.logins.put("known-txn", req, until, fuzzNow)
-		s.sessions.put(fuzzSession, &session{who: alice, perms: []string{"read:messages"}, authTime: fuzzNow, expires: until}, until, fuzzNow)
-		s.codes.put(fuzzCode, &authCode{req: req, who: alice, granted: req.scopes, perms: []string{"read:messages"}, authTime: fuzzNow}, until, fuzzNow)
+		s.sessions.put(fuzzSession, &session{who: alice, perms: []string{"read:messages"}, login: Login{Time: fuzzNow}, expires: until}, until, fuzzNow)
+		s.codes.put(fuzzCode, &authCode{req: req, who: alice, granted: req.scopes, perms: []string{"read:messages"}, login: Login{Time: fuzzNow}}, until, fuzzNow)
 		rt := func(used bool) *refreshToken {
-			return &refreshToken{family: "fam", used: used, clientID: DefaultSPAClient, who: alice, scopes: req.scopes, authTime: fuzzNow}
+			return &refreshToken{family: "fam", used: used, clientID: DefaultSPAClient, who: alice, scopes: req.scopes, login: Login{Time: fuzzNow}}
 		}
 		s.refresh.put(hash(fuzzRefresh), rt(false), until, fuzzNow)
 		s.refresh.put(hash(fuzzUsed), rt(true), until, fuzzNow)
@@ -140,6 +140,10 @@ func FuzzAuthorize(f *testing.F) {
 		with() + "&client_id=dev-spa", with() + "&redirect_uri=http://localhost:5173", with() + "&state=other", with() + "&scope=admin",
 		with() + "&code_challenge=" + fuzzChallenge(), with() + "&response_mode=query", with("response_mode", "web_message") + "&response_mode=web_message",
 		with() + "&prompt=none&prompt=login", with() + "&dpop_jkt=a&dpop_jkt=b", with() + "&nonce=", with() + "&unknown=1&unknown=2",
+		with("acr_values", ACRMultiFactor), with("acr_values", ACRMultiFactor, "prompt", "none"), with("acr_values", "urn:other"),
+		with("max_age", "0"), with("max_age", "3600"), with("max_age", "-1"), with("max_age", "1e3"), with("max_age", ""),
+		with("max_age", "0", "prompt", "none"), with() + "&acr_values=a&acr_values=b", with() + "&max_age=1&max_age=2",
+		with("acr_values", strings.Repeat("a", 3000)),
 	} {
 		f.Add(q, "")
 		f.Add(q, "devissuer_session="+fuzzSession)
@@ -191,7 +195,7 @@ func FuzzAuthorize(f *testing.F) {
 		// RFC 6749 §3.1: a parameter the issuer reads, given twice.
 		twice := ""
 		for _, name := range []string{"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-			"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt"} {
+			"audience", "code_challenge", "code_challenge_method", "dpop_jkt", "prompt", "acr_values", "max_age"} {
 			if len(q[name]) > 1 && twice == "" {
 				twice = name
 			}
@@ -223,7 +227,7 @@ func FuzzAuthorize(f *testing.F) {
 			case answer.Has("error") && !answer.Has("code"):
 				outcome = "error"
 				if e := answer.Get("error"); e != "?" && !slices.Contains([]string{"invalid_request", "unsupported_response_type",
-					"unauthorized_client", "access_denied", "login_required"}, e) {
+					"unauthorized_client", "access_denied", "login_required", "interaction_required"}, e) {
 					t.Fatalf("?%s: error %q", query, e)
 				}
 			case answer.Has("code") && !answer.Has("error"):

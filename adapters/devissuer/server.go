@@ -40,6 +40,10 @@ type Server struct {
 	// proofs checks DPoP proofs at /oauth/token (RFC 9449 §5); nil: DPoP
 	// is not supported.
 	proofs ports.TokenRequestProofs
+	// mtlsTokenURL is the token endpoint over mutual TLS (RFC 8705 §5),
+	// "" when there is none; mtlsDir holds the client certificate
+	// registered for self_signed_tls_client_auth (ClientCertFile).
+	mtlsTokenURL, mtlsDir string
 
 	mu       sync.Mutex
 	logins   *expiring[*authRequest]  // login page shown, awaiting a choice
@@ -60,22 +64,39 @@ type authRequest struct {
 	codeChallenge string
 	dpopJKT       string // dpop_jkt: the key the token request must prove (RFC 9449 §10)
 	browser       string // the browserCookie of the browser that asked
+	// acrValues are acr_values (OpenID Connect Core §3.1.2.1): with
+	// ACRMultiFactor among them, the login takes the second step.
+	acrValues []string
+	// maxAge is max_age, when hasMaxAge: a session older than that
+	// logs in again.
+	maxAge    time.Duration
+	hasMaxAge bool
+	// second is set while the login waits for its one-time code.
+	second *secondStep
+}
+
+// secondStep is a login waiting for its one-time code: who is logging in
+// (a session only once the code is right) and the code shown.
+type secondStep struct {
+	sess  *session
+	code  string
+	tries int // wrong codes so far
 }
 
 type authCode struct {
-	req      *authRequest
-	who      identity
-	granted  []string // API scopes granted
-	perms    []string
-	authTime time.Time
+	req     *authRequest
+	who     identity
+	granted []string // API scopes granted
+	perms   []string
+	login   Login
 }
 
 type session struct {
-	who      identity
-	perms    []string // nil for a typed-in subject: grants what was ticked
-	ticked   []string
-	authTime time.Time
-	expires  time.Time
+	who     identity
+	perms   []string // nil for a typed-in subject: grants what was ticked
+	ticked  []string
+	login   Login
+	expires time.Time
 }
 
 type refreshToken struct {
@@ -85,7 +106,7 @@ type refreshToken struct {
 	who      identity
 	scopes   []string
 	perms    []string
-	authTime time.Time
+	login    Login // the original login's, never renewed by a refresh
 	// jkt binds a public client's refresh token to the DPoP key of the
 	// request that got it (RFC 9449 §5): only a proof by that key can use it.
 	jkt string
@@ -116,6 +137,16 @@ func NewServer(issuer string, cfg Config, keys *Keys, proofs ports.TokenRequestP
 	}, nil
 }
 
+// ServeMutualTLS says that the token endpoint is also served over mutual
+// TLS at tokenURL (an https URL), where the machine client may
+// authenticate with the self-signed development client certificate in dir
+// (self_signed_tls_client_auth, RFC 8705 §2.2) instead of its secret, and
+// where every client_credentials token is bound to the certificate the
+// client presented (cnf x5t#S256, §3). Call it before serving.
+func (s *Server) ServeMutualTLS(tokenURL, dir string) {
+	s.mtlsTokenURL, s.mtlsDir = tokenURL, dir
+}
+
 // Issuer returns the issuer identifier.
 func (s *Server) Issuer() string { return s.minter.Issuer }
 
@@ -123,6 +154,9 @@ func (s *Server) Issuer() string { return s.minter.Issuer }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	// The same document as OAuth 2.0 authorization server metadata
+	// (RFC 8414 §3), where OAuth clients that are not OpenID clients look.
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.HandleFunc("GET /authorize", s.authorize)
 	mux.HandleFunc("POST /login", s.login)
@@ -163,10 +197,16 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "none"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "nickname", "email", "email_verified"},
+		"claims_supported":                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "name", "nickname", "email", "email_verified"},
+		"acr_values_supported":                  []string{ACRMultiFactor},
 	}
 	if s.proofs != nil {
 		doc["dpop_signing_alg_values_supported"] = s.proofs.Algorithms() // RFC 9449 §5.1
+	}
+	if s.mtlsTokenURL != "" { // RFC 8705 §3.3, §5
+		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_post", "client_secret_basic", "none", "self_signed_tls_client_auth"}
+		doc["tls_client_certificate_bound_access_tokens"] = true
+		doc["mtls_endpoint_aliases"] = map[string]string{"token_endpoint": s.mtlsTokenURL}
 	}
 	writeJSON(w, http.StatusOK, doc)
 }

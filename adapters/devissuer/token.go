@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,7 +253,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, p url.Values,
 	if slices.Contains(c.granted, "offline_access") {
 		refreshScopes = c.granted
 	}
-	s.issue(w, c.req.client, c.req.nonce, c.who, c.granted, c.perms, c.authTime, "", refreshScopes, jkt)
+	s.issue(w, c.req.client, c.req.nonce, c.who, c.granted, c.perms, c.login, "", refreshScopes, jkt)
 }
 
 // refreshGrant rotates a refresh token: the old one is used up, and the
@@ -314,7 +315,10 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, p url.Valu
 		// Narrow, never widen: only scopes the grant holds.
 		scopes = slices.DeleteFunc(slices.Clone(req), func(sc string) bool { return !slices.Contains(rt.scopes, sc) })
 	}
-	s.issue(w, client, "", rt.who, scopes, rt.perms, rt.authTime, rt.family, rt.scopes, jkt)
+	// The original login, as it was: a refresh is no new login, so
+	// auth_time and acr stay those of the grant (and a step-up policy
+	// sees the login as old as it is).
+	s.issue(w, client, "", rt.who, scopes, rt.perms, rt.login, rt.family, rt.scopes, jkt)
 }
 
 // revokeFamily deletes every refresh token of family: a rotated-out token
@@ -328,13 +332,13 @@ func (s *Server) revokeFamily(family string) {
 // is among them, and a refresh token for refreshScopes (in family, or a new
 // one) unless that is nil. With jkt (a DPoP proof's key) the access token
 // is bound to it (token_type DPoP), and so is a public client's refresh
-// token (RFC 9449 §5).
-func (s *Server) issue(w http.ResponseWriter, client Client, nonce string, who identity, scopes, perms []string, authTime time.Time,
+// token (RFC 9449 §5). The tokens say how the user logged in (login).
+func (s *Server) issue(w http.ResponseWriter, client Client, nonce string, who identity, scopes, perms []string, login Login,
 	family string, refreshScopes []string, jkt string) {
 	clientID := client.ClientID
 	access, _, err := s.minter.AccessToken(Grant{
 		Subject: who.Subject, ClientID: clientID, Scopes: scopes, Permissions: perms,
-		TTL: AccessTokenTTL, UserInfo: slices.Contains(scopes, "openid"), JKT: jkt,
+		TTL: AccessTokenTTL, UserInfo: slices.Contains(scopes, "openid"), JKT: jkt, Login: login,
 	})
 	if err != nil {
 		s.serverError(w, err)
@@ -342,7 +346,7 @@ func (s *Server) issue(w http.ResponseWriter, client Client, nonce string, who i
 	}
 	resp := tokenResponse{AccessToken: access, Scope: strings.Join(scopes, " "), ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: tokenType(jkt)}
 	if slices.Contains(scopes, "openid") {
-		if resp.IDToken, err = s.minter.IDToken(clientID, nonce, who, authTime, IDTokenTTL); err != nil {
+		if resp.IDToken, err = s.minter.IDToken(clientID, nonce, who, login, IDTokenTTL); err != nil {
 			s.serverError(w, err)
 			return
 		}
@@ -351,7 +355,7 @@ func (s *Server) issue(w http.ResponseWriter, client Client, nonce string, who i
 		if family == "" {
 			family = randomID()
 		}
-		rt := &refreshToken{family: family, clientID: clientID, who: who, scopes: refreshScopes, perms: perms, authTime: authTime}
+		rt := &refreshToken{family: family, clientID: clientID, who: who, scopes: refreshScopes, perms: perms, login: login}
 		if client.ClientSecret == "" {
 			rt.jkt = jkt
 		}
@@ -379,7 +383,16 @@ func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Value
 		id, secret = u, pw
 	}
 	client, ok := s.cfg.client(id)
-	if !ok || client.ClientSecret == "" || !secretOK(client, secret) {
+	x5t := s.presentedCertificate(r) // over mutual TLS: the client's certificate
+	switch {
+	case ok && secret == "" && x5t != "" && client.ClientID == DefaultMachine:
+		// self_signed_tls_client_auth (RFC 8705 §2.2): the certificate is
+		// the one registered for the machine client.
+		if registered := s.registeredCertificate(); registered == "" || subtle.ConstantTimeCompare([]byte(registered), []byte(x5t)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "client certificate not registered for " + DefaultMachine})
+			return
+		}
+	case !ok || client.ClientSecret == "" || !secretOK(client, secret):
 		w.Header().Set("WWW-Authenticate", `Basic realm="devissuer"`)
 		writeJSON(w, http.StatusUnauthorized, oauthError{"invalid_client", "client authentication failed"})
 		return
@@ -403,6 +416,7 @@ func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Value
 	access, _, err := s.minter.AccessToken(Grant{
 		Subject: client.ClientID + "@clients", ClientID: client.ClientID, Scopes: scopes,
 		Permissions: append([]string{}, scopes...), TTL: AccessTokenTTL, Extra: map[string]any{"gty": "client-credentials"}, JKT: jkt,
+		CertThumbprint: x5t,
 	})
 	if err != nil {
 		s.serverError(w, err)
@@ -410,6 +424,26 @@ func (s *Server) clientGrant(w http.ResponseWriter, r *http.Request, p url.Value
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: access, Scope: strings.Join(scopes, " "),
 		ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: tokenType(jkt)})
+}
+
+// presentedCertificate is the x5t#S256 of the client certificate r came
+// with over the mutual-TLS token endpoint, "" for none.
+func (s *Server) presentedCertificate(r *http.Request) string {
+	if s.mtlsTokenURL == "" || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// registeredCertificate is the x5t#S256 of the development client
+// certificate (made by api token -mtls), "" if there is none.
+func (s *Server) registeredCertificate() string {
+	leaf, err := readCertificate(filepath.Join(s.mtlsDir, ClientCertFile))
+	if err != nil {
+		return ""
+	}
+	return ClientCertificate{Leaf: leaf}.Thumbprint()
 }
 
 func secretOK(c Client, secret string) bool {

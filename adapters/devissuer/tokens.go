@@ -36,6 +36,50 @@ type Grant struct {
 	Extra map[string]any
 	// JKT binds the token to a DPoP key (RFC 9449 §6.1): "cnf": {"jkt": JKT}.
 	JKT string
+	// Login is how the user logged in (auth_time, acr, amr); the zero
+	// Login, for machine tokens, says nothing.
+	Login Login
+	// CertThumbprint binds the token to a client certificate (RFC 8705
+	// §3.1): "cnf": {"x5t#S256": CertThumbprint}, beside jkt if both.
+	CertThumbprint string
+}
+
+// ACRMultiFactor is the authentication context class of a login with
+// the second step (the one-time code): Auth0's name for multi-factor
+// authentication, which the issuer lists in acr_values_supported.
+const ACRMultiFactor = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+
+// Login is how a user authenticated, as tokens say it (OpenID Connect
+// Core §2, RFC 9068 §2.2.1): "auth_time", "acr" and "amr". A refreshed
+// token keeps the Login of the grant it descends from.
+type Login struct {
+	// Time is "auth_time", in whole seconds; zero omits it.
+	Time time.Time
+	// ACR is "acr": ACRMultiFactor after the second step, "" (omitted)
+	// after the first alone, as Auth0 does.
+	ACR string
+	// AMR is "amr" (RFC 8176); nil omits it.
+	AMR []string
+}
+
+// The amr of the issuer's logins: picking a user stands for a password,
+// the one-time code for an OTP, and both together are multi-factor.
+var (
+	amrOneStep  = []string{"pwd"}
+	amrTwoSteps = []string{"pwd", "otp", "mfa"}
+)
+
+// claims adds l's claims to c.
+func (l Login) claims(c jwt.MapClaims) {
+	if !l.Time.IsZero() {
+		c["auth_time"] = l.Time.Unix()
+	}
+	if l.ACR != "" {
+		c["acr"] = l.ACR
+	}
+	if l.AMR != nil {
+		c["amr"] = l.AMR
+	}
 }
 
 // AccessToken signs an RS256 access token (RFC 9068 "at+jwt") for g.
@@ -73,27 +117,35 @@ func (m *Minter) AccessToken(g Grant) (string, time.Time, error) {
 	for k, v := range g.Extra {
 		claims[k] = v
 	}
-	if g.JKT != "" {
-		claims["cnf"] = map[string]any{"jkt": g.JKT}
+	if g.JKT != "" || g.CertThumbprint != "" {
+		cnf := map[string]any{}
+		if g.JKT != "" {
+			cnf["jkt"] = g.JKT
+		}
+		if g.CertThumbprint != "" {
+			cnf["x5t#S256"] = g.CertThumbprint
+		}
+		claims["cnf"] = cnf
 	}
+	g.Login.claims(claims)
 	tok, err := m.sign("at+jwt", claims)
 	return tok, exp, err
 }
 
 // IDToken signs an OpenID Connect ID token for a user and a client.
-func (m *Minter) IDToken(clientID, nonce string, id identity, authTime time.Time, ttl time.Duration) (string, error) {
+func (m *Minter) IDToken(clientID, nonce string, id identity, login Login, ttl time.Duration) (string, error) {
 	now := m.now()
 	claims := jwt.MapClaims{
-		"iss":       m.Issuer,
-		"sub":       id.Subject,
-		"aud":       clientID,
-		"azp":       clientID,
-		"iat":       now.Unix(),
-		"exp":       now.Add(ttl).Unix(),
-		"auth_time": authTime.Unix(),
-		"name":      id.Name,
-		"nickname":  id.Nickname(),
+		"iss":      m.Issuer,
+		"sub":      id.Subject,
+		"aud":      clientID,
+		"azp":      clientID,
+		"iat":      now.Unix(),
+		"exp":      now.Add(ttl).Unix(),
+		"name":     id.Name,
+		"nickname": id.Nickname(),
 	}
+	login.claims(claims)
 	if id.Email != "" {
 		claims["email"] = id.Email
 		claims["email_verified"] = true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config.
@@ -50,6 +51,9 @@ type Config struct {
 	NonceWindow time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Tracer, when set, makes each VerifyProof an OpenTelemetry span
+	// (tracing.go); nil: none, at no cost.
+	Tracer trace.Tracer
 }
 
 // DefaultConfig returns the defaults: DefaultAlgorithms, the default proof

@@ -128,6 +128,9 @@ type parsedProof struct {
 //     dpop_too_many_for_token; a store that cannot answer:
 //     dpop_unavailable, wrapping domain.ErrUnavailable).
 func (v *Verifier) VerifyProof(ctx context.Context, req ports.ProofRequest) error {
+	if v.cfg.Tracer != nil {
+		return v.verifyTraced(ctx, req)
+	}
 	p, err := v.check(req, true)
 	if err != nil {
 		return err

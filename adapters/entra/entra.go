@@ -126,12 +126,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	if err := cfg.Check(); err != nil {
 		return nil, nil, fmt.Errorf("entra: %w", err)
 	}
-	authority := cfg.Authority
-	if authority == "" {
-		authority = "https://login.microsoftonline.com"
-	}
 	tenant := strings.ToLower(cfg.TenantID)
-	v2 := strings.TrimSuffix(authority, "/") + "/" + tenant + "/v2.0"
+	v2 := cfg.Issuer()
 	v1 := fmt.Sprintf(v1Issuer, tenant)
 	audiences := cfg.Audiences
 	if len(audiences) == 0 {
@@ -163,4 +159,15 @@ func check(claims map[string]any, tenant, v1 string) error {
 		return domain.InvalidToken(domain.ReasonIssuer, errors.New(`entra: "tid" is another tenant`))
 	}
 	return nil
+}
+
+// Issuer is the issuer of the tenant's v2.0 tokens, whose discovery
+// document names its endpoints: the authorization server of the API's
+// protected resource metadata (RFC 9728).
+func (c Config) Issuer() string {
+	authority := c.Authority
+	if authority == "" {
+		authority = "https://login.microsoftonline.com"
+	}
+	return strings.TrimSuffix(authority, "/") + "/" + strings.ToLower(c.TenantID) + "/v2.0"
 }

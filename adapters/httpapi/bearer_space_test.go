@@ -49,7 +49,7 @@ func TestBearerUnicodeSpaceIsNotTrimmed(t *testing.T) {
 				if tc.value[0] != 'B' {
 					want = `Bearer realm="api"` // no Bearer credentials at all
 				}
-				if got := resp.Header.Get("WWW-Authenticate"); got != want {
+				if got := challengeOf(t, resp.Header); got != want {
 					t.Errorf("WWW-Authenticate: got %s, want %s", got, want)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/spaapi/adapters/auth0"
 	"github.com/example/spaapi/adapters/httpapi"
@@ -40,11 +41,22 @@ func benchRouter(b *testing.B, iss *jwtverifytest.Issuer, stores ...ports.Messag
 
 // benchRouterLimited is benchRouter with the failure limiter limiter (nil: none).
 func benchRouterLimited(b *testing.B, iss *jwtverifytest.Issuer, store ports.MessageStore, limiter ports.FailureLimiter) http.Handler {
+	return benchRouterTraced(b, iss, store, limiter, nil)
+}
+
+// benchRouterTraced is benchRouterLimited with the router and the verifier
+// given tracers of tp, as cmd/api does with OTEL_* set (nil: off).
+func benchRouterTraced(b *testing.B, iss *jwtverifytest.Issuer, store ports.MessageStore, limiter ports.FailureLimiter, tp trace.TracerProvider) http.Handler {
 	b.Helper()
+	var cfg httpapi.Config
+	opts := jwtverify.Options{ClockTolerance: 5 * time.Second, CacheSize: jwtverify.DefaultCacheSize, CacheTTL: jwtverify.DefaultCacheTTL}
+	if tp != nil {
+		cfg.Tracer = tp.Tracer("github.com/example/spaapi/adapters/httpapi")
+		opts.Tracer, opts.Provider = tp.Tracer("github.com/example/spaapi/adapters/auth0"), "auth0"
+	}
 	reg := prometheus.NewRegistry()
 	v, cleanup, err := auth0.New(context.Background(), auth0.Config{
-		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: jwtverify.Options{
-			ClockTolerance: 5 * time.Second, CacheSize: jwtverify.DefaultCacheSize, CacheTTL: jwtverify.DefaultCacheTTL},
+		IssuerBaseURL: iss.URL, Audiences: []string{jwtverifytest.Audience}, Options: opts,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		b.Fatal(err)
@@ -58,7 +70,8 @@ func benchRouterLimited(b *testing.B, iss *jwtverifytest.Issuer, store ports.Mes
 		b.Fatal(err)
 	}
 	proofs, replay := newProofs(b, nil)
-	return httpapi.NewRouter(httpapi.Config{AllowedOrigins: []string{"http://localhost:5173"}}, httpapi.Services{
+	cfg.AllowedOrigins = []string{"http://localhost:5173"}
+	return httpapi.NewRouter(cfg, httpapi.Services{
 		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, limiter),
 		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
 		Messages: app.NewMessages(store, app.DefaultMessageQuota),

@@ -117,12 +117,23 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-// addressName is what a client address is limited by: an IPv4 address
-// itself, an IPv6 address's /64.
+// addressName is what a client address is limited by (clientPrefix),
+// named: an IPv4 address itself, an IPv6 address's /64.
 func addressName(a netip.Addr) string {
+	p := clientPrefix(a)
+	if p.Addr().Is4() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// clientPrefix is the block of addresses one client is taken to hold: an
+// IPv4 address itself, an IPv6 address's /64, since whoever has one
+// address of a /64 usually has them all.
+func clientPrefix(a netip.Addr) netip.Prefix {
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
-		return a.String()
+		return netip.PrefixFrom(a, 32)
 	}
-	return netip.PrefixFrom(a, 64).Masked().String()
+	return netip.PrefixFrom(a, 64).Masked()
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,12 @@ import (
 // closed by the server's ReadHeaderTimeout, busy ones by its
 // ReadTimeout/WriteTimeout.
 //
+// With LimitPerClient, one client (an IPv4 address, or an IPv6 /64, the
+// least a host is given) holds at most a share of the cap: a crowd from one
+// address cannot fill it, and the connections it would take stay for the
+// others. A client at its share is refused with a 429; trusted proxies,
+// which carry many clients' connections, are not held to it.
+//
 // It also caps the header fields of each request at MaxHeaderFields (see
 // headScan): net/http caps only their bytes, and a request head of many
 // tiny fields costs the server far more memory than its bytes.
@@ -35,12 +42,18 @@ type Listener struct {
 	max int
 	log *slog.Logger
 
-	mu   sync.Mutex
-	open int
-	idle list.List // of *limitedConn, longest idle first
+	// perClient is the most connections one client holds (0: no share);
+	// exempt are the addresses not held to it. Set before serving.
+	perClient int
+	exempt    []netip.Prefix
 
-	refused, reaped, headRefused atomic.Uint64
-	lastWarn                     atomic.Int64 // unix nanoseconds of the last refusal warning
+	mu       sync.Mutex
+	open     int
+	idle     list.List // of *limitedConn, longest idle first
+	byClient map[netip.Prefix]int
+
+	refused, reaped, headRefused, clientRefused atomic.Uint64
+	lastWarn, lastClientWarn                    atomic.Int64 // unix nanoseconds of the last refusal warning
 
 	// tls: ServeTLS serves the connections. Those beyond the cap are
 	// closed without the plain-text 503, which a TLS client could not
@@ -68,8 +81,35 @@ func LimitConnections(srv *http.Server, ln net.Listener, max int, log *slog.Logg
 	return l
 }
 
+// LimitPerClient holds each client to at most n of the cap's
+// connections (n < 1: no share), except those from exempt (trusted
+// proxies). Call it before serving.
+func (l *Listener) LimitPerClient(n int, exempt []netip.Prefix) {
+	l.perClient, l.exempt = max(n, 0), exempt
+	l.byClient = map[netip.Prefix]int{}
+}
+
+// PerClient returns the share of one client (0: none).
+func (l *Listener) PerClient() int { return l.perClient }
+
+// clientOf is the client a connection from addr counts against
+// (clientPrefix, as the failed-credential limit counts them); false for an
+// exempt address or one that is not TCP.
+func (l *Listener) clientOf(addr net.Addr) (netip.Prefix, bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ip := tcp.AddrPort().Addr().Unmap()
+	if isTrusted(ip, l.exempt) {
+		return netip.Prefix{}, false
+	}
+	return clientPrefix(ip), true
+}
+
 // Accept returns the next connection within the cap, making room by
-// closing the longest-idle connection, or refusing those beyond it.
+// closing the longest-idle connection, or refusing those beyond it (and
+// those of a client at its share).
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -77,7 +117,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		lc := &limitedConn{Conn: c, l: l}
-		admitted, victim := l.admit(lc)
+		admitted, victim, client := l.admit(lc)
 		if victim != nil {
 			l.reaped.Add(1)
 			victim.Close()
@@ -85,15 +125,41 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if admitted {
 			return lc, nil
 		}
-		l.refuse(c)
+		if client {
+			l.turnAway(c, clientRefusal, &l.clientRefused, &l.lastClientWarn,
+				"a client reached its share of the connections: refusing its new ones with 429 (see MAX_CONNS_PER_CLIENT)",
+				"client", c.RemoteAddr().String(), "max_conns_per_client", l.perClient)
+			continue
+		}
+		l.turnAway(c, refusal, &l.refused, &l.lastWarn,
+			"connection limit reached: refusing new connections with 503 (see MAX_CONNS)", "max_conns", l.max)
 	}
 }
 
-// admit counts lc in if there is room, or if an idle connection can make
-// room (victim, to be closed by the caller).
-func (l *Listener) admit(lc *limitedConn) (ok bool, victim *limitedConn) {
+// admit counts lc in if its client is within its share and there is room,
+// or if an idle connection can make room (victim, to be closed by the
+// caller). client reports a refusal for the client's share.
+func (l *Listener) admit(lc *limitedConn) (ok bool, victim *limitedConn, client bool) {
+	var who netip.Prefix
+	counts := false
+	if l.perClient > 0 {
+		who, counts = l.clientOf(lc.RemoteAddr())
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if counts && l.byClient[who] >= l.perClient {
+		return false, nil, true
+	}
+	if ok, victim = l.place(lc); ok && counts {
+		l.byClient[who]++
+		lc.client, lc.perClient = who, true
+	}
+	return ok, victim, false
+}
+
+// place gives lc one of the l.max places, taking the longest-idle
+// connection's (victim) when none is free. Called with l.mu held.
+func (l *Listener) place(lc *limitedConn) (ok bool, victim *limitedConn) {
 	if l.open < l.max {
 		l.open++
 		lc.counted = true
@@ -121,23 +187,38 @@ var refusal = func() []byte {
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-// refuse answers c with a 503 and closes it, without waiting for the
-// client: the answer fits in the socket's send buffer.
-func (l *Listener) refuse(c net.Conn) {
-	l.refused.Add(1)
+// turnAway answers c with answer (plain HTTP only: a TLS client could not
+// read it) and closes it, without waiting for the client: the answer fits
+// in the socket's send buffer. It counts the refusal in count and warns
+// at most once a minute (last), not once per connection.
+func (l *Listener) turnAway(c net.Conn, answer []byte, count *atomic.Uint64, last *atomic.Int64, warning string, attrs ...any) {
+	total := count.Add(1)
 	if !l.tls {
 		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_, _ = c.Write(refusal)
+		_, _ = c.Write(answer)
 	}
 	c.Close()
-	// Warn at most once a minute, not once per refused connection.
 	now := time.Now().UnixNano()
-	last := l.lastWarn.Load()
-	if now-last >= int64(time.Minute) && l.lastWarn.CompareAndSwap(last, now) && l.log != nil {
-		l.log.Warn("connection limit reached: refusing new connections with 503 (see MAX_CONNS)",
-			"max_conns", l.max, "refused_total", l.refused.Load())
+	prev := last.Load()
+	if now-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now) && l.log != nil {
+		l.log.Warn(warning, append(attrs, "refused_total", total)...)
 	}
 }
+
+// clientRefusal is the whole answer to a connection beyond its client's
+// share.
+var clientRefusal = func() []byte {
+	body := `{"error":"too_many_requests","error_description":"too many connections from your address; reuse those you have open"}` + "\n"
+	return []byte("HTTP/1.1 429 Too Many Requests\r\n" +
+		"Content-Type: application/json; charset=utf-8\r\n" +
+		"Retry-After: 1\r\n" +
+		"Connection: close\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}()
+
+// ClientRefused returns how many connections were refused for their
+// client's share.
+func (l *Listener) ClientRefused() uint64 { return l.clientRefused.Load() }
 
 // track follows the server's view of a connection: idle ones are
 // candidates for closing when a new one arrives at the cap. A new or idle
@@ -174,6 +255,14 @@ func (l *Listener) release(lc *limitedConn) {
 		lc.counted = false
 		l.open--
 	}
+	if lc.perClient {
+		lc.perClient = false
+		if n := l.byClient[lc.client] - 1; n > 0 {
+			l.byClient[lc.client] = n
+		} else {
+			delete(l.byClient, lc.client)
+		}
+	}
 }
 
 // Open returns the number of connections open now.
@@ -209,8 +298,10 @@ type limitedConn struct {
 	inHead atomic.Bool
 	head   headScan
 	// Guarded by l.mu:
-	counted bool          // holds one of the l.max places
-	elem    *list.Element // in l.idle while idle
+	counted   bool          // holds one of the l.max places
+	elem      *list.Element // in l.idle while idle
+	perClient bool          // counted in l.byClient[client]
+	client    netip.Prefix
 }
 
 // Read reads from the connection, counting the header fields of a request
@@ -332,6 +423,9 @@ func (l *Listener) Collectors() []prometheus.Collector {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "http_connections_refused_total", Help: "Connections refused with 503 because MAX_CONNS were open and none was idle.",
 		}, func() float64 { return float64(l.Refused()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "http_connections_client_refused_total", Help: "Connections refused with 429 because their client (an IPv4 address or IPv6 /64) held MAX_CONNS_PER_CLIENT.",
+		}, func() float64 { return float64(l.ClientRefused()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "http_connections_reaped_total", Help: "Idle keep-alive connections closed to make room for new ones at MAX_CONNS.",
 		}, func() float64 { return float64(l.Reaped()) }),

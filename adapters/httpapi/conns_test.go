@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -18,6 +19,13 @@ import (
 // connections.
 func limitedServer(t *testing.T, max int) (addr string, l *httpapi.Listener) {
 	t.Helper()
+	return limitedServerWith(t, max, nil)
+}
+
+// limitedServerWith is limitedServer with configure applied to the
+// listener before it serves.
+func limitedServerWith(t *testing.T, max int, configure func(*httpapi.Listener)) (addr string, l *httpapi.Listener) {
+	t.Helper()
 	f := newFixture(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httpapi.NewServer("", f.handler, log)
@@ -26,6 +34,9 @@ func limitedServer(t *testing.T, max int) (addr string, l *httpapi.Listener) {
 		t.Fatal(err)
 	}
 	l = httpapi.LimitConnections(srv, ln, max, log)
+	if configure != nil {
+		configure(l)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -66,15 +77,7 @@ func rawGet(c net.Conn, r *bufio.Reader, path string) (*http.Response, error) {
 
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return dialFrom(t, "", addr)
 }
 
 // More idle keep-alive connections than the cap: each new client is
@@ -163,5 +166,82 @@ func TestConnectionCapRefusesFastWhenNoneIsIdle(t *testing.T) {
 	c = dial(t, addr)
 	if resp, err := rawGet(c, bufio.NewReader(c), "/api/public"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("after room was made: got %v, %v; want 200", resp, err)
+	}
+}
+
+// dialFrom dials addr from the loopback address from (all of 127.0.0.0/8
+// is loopback on Linux), as a distinct client would; "" for any.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// One client holds at most its share of the cap: its next connection is
+// refused with a 429 at once, while another client and a trusted proxy
+// still get in; a connection it closes gives the place back.
+func TestConnectionShareOfOneClient(t *testing.T) {
+	const max, share = 10, 3
+	proxy := netip.MustParsePrefix("127.0.0.9/32")
+	addr, l := limitedServerWith(t, max, func(l *httpapi.Listener) { l.LimitPerClient(share, []netip.Prefix{proxy}) })
+
+	var mine []net.Conn
+	for range share {
+		mine = append(mine, dialFrom(t, "127.0.0.7", addr))
+	}
+	eventually(t, "the client's connections are counted", func() bool { return l.Open() == share })
+
+	c := dialFrom(t, "127.0.0.7", addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil) // the answer comes before any request
+	if err != nil {
+		t.Fatalf("no answer past the share: %v", err)
+	}
+	var body struct{ Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 429 || body.Error != "too_many_requests" || resp.Header.Get("Retry-After") != "1" || !resp.Close {
+		t.Errorf("past the share: got %d %q Retry-After %q close %v, want 429 too_many_requests, Retry-After 1, Connection: close",
+			resp.StatusCode, body.Error, resp.Header.Get("Retry-After"), resp.Close)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the 429: got %v, want the connection closed", err)
+	}
+	if l.ClientRefused() != 1 || l.Refused() != 0 || l.Open() != share {
+		t.Errorf("refused for the share %d, at the cap %d, open %d; want 1, 0, %d", l.ClientRefused(), l.Refused(), l.Open(), share)
+	}
+
+	// Another client, and the trusted proxy past the share.
+	other := dialFrom(t, "127.0.0.8", addr)
+	if resp, err := rawGet(other, bufio.NewReader(other), "/api/public"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("another client: got %v, %v; want 200", resp, err)
+	}
+	for i := range share + 2 {
+		p := dialFrom(t, "127.0.0.9", addr)
+		if resp, err := rawGet(p, bufio.NewReader(p), "/api/public"); err != nil || resp.StatusCode != 200 {
+			t.Errorf("trusted proxy, connection %d: got %v, %v; want 200", i+1, resp, err)
+		}
+	}
+
+	// A closed connection gives its place back to its client.
+	mine[0].Close()
+	eventually(t, "the closed connection is released", func() bool { return l.Open() == share-1+1+share+2 })
+	c = dialFrom(t, "127.0.0.7", addr)
+	if resp, err := rawGet(c, bufio.NewReader(c), "/api/public"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("after closing one: got %v, %v; want 200", resp, err)
+	}
+	if l.ClientRefused() != 1 {
+		t.Errorf("refused for the share: %d, want still 1", l.ClientRefused())
 	}
 }

@@ -46,7 +46,7 @@ func TestDeleteNeedsAScopeAndOwnership(t *testing.T) {
 		if body := decodeError(t, rec); body.Error != "insufficient_scope" {
 			t.Errorf("%s: error %q, want insufficient_scope", tc.token, body.Error)
 		}
-		if got := rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
+		if got := challengeOf(t, rec.Header()); got != tc.challenge {
 			t.Errorf("%s: WWW-Authenticate:\n got %s\nwant %s", tc.token, got, tc.challenge)
 		}
 		if !listed(m.ID) {

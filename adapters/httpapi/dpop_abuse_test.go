@@ -67,7 +67,7 @@ func wantAnswer(t *testing.T, f *dpopFixture, rec *httptest.ResponseRecorder, st
 	if rec.Code != status {
 		t.Fatalf("status: got %d, want %d (%s)", rec.Code, status, rec.Body)
 	}
-	if got := rec.Header().Values("WWW-Authenticate"); strings.Join(got, "\n") != strings.Join(challenges, "\n") {
+	if got := challengesOf(t, rec.Header()); strings.Join(got, "\n") != strings.Join(challenges, "\n") {
 		t.Errorf("WWW-Authenticate:\n got %q\nwant %q", got, challenges)
 	}
 	if got := rec.Header().Get("Retry-After"); got != retryAfter {

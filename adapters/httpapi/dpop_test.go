@@ -291,7 +291,10 @@ func TestDPoPAnswers(t *testing.T) {
 			[]string{dpopChallenge("", "")}, "unauthorized", "dpop_required"},
 		{"DPoP scheme, DPoP disabled", disabled, "GET", "/api/private", good(tokBound), 401, []string{bearerOffer}, "unauthorized", "missing"},
 		{"DPoP scheme with a malformed token, DPoP disabled", disabled, "GET", "/api/private", fixed(auth("DPoP a b")), 401, []string{bearerOffer}, "unauthorized", "missing"},
-		{"DPoP-bound token as Bearer, disabled (cnf not enforced)", disabled, "GET", "/api/private", fixed(auth("Bearer " + tokBound)), 200, nil, "", ""},
+		// RFC 7800: a binding this deployment cannot check refuses the token.
+		{"DPoP-bound token as Bearer, disabled", disabled, "GET", "/api/private", fixed(auth("Bearer " + tokBound)), 401,
+			[]string{`Bearer realm="api", error="invalid_token", error_description="claim cnf is malformed or names a confirmation method this API cannot check"`},
+			"invalid_token", "unsupported_cnf"},
 		{"Bearer with a DPoP header, disabled (header ignored)", disabled, "GET", "/api/private", func(t *testing.T, f *dpopFixture) http.Header {
 			return http.Header{"Authorization": {"Bearer " + tokPlain}, "Dpop": {f.proof(t, "GET", privateURL, tokPlain)}}
 		}, 200, nil, "", ""},
@@ -398,7 +401,7 @@ func runDPoPCase(t *testing.T, f *dpopFixture, tc dpopCase) *httptest.ResponseRe
 	if rec.Code != tc.status {
 		t.Fatalf("status: got %d, want %d (%s)", rec.Code, tc.status, rec.Body)
 	}
-	got := rec.Header().Values("WWW-Authenticate")
+	got := challengesOf(t, rec.Header())
 	if strings.Join(got, "\n") != strings.Join(tc.challenges, "\n") {
 		t.Errorf("WWW-Authenticate:\n got %q\nwant %q", got, tc.challenges)
 	}
@@ -426,7 +429,7 @@ func TestDPoPReplay(t *testing.T) {
 	}
 	rec := f.do("GET", "/api/private", h)
 	want := []string{dpopChallenge("invalid_dpop_proof", "DPoP proof already used: jti"), bearerOffer}
-	if got := rec.Header().Values("WWW-Authenticate"); rec.Code != 401 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := challengesOf(t, rec.Header()); rec.Code != 401 || strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("replay: got %d %q, want 401 %q", rec.Code, got, want)
 	}
 	if n := outcome(t, f.reg, "dpop_replayed"); n != 1 {
@@ -496,8 +499,8 @@ func TestDPoPNonces(t *testing.T) {
 	rec := f.do("GET", "/api/private", withNonce(""))
 	nonce := rec.Header().Get("DPoP-Nonce")
 	want := []string{dpopChallenge("use_dpop_nonce", "DPoP nonce required: nonce"), bearerOffer}
-	if rec.Code != 401 || nonce == "" || strings.Join(rec.Header().Values("WWW-Authenticate"), "\n") != strings.Join(want, "\n") {
-		t.Fatalf("no nonce: got %d, DPoP-Nonce %q, %q; want 401 use_dpop_nonce with a nonce", rec.Code, nonce, rec.Header().Values("WWW-Authenticate"))
+	if rec.Code != 401 || nonce == "" || strings.Join(challengesOf(t, rec.Header()), "\n") != strings.Join(want, "\n") {
+		t.Fatalf("no nonce: got %d, DPoP-Nonce %q, %q; want 401 use_dpop_nonce with a nonce", rec.Code, nonce, challengesOf(t, rec.Header()))
 	}
 	if body := decodeError(t, rec); body.Error != "use_dpop_nonce" {
 		t.Errorf("body error %q, want use_dpop_nonce", body.Error)
@@ -518,8 +521,8 @@ func TestDPoPNonces(t *testing.T) {
 	}
 	f.clock.t = f.clock.t.Add(time.Minute) // two windows on: stale
 	rec = f.do("GET", "/api/private", withNonce(nonce))
-	if rec.Code != 401 || rec.Header().Get("DPoP-Nonce") == "" || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
-		t.Fatalf("stale nonce: got %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	if rec.Code != 401 || rec.Header().Get("DPoP-Nonce") == "" || !strings.Contains(challengeOf(t, rec.Header()), `error="use_dpop_nonce"`) {
+		t.Fatalf("stale nonce: got %d %q", rec.Code, challengeOf(t, rec.Header()))
 	}
 	if n := outcome(t, f.reg, "dpop_nonce_stale"); n != 1 {
 		t.Errorf("dpop_nonce_stale counted %v times, want 1", n)

@@ -30,6 +30,20 @@ type errorBody struct {
 	Description string `json:"error_description"`
 }
 
+// insufficientUserAuthentication is RFC 9470's error code: the token is
+// valid, the user's login behind it not strong or recent enough.
+const insufficientUserAuthentication = "insufficient_user_authentication"
+
+// stepUpBody is the JSON body of an insufficient_user_authentication
+// answer: what the challenge says, for clients that read bodies (a
+// browser's script reads WWW-Authenticate only where CORS exposes it).
+type stepUpBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	ACRValues   string `json:"acr_values,omitempty"`
+	MaxAge      *int64 `json:"max_age,omitempty"`
+}
+
 // requestError is a malformed request (400 invalid_request) with a fixed,
 // client-safe description.
 type requestError struct{ description string }
@@ -63,6 +77,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		tokenErr  *domain.TokenError
 		proofErr  *domain.ProofError
 		scopeErr  *domain.ScopeError
+		stepUp    *domain.StepUpError
 		reqErr    *requestError
 		bodyErr   *bodyError
 		paramErr  *paramError
@@ -87,26 +102,43 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		h["Retry-After"] = []string{strconv.FormatInt(int64((limited.RetryAfter+time.Second-1)/time.Second), 10)}
 		writeJSON(w, http.StatusTooManyRequests, tooManyFailuresBody)
 	case errors.As(err, &proofErr):
-		writeProofError(w, info, proofErr, err)
+		writeProofError(w, r, info, proofErr, err)
 	case errors.As(err, &reqErr):
 		info.reason = "invalid_request"
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusBadRequest, "invalid_request", reqErr.description, "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusBadRequest, "invalid_request", reqErr.description, "")
 		encode(w, http.StatusBadRequest, errorBody{"invalid_request", reqErr.description})
 	case errors.Is(err, domain.ErrUnauthenticated):
 		// RFC 6750 §3.1: no error code when the request had no credentials.
 		info.reason = "missing"
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "", "", "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusUnauthorized, "", "", "")
 		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", info.schemes.missingCredentials()})
 	case errors.As(err, &tokenErr):
 		info.reason = string(tokenErr.Reason)
 		desc := tokenErr.Reason.Description()
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "invalid_token", desc, "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusUnauthorized, "invalid_token", desc, "")
 		encode(w, http.StatusUnauthorized, errorBody{"invalid_token", desc})
 	case errors.As(err, &scopeErr):
 		info.reason = "insufficient_scope"
 		desc := scopeErr.Describe()
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusForbidden, "insufficient_scope", desc, strings.Join(scopeErr.Scopes, " "))
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusForbidden, "insufficient_scope", desc, strings.Join(scopeErr.Scopes, " "))
 		encode(w, http.StatusForbidden, errorBody{"insufficient_scope", desc})
+	case errors.As(err, &stepUp):
+		// RFC 9470 §3: the token is fine, the login behind it is not
+		// enough; the challenge says what the next login must give.
+		// Not a failed credential: nothing here counts against the
+		// client's failure limit (app.Auth.Authenticate has passed).
+		info.reason = insufficientUserAuthentication
+		body := stepUpBody{Error: insufficientUserAuthentication, Description: stepUp.Reason, ACRValues: strings.Join(stepUp.ACR, " ")}
+		var params []string
+		if body.ACRValues != "" {
+			params = append(params, "acr_values", body.ACRValues)
+		}
+		if secs := stepUp.MaxAgeSeconds(); stepUp.MaxAge > 0 {
+			body.MaxAge = &secs
+			params = append(params, "max_age", strconv.FormatInt(secs, 10))
+		}
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusUnauthorized, insufficientUserAuthentication, stepUp.Reason, "", params...)
+		encode(w, http.StatusUnauthorized, body)
 	case errors.As(err, &denied):
 		info.reason = "forbidden"
 		encode(w, http.StatusForbidden, errorBody{"forbidden", denied.Reason})
@@ -195,16 +227,16 @@ var (
 // a 503. The reason is counted and logged, never the proof or the token.
 // With nonces on, requireAuth has already set DPoP-Nonce (use_dpop_nonce
 // needs it).
-func writeProofError(w http.ResponseWriter, info *requestInfo, pe *domain.ProofError, err error) {
+func writeProofError(w http.ResponseWriter, r *http.Request, info *requestInfo, pe *domain.ProofError, err error) {
 	info.reason = string(pe.Reason)
 	desc := pe.Describe()
 	h := w.Header()
 	switch code := pe.Code(); code {
 	case domain.ProofCodeNone:
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, "", "", "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusUnauthorized, "", "", "")
 		encode(w, http.StatusUnauthorized, errorBody{"unauthorized", desc})
 	case domain.ProofCodeInvalidRequest:
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusBadRequest, code, desc, "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusBadRequest, code, desc, "")
 		encode(w, http.StatusBadRequest, errorBody{code, desc})
 	case domain.ProofCodeUnavailable:
 		// The replay store cannot answer, or cannot vouch for a proof
@@ -221,7 +253,7 @@ func writeProofError(w http.ResponseWriter, info *requestInfo, pe *domain.ProofE
 		h.Set("Retry-After", retryAfter(pe.RetryAfter, time.Second))
 		encode(w, http.StatusTooManyRequests, errorBody{code, desc})
 	default: // invalid_dpop_proof, use_dpop_nonce, invalid_token
-		h["Www-Authenticate"] = info.schemes.challenges(info.scheme, http.StatusUnauthorized, code, desc, "")
+		h["Www-Authenticate"] = info.schemes.challenges(r, info.scheme, http.StatusUnauthorized, code, desc, "")
 		encode(w, http.StatusUnauthorized, errorBody{code, desc})
 	}
 }
@@ -235,8 +267,10 @@ func retryAfter(d, def time.Duration) string {
 	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
-// challenge builds a Bearer WWW-Authenticate value (RFC 6750 §3).
-func challenge(code, description, scope string) string {
+// challenge builds a Bearer WWW-Authenticate value (RFC 6750 §3), with
+// params: further auth-params, name then value (RFC 9470's acr_values
+// and max_age).
+func challenge(code, description, scope string, params ...string) string {
 	var b strings.Builder
 	b.WriteString(`Bearer realm="` + realm + `", error="` + code + `"`)
 	if description != "" {
@@ -245,7 +279,16 @@ func challenge(code, description, scope string) string {
 	if scope != "" {
 		b.WriteString(`, scope="` + quotable(scope) + `"`)
 	}
+	writeParams(&b, params, ", ", "")
 	return b.String()
+}
+
+// writeParams writes auth-params given as name, value, name, value, ...,
+// each value quoted, between before and after.
+func writeParams(b *strings.Builder, params []string, before, after string) {
+	for i := 0; i+1 < len(params); i += 2 {
+		b.WriteString(before + params[i] + `="` + quotable(params[i+1]) + `"` + after)
+	}
 }
 
 // quotable drops characters RFC 6750 does not allow inside these quoted

@@ -87,7 +87,8 @@ func TestRouterOverTLS(t *testing.T) {
 				t.Errorf("Strict-Transport-Security: got %q, want max-age=31536000", got)
 			}
 			resp, body = do("GET", "/api/private", "", "")
-			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="api"` {
+			// The metadata's URL is an https one: the request came over TLS.
+			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="api", resource_metadata="https://`+addr+`/.well-known/oauth-protected-resource"` {
 				t.Errorf("GET /api/private without a token: got %d %q %s, want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 			}
 			if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {

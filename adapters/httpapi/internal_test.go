@@ -17,7 +17,7 @@ func TestRecoverPanics(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	h := chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
-		logRequests(log, testMetrics(t)), cors([]string{"http://localhost:3000"}, []string{"GET"}), recoverPanics(log))
+		logRequests(log, testMetrics(t), nil), cors([]string{"http://localhost:3000"}, []string{"GET"}), recoverPanics(log))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Origin", "http://localhost:3000")
 	rec := httptest.NewRecorder()

@@ -80,8 +80,8 @@ func (f *limitFixture) from(remote, target, authorization string, xff ...string)
 // wantRefused checks a 401 invalid_token.
 func wantRefused(t *testing.T, rec *httptest.ResponseRecorder, what string) {
 	t.Helper()
-	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
-		t.Fatalf("%s: got %d %q, want 401 invalid_token", what, rec.Code, rec.Header().Get("WWW-Authenticate"))
+	if rec.Code != 401 || !strings.Contains(challengeOf(t, rec.Header()), `error="invalid_token"`) {
+		t.Fatalf("%s: got %d %q, want 401 invalid_token", what, rec.Code, challengeOf(t, rec.Header()))
 	}
 }
 
@@ -95,7 +95,7 @@ func wantLimited(t *testing.T, rec *httptest.ResponseRecorder, retryAfter, what 
 	if got := rec.Header().Get("Retry-After"); got != retryAfter {
 		t.Errorf("%s: Retry-After got %q, want %q", what, got, retryAfter)
 	}
-	if got := rec.Header().Values("WWW-Authenticate"); len(got) != 0 {
+	if got := challengesOf(t, rec.Header()); len(got) != 0 {
 		t.Errorf("%s: WWW-Authenticate got %q, want none (the credentials were not checked)", what, got)
 	}
 	if got := rec.Header().Get("Cache-Control"); got != "no-store" {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // LogHandler is slog's JSONHandler (default options) writing to one
@@ -17,16 +19,67 @@ import (
 // ReplaceAttr checks, a float through encoding/json) was the largest
 // cost of a cached /api/private request that this package controls.
 // With any other handler the request log goes through slog as usual.
-// Loggers derived with With or WithGroup are plain JSON handlers.
+// Loggers derived with With or WithGroup are JSON handlers that write
+// through the same lock.
+//
+// A line logged with a context that holds an OpenTelemetry span (the
+// request's, under a tracer) carries its trace_id and span_id.
 type LogHandler struct {
 	*slog.JSONHandler
 	out *lockedWriter
 }
 
-// NewLogHandler returns a LogHandler writing JSON lines to w.
-func NewLogHandler(w io.Writer) *LogHandler {
+// NewLogHandler returns a LogHandler writing JSON lines to w, from level
+// INFO up.
+func NewLogHandler(w io.Writer) *LogHandler { return NewLogHandlerAt(w, slog.LevelInfo) }
+
+// NewLogHandlerAt returns a LogHandler writing JSON lines of level and
+// above to w (LOG_LEVEL).
+func NewLogHandlerAt(w io.Writer, level slog.Leveler) *LogHandler {
 	out := &lockedWriter{w: w}
-	return &LogHandler{JSONHandler: slog.NewJSONHandler(out, nil), out: out}
+	return &LogHandler{JSONHandler: slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}), out: out}
+}
+
+// Handle writes r, with the trace_id and span_id of the span in ctx if
+// there is one.
+func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.JSONHandler.Handle(ctx, withTraceIDs(ctx, r))
+}
+
+// WithAttrs and WithGroup keep adding trace IDs in derived loggers.
+func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return tracedHandler{h.JSONHandler.WithAttrs(attrs)}
+}
+
+func (h *LogHandler) WithGroup(name string) slog.Handler {
+	return tracedHandler{h.JSONHandler.WithGroup(name)}
+}
+
+// tracedHandler is a derived LogHandler: it adds the trace IDs.
+type tracedHandler struct{ slog.Handler }
+
+func (h tracedHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.Handler.Handle(ctx, withTraceIDs(ctx, r))
+}
+
+func (h tracedHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return tracedHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h tracedHandler) WithGroup(name string) slog.Handler {
+	return tracedHandler{h.Handler.WithGroup(name)}
+}
+
+// withTraceIDs returns r with the trace_id and span_id of ctx's span, or r
+// itself when ctx has none.
+func withTraceIDs(ctx context.Context, r slog.Record) slog.Record {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return r
+	}
+	r = r.Clone()
+	r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	return r
 }
 
 // lockedWriter serializes the handler's writes and the request lines'.
@@ -78,6 +131,7 @@ func (h *LogHandler) writeRequestLine(end time.Time, level slog.Level, method st
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, info.err.Error())
 	}
+	b = appendTraceIDs(b, info)
 	b = append(b, "}\n"...)
 	_, _ = h.out.Write(b)
 	if cap(b) <= 64<<10 {
@@ -218,6 +272,11 @@ func logRequest(ctx context.Context, h slog.Handler, end time.Time, method strin
 	}
 	if status >= 500 && info.err != nil {
 		rec.AddAttrs(slog.String("error", info.err.Error()))
+	}
+	if info.span != nil {
+		if sc := info.span.SpanContext(); sc.IsValid() {
+			rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
 	}
 	_ = h.Handle(ctx, rec)
 }

@@ -96,6 +96,14 @@ var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledBuffer = 256 << 10
 
+// messagePage is the list answer writeMessageList writes, for the OpenAPI
+// document: the page's messages, and the cursor of the next page unless
+// this is the last.
+type messagePage struct {
+	Messages   []domain.Message `json:"messages"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
 // appendMessage appends m as encoding/json would encode domain.Message.
 func appendMessage(b []byte, m domain.Message) []byte {
 	b = append(b, `{"id":`...)

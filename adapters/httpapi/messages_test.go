@@ -185,7 +185,7 @@ func TestMessages(t *testing.T) {
 			if tc.status == 401 {
 				want += "\n" + dpopOffer // DPOP_MODE=allowed offers both schemes
 			}
-			if got := strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"); got != want {
+			if got := strings.Join(challengesOf(t, rec.Header()), "\n"); got != want {
 				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, want)
 			}
 		})
@@ -233,7 +233,7 @@ func TestMessages(t *testing.T) {
 				t.Fatalf("%s deleting alice's message: got %d %s", who, rec.Code, rec.Body)
 			}
 			want := `Bearer realm="api", error="insufficient_scope", error_description="only the author, or a caller with delete:messages, may delete a message", scope="delete:messages"`
-			if got := rec.Header().Get("WWW-Authenticate"); got != want {
+			if got := challengeOf(t, rec.Header()); got != want {
 				t.Errorf("%s: WWW-Authenticate:\n got %s\nwant %s", who, got, want)
 			}
 		}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -35,6 +36,9 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	auth     *prometheus.CounterVec
 	outcomes map[string]prometheus.Counter // every outcome's counter, bound once
+	// clientCertHeaders counts RFC 9440 Client-Cert headers by result:
+	// used (from a trusted proxy), ignored (from anyone else), malformed.
+	clientCertHeaders *prometheus.CounterVec
 
 	// series holds the request counter and histogram of every label set
 	// seen so far, bound once: a request looks its own up without a lock
@@ -96,12 +100,13 @@ var statusText = func() []string {
 // reason missing from this list. They are created at zero so /metrics
 // lists them all from the start.
 var authOutcomes = []string{
-	"ok", "missing", "invalid_request", "insufficient_scope", "forbidden", "unavailable",
+	"ok", "missing", "invalid_request", "insufficient_scope", insufficientUserAuthentication, "forbidden", "unavailable",
 	string(domain.ReasonMalformed), string(domain.ReasonTooLarge), string(domain.ReasonAlgorithm),
 	string(domain.ReasonType), string(domain.ReasonCritical), string(domain.ReasonUnknownKey),
 	string(domain.ReasonSignature), string(domain.ReasonExpired), string(domain.ReasonNotYetValid),
 	string(domain.ReasonIssuedInFuture), string(domain.ReasonIssuer), string(domain.ReasonAudience),
 	string(domain.ReasonMissingClaim), string(domain.ReasonClaimType), string(domain.ReasonInactive),
+	string(domain.ReasonConfirmation), string(domain.ReasonCertificateMissing), string(domain.ReasonCertificateMismatch),
 	tooManyFailures, clientClosedOutcome, otherLabel,
 }
 
@@ -126,12 +131,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: `Protected requests by outcome: "ok", or why they were refused (missing, malformed, bad_signature, expired, wrong_issuer, wrong_audience, unknown_key, insufficient_scope, too_many_failures (the failed-credential limit), ...).`,
 		}, []string{"outcome"}),
 		outcomes: map[string]prometheus.Counter{},
+		clientCertHeaders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "client_cert_headers_total",
+			Help: `Requests to protected endpoints with a Client-Cert header (RFC 9440, or CLIENT_CERT_HEADER) by result: "used" (from a trusted proxy), "ignored" (from anyone else), "malformed" (from a trusted proxy, and no certificate read).`,
+		}, []string{"result"}),
 	}
 	for _, o := range slices.Concat(authOutcomes, dpopOutcomes()) {
 		m.outcomes[o] = m.auth.WithLabelValues(o)
 	}
 	m.series.Store(&map[seriesKey]requestSeries{})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.clientCertHeaders} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -159,6 +168,19 @@ func (m *Metrics) observe(route, method string, status int, took time.Duration, 
 			c = m.outcomes[otherLabel]
 		}
 		c.Inc()
+	}
+}
+
+// clientCerts returns the source of client certificates for protected
+// requests, counting Client-Cert headers in m.
+func (m *Metrics) clientCerts(proxies []netip.Prefix, header string) *clientCerts {
+	if header == "" {
+		header = ClientCertHeader
+	}
+	return &clientCerts{proxies: proxies, header: http.CanonicalHeaderKey(header),
+		used:      m.clientCertHeaders.WithLabelValues("used"),
+		ignored:   m.clientCertHeaders.WithLabelValues("ignored"),
+		malformed: m.clientCertHeaders.WithLabelValues("malformed"),
 	}
 }
 

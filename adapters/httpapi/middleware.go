@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/spaapi/app"
 	"github.com/example/spaapi/domain"
@@ -24,11 +25,12 @@ import (
 // for a DPoP-bound token, its proof), and gives handlers its principal
 // (principalFrom). htu rebuilds the URL a DPoP proof must name; proxies
 // are the trusted proxies, which say who the client is (clientAddress).
-// Credentials the request carries but this layer cannot read go to
+// certs finds the client certificate the request came with, for
+// certificate-bound tokens. Credentials the request carries but this layer cannot read go to
 // Authenticate too (Credentials.Malformed), so that they count against
 // the client's failure limit like any other refusal.
-func requireAuth(auth *app.Auth, htu func(*http.Request) string, proxies []netip.Prefix) mux.MiddlewareFunc {
-	offered := newSchemes(auth)
+func requireAuth(auth *app.Auth, m *metadata, htu func(*http.Request) string, proxies []netip.Prefix, certs *clientCerts) mux.MiddlewareFunc {
+	offered := newSchemes(auth, m)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = noStore
@@ -46,6 +48,7 @@ func requireAuth(auth *app.Auth, htu func(*http.Request) string, proxies []netip
 			}
 			if err == nil || !errors.Is(err, domain.ErrUnauthenticated) {
 				c.Malformed, c.Client = err, clientAddress(r, proxies)
+				c.CertThumbprint = certs.thumbprint(r)
 				p, err = auth.Authenticate(r.Context(), c)
 			}
 			if err != nil {
@@ -97,6 +100,8 @@ type requestInfo struct {
 	// request's context was canceled). Logged and counted as status 499,
 	// "client closed request", at INFO: not a server error.
 	clientGone bool
+	// span is the request's trace span (tracing.go); nil without a tracer.
+	span trace.Span
 }
 
 // exchange is one request on its way through the middleware: the
@@ -196,7 +201,10 @@ func plainID(s string) bool {
 // status, duration, request ID, and the subject or the refusal reason
 // (and the error, for a 5xx). Never the token, the Authorization header
 // or the raw path. It also records the request's metrics.
-func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Handler {
+//
+// With a tracer, the request is also a span (tracing.go), and its log
+// line carries the span's trace_id and span_id.
+func logRequests(log *slog.Logger, metrics *Metrics, tracer trace.Tracer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -204,6 +212,9 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			x.info.id = requestID(r)
 			x.idValue[0] = x.info.id
 			w.Header()[requestIDHeader] = x.idValue[:]
+			if tracer != nil {
+				r = startSpan(tracer, x, r, start)
+			}
 			next.ServeHTTP(x, r)
 			if x.status == 0 {
 				x.status = http.StatusOK
@@ -216,6 +227,9 @@ func logRequests(log *slog.Logger, metrics *Metrics) func(http.Handler) http.Han
 			end := start.Add(took)
 			info := &x.info
 			metrics.observe(info.route, r.Method, x.status, took, info.protected, info.reason)
+			if info.span != nil {
+				endSpan(info.span, r.Method, x.status, info, end)
+			}
 			logRequest(r.Context(), log.Handler(), end, r.Method, x.status, took, info)
 		})
 	}
@@ -269,10 +283,11 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// corsHeaders are the request headers cross-origin callers may send, and
-// corsExpose the response headers they may read.
+// corsHeaders are the request headers cross-origin callers may send (a
+// W3C traceparent and tracestate among them, so that an SPA's trace
+// continues here), and corsExpose the response headers they may read.
 var (
-	corsHeaders = "Authorization, Content-Type, DPoP, X-Request-ID"
+	corsHeaders = "Authorization, Content-Type, DPoP, X-Request-ID, traceparent, tracestate"
 	corsExpose  = "WWW-Authenticate, DPoP-Nonce, X-Request-ID, Retry-After"
 )
 

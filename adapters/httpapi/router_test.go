@@ -198,7 +198,7 @@ func TestAnswers(t *testing.T) {
 			if tc.status == 401 {
 				want += "\n" + dpopOffer
 			}
-			if got := strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"); got != want {
+			if got := strings.Join(challengesOf(t, rec.Header()), "\n"); got != want {
 				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, want)
 			}
 			if tc.code != "" {
@@ -324,8 +324,10 @@ func TestCORS(t *testing.T) {
 		if h.Get("Access-Control-Allow-Origin") != spa {
 			t.Errorf("Allow-Origin: got %q, want %q", h.Get("Access-Control-Allow-Origin"), spa)
 		}
-		if !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
-			t.Errorf("Allow-Headers: got %q, want Authorization in it", h.Get("Access-Control-Allow-Headers"))
+		for _, want := range []string{"Authorization", "traceparent", "tracestate"} {
+			if !strings.Contains(h.Get("Access-Control-Allow-Headers"), want) {
+				t.Errorf("Allow-Headers: got %q, want %s in it", h.Get("Access-Control-Allow-Headers"), want)
+			}
 		}
 		if !strings.Contains(h.Get("Access-Control-Allow-Methods"), "GET") {
 			t.Errorf("Allow-Methods: got %q", h.Get("Access-Control-Allow-Methods"))

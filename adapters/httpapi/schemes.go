@@ -14,16 +14,20 @@ import (
 type schemes struct {
 	mode app.DPoPMode
 	algs string // the DPoP challenge's algs: accepted proof algorithms, space-separated
+	// metadata, when set, is named in every challenge (RFC 9728 §5.1).
+	metadata *metadata
 }
 
-func newSchemes(auth *app.Auth) *schemes {
-	return &schemes{mode: auth.DPoPMode(), algs: quotable(strings.Join(auth.ProofAlgorithms(), " "))}
+func newSchemes(auth *app.Auth, m *metadata) *schemes {
+	return &schemes{mode: auth.DPoPMode(), algs: quotable(strings.Join(auth.ProofAlgorithms(), " ")), metadata: m}
 }
 
 // challenges returns the WWW-Authenticate values of an answer with error
 // code ("" when the request had no credentials the API accepts, RFC 6750
-// §3.1), description and scope, to a request that used scheme; status is
-// the answer's. One value per scheme, so that each is its own header field:
+// §3.1), description, scope and params (further auth-params of the
+// error, name then value: RFC 9470's acr_values and max_age), to a
+// request that used scheme; status is the answer's. One value per scheme,
+// so that each is its own header field:
 //
 //   - DPoP disabled: the Bearer challenge only;
 //   - DPoP required: the DPoP challenge only;
@@ -31,36 +35,53 @@ func newSchemes(auth *app.Auth) *schemes {
 //     the error, and, on a 401, the other scheme's without one, so that
 //     the client learns it may use either. Without credentials both come
 //     without an error.
-func (s *schemes) challenges(scheme app.Scheme, status int, code, description, scope string) []string {
+//
+// Each value ends with resource_metadata, the URL of the API's protected
+// resource metadata for a client that called r (RFC 9728 §5.1).
+func (s *schemes) challenges(r *http.Request, scheme app.Scheme, status int, code, description, scope string, params ...string) []string {
+	values := s.offer(scheme, status, code, description, scope, params...)
+	if s != nil && s.metadata != nil {
+		if u := s.metadata.url(r); u != "" {
+			for i, v := range values {
+				values[i] = v + `, resource_metadata="` + quotable(u) + `"`
+			}
+		}
+	}
+	return values
+}
+
+// offer returns the challenges of the schemes offered (see challenges).
+func (s *schemes) offer(scheme app.Scheme, status int, code, description, scope string, params ...string) []string {
 	switch {
 	case s == nil || s.mode == app.DPoPDisabled:
-		return []string{bearerChallenge(code, description, scope)}
+		return []string{bearerChallenge(code, description, scope, params...)}
 	case s.mode == app.DPoPRequired:
-		return []string{s.dpopChallenge(code, description, scope)}
+		return []string{s.dpopChallenge(code, description, scope, params...)}
 	case code == "":
 		return []string{bearerChallenge("", "", ""), s.dpopChallenge("", "", "")}
 	case scheme == app.SchemeDPoP && status == http.StatusUnauthorized:
-		return []string{s.dpopChallenge(code, description, scope), bearerChallenge("", "", "")}
+		return []string{s.dpopChallenge(code, description, scope, params...), bearerChallenge("", "", "")}
 	case scheme == app.SchemeDPoP:
-		return []string{s.dpopChallenge(code, description, scope)}
+		return []string{s.dpopChallenge(code, description, scope, params...)}
 	case status == http.StatusUnauthorized:
-		return []string{bearerChallenge(code, description, scope), s.dpopChallenge("", "", "")}
+		return []string{bearerChallenge(code, description, scope, params...), s.dpopChallenge("", "", "")}
 	}
-	return []string{bearerChallenge(code, description, scope)}
+	return []string{bearerChallenge(code, description, scope, params...)}
 }
 
 // bearerChallenge builds a Bearer challenge (RFC 6750 §3): the realm, and
 // the error when there is one.
-func bearerChallenge(code, description, scope string) string {
+func bearerChallenge(code, description, scope string, params ...string) string {
 	if code == "" {
 		return `Bearer realm="` + realm + `"`
 	}
-	return challenge(code, description, scope)
+	return challenge(code, description, scope, params...)
 }
 
 // dpopChallenge builds a DPoP challenge (RFC 9449 §7.1): the error when
-// there is one, in RFC 6750's parameters, and the accepted algorithms.
-func (s *schemes) dpopChallenge(code, description, scope string) string {
+// there is one, in RFC 6750's parameters and params, and the accepted
+// algorithms.
+func (s *schemes) dpopChallenge(code, description, scope string, params ...string) string {
 	var b strings.Builder
 	b.WriteString("DPoP ")
 	if code != "" {
@@ -71,6 +92,7 @@ func (s *schemes) dpopChallenge(code, description, scope string) string {
 		if scope != "" {
 			b.WriteString(`scope="` + quotable(scope) + `", `)
 		}
+		writeParams(&b, params, "", ", ")
 	}
 	b.WriteString(`algs="` + s.algs + `"`)
 	return b.String()

@@ -150,18 +150,20 @@ func documentHeaders(issuer string) http.Header {
 // page load and its apiUrl follows the request's host, so it is not
 // stored by caches.
 func (s *SPA) handleConfig(htu func(*http.Request) string) http.Handler {
-	type answer struct {
-		SPASettings
-		APIURL string `json:"apiUrl"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api, ok := strings.CutSuffix(htu(r), r.URL.EscapedPath())
 		if !ok {
 			api = "" // no URL for this request: the SPA uses its own origin
 		}
 		w.Header()["Cache-Control"] = noStore
-		encode(w, http.StatusOK, answer{s.settings, api})
+		encode(w, http.StatusOK, spaConfigAnswer{s.settings, api})
 	})
+}
+
+// spaConfigAnswer is /config.json's answer.
+type spaConfigAnswer struct {
+	SPASettings
+	APIURL string `json:"apiUrl"`
 }
 
 var (

@@ -41,7 +41,7 @@ func TestReadTimeouts(t *testing.T) {
 	// Through the request log's writer, as in the router: decode reaches
 	// the connection by Unwrap.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := NewServer("", logRequests(log, testMetrics(t))(mux), log)
+	srv := NewServer("", logRequests(log, testMetrics(t), nil)(mux), log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

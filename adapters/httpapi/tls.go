@@ -61,6 +61,23 @@ type Certificate struct {
 	warned  bool // seenErr was logged at WARN
 
 	reloaded, refused atomic.Uint64
+
+	// Client certificates (RFC 8705), set by AskClientCertificates before
+	// serving.
+	askClients bool
+	clientCAs  *x509.CertPool
+}
+
+// AskClientCertificates makes the server ask TLS clients for a
+// certificate, never require one (a browser without one is not bothered),
+// so that tokens bound to a certificate (cnf x5t#S256) can be checked. With
+// cas nil a certificate is taken unverified: it only has to be the one a
+// token is bound to, and the handshake proves the client holds its
+// private key (self-signed clients, RFC 8705 §2.2). With cas, a
+// certificate must chain to one of them, for client authentication, or
+// the handshake fails (RFC 8705 §2.1). Call it before ServeTLS.
+func (c *Certificate) AskClientCertificates(cas *x509.CertPool) {
+	c.askClients, c.clientCAs = true, cas
 }
 
 // servedCertificate is a pair being served and its leaf certificate.
@@ -276,15 +293,23 @@ func (c *Certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 
 // TLSConfig is the server's TLS configuration: TLS 1.2 or later, HTTP/2
 // or HTTP/1.1 by ALPN, and the certificate being served at the moment of
-// each handshake. TLS 1.3's suites are Go's (all AEADs); TLS 1.2's are
-// tls12Suites.
+// each handshake; and, after AskClientCertificates, a request for the
+// client's certificate. TLS 1.3's suites are Go's (all AEADs); TLS 1.2's
+// are tls12Suites.
 func (c *Certificate) TLSConfig() *tls.Config {
-	return &tls.Config{
+	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   tls12Suites,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: c.get,
 	}
+	switch {
+	case c.askClients && c.clientCAs != nil:
+		conf.ClientAuth, conf.ClientCAs = tls.VerifyClientCertIfGiven, c.clientCAs
+	case c.askClients:
+		conf.ClientAuth = tls.RequestClientCert
+	}
+	return conf
 }
 
 // tls12Suites are the TLS 1.2 cipher suites the server agrees to: those

@@ -23,13 +23,13 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 		return domain.Principal{}, entry{}, domain.InvalidToken(r, errors.New("introspection: "+msg))
 	}
 
-	// A token is a bearer token or a DPoP-bound one (RFC 9449 §6.2: "cnf"
-	// with "jkt", token_type DPoP); the HTTP layer then asks for a proof made
-	// with that key. Other bindings (an mTLS certificate's "x5t#S256", RFC
-	// 8705) need checks this API does not make, so such tokens are refused.
+	// A token is a bearer token or one bound to a DPoP key (RFC 9449 §6.2:
+	// "cnf" with "jkt", token_type DPoP) or to a client certificate (RFC
+	// 8705 §3.2: "cnf" with "x5t#S256"), or both; the app layer then asks
+	// for the proofs. Confirmation refuses the bindings it cannot check.
 	var err error
-	if p.JKT, err = jwtverify.Confirmation(m); err != nil {
-		return refuse(domain.ReasonType, err.Error())
+	if p.JKT, p.CertThumbprint, err = jwtverify.Confirmation(m); err != nil {
+		return domain.Principal{}, entry{}, err
 	}
 	if tt, ok, err := stringMember(m, "token_type"); err != nil {
 		return refuse(domain.ReasonClaimType, err.Error())
@@ -131,6 +131,11 @@ func (v *Verifier) judge(m map[string]any, now time.Time) (domain.Principal, ent
 		return refuse(domain.ReasonClaimType, `"sub" is empty`)
 	}
 	p.Scopes = strings.Fields(scope)
+	// How the user logged in, for step-up policies, where RFC 9068 puts
+	// it in a JWT (oidc-provider's answers carry these for user tokens).
+	if p.ACR, p.AMR, p.AuthTime, err = jwtverify.Login(m, []string{"acr"}, []string{"amr"}, []string{"auth_time"}); err != nil {
+		return refuse(domain.ReasonClaimType, err.Error())
+	}
 	for _, path := range v.cfg.RolesClaims {
 		roles, err := rolesAt(m, path)
 		if err != nil {

@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/example/spaapi/adapters/jwtverify"
 	"github.com/example/spaapi/domain"
@@ -120,12 +122,16 @@ type Config struct {
 	RetryMax time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Tracer, when set, records a "token.verify" span for each token and
+	// a client span for each call to the endpoint, which is sent the W3C
+	// traceparent; nil records none, at no cost.
+	Tracer trace.Tracer
 }
 
 // Load reads the settings from env, with opts for the clock tolerance and
 // cache size, and checks them; errors name the setting.
 func Load(env jwtverify.Env, opts jwtverify.Options) (Config, error) {
-	c := Config{ClockTolerance: opts.ClockTolerance, CacheSize: opts.CacheSize}
+	c := Config{ClockTolerance: opts.ClockTolerance, CacheSize: opts.CacheSize, Tracer: opts.Tracer}
 	if err := jwtverify.Unset(env, "AUTH_PROVIDER=introspection asks the issuer about opaque tokens and checks no signatures", "jwks-uri", "token-signing-alg"); err != nil {
 		return Config{}, err
 	}
@@ -405,6 +411,38 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 // MaxInFlightPerClient requests to the endpoint under way, and called
 // says whether this one made one.
 func (v *Verifier) VerifyFrom(ctx context.Context, client, rawToken string) (p domain.Principal, called bool, err error) {
+	if v.cfg.Tracer == nil {
+		return v.verifyFrom(ctx, client, rawToken, nil)
+	}
+	ctx, span := v.cfg.Tracer.Start(ctx, "token.verify")
+	defer span.End()
+	var cache string
+	p, called, err = v.verifyFrom(ctx, client, rawToken, &cache)
+	if span.IsRecording() {
+		attrs := []attribute.KeyValue{attrProvider.String("introspection"), attrCalled.Bool(called)}
+		if iss := *v.issuer.Load(); iss != "" {
+			attrs = append(attrs, attrIssuer.String(iss))
+		}
+		if cache != "" {
+			attrs = append(attrs, attrCache.String(cache))
+		}
+		span.SetAttributes(attrs...)
+		jwtverify.EndWithError(span, err)
+	}
+	return p, called, err
+}
+
+// Span attributes, as adapters/jwtverify names them.
+const (
+	attrProvider = attribute.Key("spaapi.auth_provider")
+	attrIssuer   = attribute.Key("spaapi.token.issuer")
+	attrCache    = attribute.Key("spaapi.token.cache")
+	attrCalled   = attribute.Key("spaapi.introspection.called")
+)
+
+// verifyFrom is VerifyFrom; cache, if not nil, is told what the answer
+// cache said ("hit" or "miss"), for the span.
+func (v *Verifier) verifyFrom(ctx context.Context, client, rawToken string, cache *string) (p domain.Principal, called bool, err error) {
 	if len(rawToken) > jwtverify.MaxTokenBytes {
 		return domain.Principal{}, false, domain.InvalidToken(domain.ReasonTooLarge, nil)
 	}
@@ -414,7 +452,14 @@ func (v *Verifier) VerifyFrom(ctx context.Context, client, rawToken string) (p d
 	key := sha256.Sum256([]byte(rawToken))
 	now := v.cfg.Now()
 	if v.cache != nil {
-		if e, ok := v.cache.get(key, now); ok {
+		e, ok := v.cache.get(key, now)
+		if cache != nil {
+			*cache = "miss"
+			if ok {
+				*cache = "hit"
+			}
+		}
+		if ok {
 			if e.inactive {
 				return domain.Principal{}, false, domain.InvalidToken(domain.ReasonInactive, errors.New("introspection: inactive (cached)"))
 			}
@@ -462,7 +507,7 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, raw string, key [32
 	answer, err := v.ask(ctx, endpoint, raw)
 	if err != nil {
 		v.results.WithLabelValues("error").Inc()
-		v.log.Warn("token introspection failed", "endpoint", endpoint, "error", err)
+		v.log.WarnContext(ctx, "token introspection failed", "endpoint", endpoint, "error", err)
 		return domain.Principal{}, unavailable(err)
 	}
 	now := v.cfg.Now()
@@ -520,7 +565,9 @@ func (v *Verifier) ask(ctx context.Context, endpoint, raw string) (answer, error
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", v.auth)
+	end := jwtverify.TraceHTTP(v.cfg.Tracer, req)
 	resp, err := v.client.Do(req)
+	end(resp, err)
 	if err != nil {
 		return answer{}, err
 	}
@@ -576,4 +623,14 @@ func b64token(s string) bool {
 		}
 	}
 	return true
+}
+
+// AuthorizationServers lists the issuer whose tokens c accepts, when
+// set: the authorization server of the API's protected resource metadata
+// (RFC 9728).
+func (c Config) AuthorizationServers() []string {
+	if c.Issuer == "" {
+		return nil
+	}
+	return []string{c.Issuer}
 }

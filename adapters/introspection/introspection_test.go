@@ -115,6 +115,23 @@ func TestPrincipal(t *testing.T) {
 		t.Errorf("a bearer token's principal has JKT %q", p.JKT)
 	}
 
+	// How the user logged in (acr, amr, auth_time) reaches the principal,
+	// fresh and cached, for step-up rules.
+	stepped := opaque()
+	a = active("user-1", []string{"read:messages"}, time.Hour)
+	authTime := time.Now().Add(-time.Minute).Truncate(time.Second)
+	a["acr"], a["amr"], a["auth_time"] = "urn:loa:2", []string{"pwd", "otp"}, authTime.Unix()
+	s.set(stepped, a)
+	for round := range 2 {
+		if p, err := v.Verify(context.Background(), stepped); err != nil || p.ACR != "urn:loa:2" ||
+			!slices.Equal(p.AMR, []string{"pwd", "otp"}) || !p.AuthTime.Equal(authTime) {
+			t.Errorf("round %d: got acr %q amr %q auth_time %v, %v", round, p.ACR, p.AMR, p.AuthTime, err)
+		}
+	}
+	if p.ACR != "" || p.AMR != nil || !p.AuthTime.IsZero() {
+		t.Errorf("an answer without them: got acr %q amr %q auth_time %v", p.ACR, p.AMR, p.AuthTime)
+	}
+
 	// A DPoP-bound token's key reaches the principal, fresh and cached.
 	bound := opaque()
 	a = active("user-1", []string{"read:messages"}, time.Hour)
@@ -191,15 +208,25 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		{"token_type DPoP, cnf without jkt", func(a map[string]any) {
 			a["token_type"] = "DPoP"
 			a["cnf"] = map[string]any{}
+		}, domain.ReasonConfirmation},
+		{"token_type DPoP, cnf with only a certificate", func(a map[string]any) {
+			a["token_type"] = "DPoP"
+			a["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg0"}
 		}, domain.ReasonType},
-		{"cnf a string", func(a map[string]any) { a["cnf"] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }, domain.ReasonType},
-		{"cnf.jkt a number", func(a map[string]any) { a["cnf"] = map[string]any{"jkt": 1} }, domain.ReasonType},
+		{"cnf a string", func(a map[string]any) { a["cnf"] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }, domain.ReasonConfirmation},
+		{"cnf.jkt a number", func(a map[string]any) { a["cnf"] = map[string]any{"jkt": 1} }, domain.ReasonConfirmation},
+		{"cnf with a raw jwk", func(a map[string]any) { a["cnf"] = map[string]any{"jwk": map[string]any{"kty": "EC"}} }, domain.ReasonConfirmation},
+		// RFC 8705 §3.2: a certificate-bound token (the app layer checks the certificate).
 		{"a certificate-bound token", func(a map[string]any) {
-			a["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
-		}, domain.ReasonType},
+			a["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg0"}
+		}, "ok"},
 		{"cnf.jkt beside a certificate", func(a map[string]any) {
-			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
-		}, domain.ReasonType},
+			a["token_type"] = "DPoP"
+			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg0"}
+		}, "ok"},
+		{"cnf.jkt beside a kid", func(a map[string]any) {
+			a["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "kid": "k1"}
+		}, "ok"},
 		{"a refresh token", func(a map[string]any) { a["token_type"] = "refresh_token" }, domain.ReasonType},
 		{"a refresh token by its URI", func(a map[string]any) { a["token_type"] = "urn:ietf:params:oauth:token-type:refresh_token" }, domain.ReasonType},
 		{"an ID token", func(a map[string]any) { a["token_type"] = "id_token" }, domain.ReasonType},
@@ -223,6 +250,9 @@ func TestActiveAnswersAreChecked(t *testing.T) {
 		{"sub a number", func(a map[string]any) { a["sub"] = 5 }, domain.ReasonClaimType},
 		{"client_id an object", func(a map[string]any) { a["client_id"] = map[string]any{} }, domain.ReasonClaimType},
 		{"iss a number", func(a map[string]any) { a["iss"] = 1 }, domain.ReasonClaimType},
+		{"acr a number", func(a map[string]any) { a["acr"] = 2 }, domain.ReasonClaimType},
+		{"amr a string", func(a map[string]any) { a["amr"] = "pwd" }, domain.ReasonClaimType},
+		{"auth_time a string", func(a map[string]any) { a["auth_time"] = "1700000000" }, domain.ReasonClaimType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := opaque()

@@ -3,6 +3,7 @@ package jwtverify_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -239,5 +240,66 @@ func TestCacheOff(t *testing.T) {
 		if strings.HasPrefix(mf.GetName(), "token_cache_") {
 			t.Errorf("cache disabled but %s is exported", mf.GetName())
 		}
+	}
+}
+
+// A cached verification holds only under the configuration it was made
+// under. Here the issuer is configured without its trailing slash and its
+// discovery document first names it with one, so tokens carry "iss" with
+// the slash; then the JWKS fails once (so the next fetch discovers again)
+// and the document names it without. A token verified and cached under
+// the first name is then refused for its issuer, as a full verification
+// refuses it, not served from the cache.
+func TestCacheDropsVerificationsOfAnEarlierConfiguration(t *testing.T) {
+	iss := jwtverifytest.NewIssuer(t)
+	bare := strings.TrimSuffix(iss.URL, "/")
+	clk := &clock{}
+	cfg := newConfig(iss)
+	cfg.Name = bare
+	cfg.Now, cfg.CacheSize, cfg.CacheTTL = clk.Now, 100, time.Hour
+	reg := prometheus.NewRegistry()
+	v := newVerifier(t, cfg, quiet, reg)
+	waitReady(t, v)
+	ctx := context.Background()
+
+	tok := iss.Token(iss.Claims("auth0|alice")) // "iss": the URL with its slash
+	for range 2 {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("token of the discovered issuer %q: got %v, want accepted", iss.URL, err)
+		}
+	}
+	if h := metric(t, reg, "token_cache_hits_total"); h != 1 {
+		t.Fatalf("cache hits: got %v, want 1", h)
+	}
+
+	// A token naming an unknown kid makes the verifier fetch again (once
+	// per cooldown): first while the issuer is down, which makes the next
+	// fetch start with discovery, then with the new document.
+	k2 := jwtverifytest.NewRSAKey(t, "key-2", 1)
+	refetch := func() {
+		t.Helper()
+		clk.Advance(jwtverify.DefaultUnknownKeyCooldown)
+		_, _ = v.Verify(ctx, jwtverifytest.Sign(t, k2, jwtverifytest.Header(k2), iss.Claims("auth0|bob")))
+	}
+	discoveries := iss.DiscoveryHits.Load()
+	iss.SetDown(true)
+	refetch()
+	iss.SetDown(false)
+	iss.SetDiscovery(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, bare, iss.JWKSURL())
+	})
+	refetch()
+	if iss.DiscoveryHits.Load() == discoveries {
+		t.Fatalf("the issuer was not discovered again")
+	}
+
+	if _, err := v.Verify(ctx, tok); reasonOf(t, err) != domain.ReasonIssuer {
+		t.Errorf("cached token whose iss the new configuration refuses: got %v, want %s", err, domain.ReasonIssuer)
+	}
+	c := iss.Claims("auth0|carol")
+	c["iss"] = bare
+	if _, err := v.Verify(ctx, iss.Token(c)); err != nil {
+		t.Errorf("token naming the newly discovered issuer %q: got %v, want accepted", bare, err)
 	}
 }

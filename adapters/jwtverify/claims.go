@@ -1,9 +1,13 @@
 package jwtverify
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -34,17 +38,25 @@ type Mapping struct {
 	// exact keys leading to it, for keys that contain dots themselves
 	// (resource_access, "com.example.api", roles).
 	RoleKeys [][]string
+	// ACR, AMR and AuthTime say how the user logged in, for step-up
+	// policies (RFC 9470): the claims that may hold the authentication
+	// context class (a string), the methods (an array of strings) and
+	// the time of the login (seconds since the epoch), each read from
+	// the first of its claims the token has.
+	ACR, AMR, AuthTime []string
 }
 
 // StandardMapping is where most issuers' access tokens keep these:
 // "scope" (RFC 9068), else "scp"; "permissions" (Auth0's RBAC); the
 // client in "client_id" (RFC 9068), "azp", "appid" (Entra v1) or "cid"
-// (Okta); and the roles at roles.
+// (Okta); the roles at roles; the login in "acr", "amr" and "auth_time"
+// (OpenID Connect Core §2, RFC 9068 §2.2.1).
 func StandardMapping(roles ...string) Mapping {
 	return Mapping{
 		Scope: "scope", ScopeList: "scp", Permissions: "permissions",
 		Clients: []string{"client_id", "azp", "appid", "cid"},
 		Roles:   roles,
+		ACR:     []string{"acr"}, AMR: []string{"amr"}, AuthTime: []string{"auth_time"},
 	}
 }
 
@@ -59,6 +71,9 @@ func StandardMapping(roles ...string) Mapping {
 // (RFC 7519, RFC 9068 §2.2).
 func (m *Mapping) principal(c jwt.MapClaims) (domain.Principal, error) {
 	p, err := m.mapClaims(c)
+	if te := (*domain.TokenError)(nil); errors.As(err, &te) {
+		return p, err
+	}
 	if err != nil {
 		return p, domain.InvalidToken(domain.ReasonClaimType, err)
 	}
@@ -128,38 +143,127 @@ func (m *Mapping) mapClaims(c jwt.MapClaims) (domain.Principal, error) {
 	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
 		p.IssuedAt = iat.Time
 	}
-	if p.JKT, err = Confirmation(c); err != nil {
+	if p.JKT, p.CertThumbprint, err = Confirmation(c); err != nil {
+		return p, err
+	}
+	if p.ACR, p.AMR, p.AuthTime, err = Login(c, m.ACR, m.AMR, m.AuthTime); err != nil {
 		return p, err
 	}
 	p.Claims = c
 	return p, nil
 }
 
+// Login reads how the user logged in from a token's claims (or an
+// introspection answer): the authentication context class from the first
+// of acrClaims present (a string), the methods from the first of
+// amrClaims (an array of strings), the time of the login from the first
+// of authTimeClaims (seconds since the epoch, from 0 to the end of year
+// 9999). A claim of another type is an error: a token that says "acr": 2
+// says nothing a step-up policy can compare.
+func Login(c map[string]any, acrClaims, amrClaims, authTimeClaims []string) (acr string, amr []string, authTime time.Time, err error) {
+	if name, v, ok := first(c, acrClaims); ok {
+		s, isString := v.(string)
+		if !isString {
+			return "", nil, time.Time{}, fmt.Errorf("%q is not a string", name)
+		}
+		acr = s
+	}
+	if name, v, ok := first(c, amrClaims); ok {
+		arr, isArray := v.([]any)
+		if !isArray {
+			return "", nil, time.Time{}, fmt.Errorf("%q is not an array", name)
+		}
+		amr = make([]string, 0, len(arr))
+		for _, e := range arr {
+			s, isString := e.(string)
+			if !isString {
+				return "", nil, time.Time{}, fmt.Errorf("%q has a non-string element", name)
+			}
+			amr = append(amr, s)
+		}
+	}
+	if name, v, ok := first(c, authTimeClaims); ok {
+		f, isNumber := v.(float64)
+		if !isNumber || f < 0 || f > maxNumericDate {
+			return "", nil, time.Time{}, fmt.Errorf("%q is not a time in seconds since 1970 (up to year 9999)", name)
+		}
+		sec, frac := math.Modf(f)
+		authTime = time.Unix(int64(sec), int64(frac*1e9))
+	}
+	return acr, amr, authTime, nil
+}
+
+// first returns the first of names present in c, and its value.
+func first(c map[string]any, names []string) (string, any, bool) {
+	for _, name := range names {
+		if v, ok := c[name]; ok {
+			return name, v, true
+		}
+	}
+	return "", nil, false
+}
+
 // Confirmation reads "cnf" (RFC 7800) from a token's claims, or from an
-// introspection answer: absent, or an object whose one member is "jkt", a
-// non-empty string (a DPoP-bound token, RFC 9449 §6.1), returned. Any
-// other confirmation method (an mTLS certificate's "x5t#S256", a raw
-// "jwk", ...) is refused: nothing here can check it, and accepting such a
-// token as a bearer token would undo its binding.
-func Confirmation(c map[string]any) (string, error) {
+// introspection answer, and returns the bindings this API checks: jkt, the
+// RFC 7638 thumbprint of a DPoP key (RFC 9449 §6.1), and x5t, the
+// base64url SHA-256 thumbprint of a client certificate (RFC 8705 §3.1);
+// both "" when there is no "cnf".
+//
+// Members are read as RFC 7800 §3.1 says: the confirmation methods this
+// API knows ("jkt", "x5t#S256") are returned, to be enforced; a token
+// naming a registered method nothing here can check ("jwk", "jwe", "jku",
+// "osc", or a "kid" alone) is refused, since accepting it as a bearer
+// token would undo its binding; other members ("kid" beside a known
+// method, an issuer's own) are ignored. A "cnf" that is not an object, an
+// empty one, one with only members this API does not know, and a known
+// method whose value is not a well-formed thumbprint are refused. Errors
+// are *domain.TokenError (unsupported_cnf).
+func Confirmation(c map[string]any) (jkt, x5t string, err error) {
 	v, ok := c["cnf"]
 	if !ok {
-		return "", nil
+		return "", "", nil
 	}
 	cnf, ok := v.(map[string]any)
 	if !ok {
-		return "", errors.New(`"cnf" is not an object`)
+		return "", "", refuseConfirmation(`"cnf" is not an object`)
 	}
 	for name := range cnf {
-		if name != "jkt" {
-			return "", fmt.Errorf(`"cnf" has %.40q: only "jkt" (DPoP) bindings can be checked`, name)
+		switch name {
+		case "jwk", "jwe", "jku", "osc":
+			return "", "", refuseConfirmation(fmt.Sprintf(`"cnf" has %q: a confirmation method this API cannot check`, name))
 		}
 	}
-	jkt, ok := cnf["jkt"].(string)
-	if !ok || jkt == "" {
-		return "", errors.New(`"cnf"."jkt" missing, empty or not a string`)
+	if jkt, err = thumbprintMember(cnf, "jkt"); err != nil {
+		return "", "", err
 	}
-	return jkt, nil
+	if x5t, err = thumbprintMember(cnf, "x5t#S256"); err != nil {
+		return "", "", err
+	}
+	if jkt == "" && x5t == "" {
+		return "", "", refuseConfirmation(`"cnf" has no confirmation method this API can check ("jkt", "x5t#S256")`)
+	}
+	return jkt, x5t, nil
+}
+
+// thumbprintMember reads cnf's member name, "" if absent: a SHA-256
+// thumbprint, base64url without padding (43 characters).
+func thumbprintMember(cnf map[string]any, name string) (string, error) {
+	v, ok := cnf[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok || len(s) != 43 {
+		return "", refuseConfirmation(fmt.Sprintf(`"cnf"."%s" is not a string of 43 characters`, name))
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(s); err != nil || len(b) != sha256.Size {
+		return "", refuseConfirmation(fmt.Sprintf(`"cnf"."%s" is not a base64url SHA-256 thumbprint`, name))
+	}
+	return s, nil
+}
+
+func refuseConfirmation(msg string) error {
+	return domain.InvalidToken(domain.ReasonConfirmation, errors.New(msg))
 }
 
 // scopes reads the Scope claim (a space-separated string) or, without it,

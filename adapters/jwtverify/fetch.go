@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metadata is the part of an OpenID Connect discovery (or RFC 8414)
@@ -42,8 +44,8 @@ func sameIssuer(configured, discovered string) bool {
 
 // discover fetches the issuer's metadata and checks it names the issuer
 // and a usable jwks_uri.
-func discover(ctx context.Context, client *http.Client, issuer string) (Metadata, error) {
-	md, from, err := Discover(ctx, client, issuer)
+func discover(ctx context.Context, client *http.Client, issuer string, tracer trace.Tracer) (Metadata, error) {
+	md, from, err := discoverTraced(ctx, client, issuer, tracer)
 	if err != nil {
 		return Metadata{}, err
 	}
@@ -58,10 +60,20 @@ func discover(ctx context.Context, client *http.Client, issuer string) (Metadata
 // slash may differ). It returns the metadata and the URL it came from.
 // Bodies are capped at MaxDocumentBytes.
 func Discover(ctx context.Context, client *http.Client, issuer string) (Metadata, string, error) {
+	return discoverTraced(ctx, client, issuer, nil)
+}
+
+// DiscoverTraced is Discover with a client span for each request, under
+// the span in ctx, when tracer is set (nil: none).
+func DiscoverTraced(ctx context.Context, client *http.Client, issuer string, tracer trace.Tracer) (Metadata, string, error) {
+	return discoverTraced(ctx, client, issuer, tracer)
+}
+
+func discoverTraced(ctx context.Context, client *http.Client, issuer string, tracer trace.Tracer) (Metadata, string, error) {
 	var errs []string
 	for _, u := range discoveryURLs(issuer) {
 		var md Metadata
-		if err := getJSON(ctx, client, u, &md); err != nil {
+		if err := getJSON(ctx, client, u, &md, tracer); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
@@ -75,13 +87,17 @@ func Discover(ctx context.Context, client *http.Client, issuer string) (Metadata
 
 // getJSON GETs u and decodes its JSON body into v. Bodies over
 // MaxDocumentBytes and statuses other than 200 are errors.
-func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
+// With tracer set and a span in ctx, the request is a client span of its
+// own, and carries its W3C traceparent.
+func getJSON(ctx context.Context, client *http.Client, u string, v any, tracer trace.Tracer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	span := startHTTPSpan(tracer, req)
 	resp, err := client.Do(req)
+	endHTTPSpan(span, resp, err)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u, err)
 	}

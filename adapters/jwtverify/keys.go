@@ -18,6 +18,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // minRSABits is the smallest RSA modulus accepted from a JWKS (RFC 7518 §3.3).
@@ -46,6 +47,7 @@ type keySource struct {
 	mu        sync.Mutex
 	inflight  chan struct{} // closed when the current or requested fetch ends
 	lastStart time.Time     // when the last fetch started
+	askers    []trace.Link  // with a tracer: the requests waiting for the next fetch
 
 	loaded   atomic.Bool
 	loadedAt atomic.Int64           // unix nanoseconds of the last good fetch
@@ -124,8 +126,14 @@ func (s *keySource) refresh(ctx context.Context) bool {
 	}
 	s.mu.Lock()
 	ch := s.inflight
+	if s.opts.Tracer != nil && len(s.askers) < maxFetchLinks {
+		if link, ok := askedForKeys(ctx); ok {
+			s.askers = append(s.askers, link)
+		}
+	}
 	if ch == nil {
 		if s.opts.Now().Sub(s.lastStart) < s.opts.UnknownKeyCooldown {
+			s.askers = s.askers[:0]
 			s.mu.Unlock()
 			return false
 		}
@@ -156,15 +164,17 @@ func (s *keySource) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
+	trigger := "start"
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-s.kick:
+			trigger = "requested"
 		}
 		next := s.opts.RefreshInterval
-		if err := s.fetch(ctx); err != nil {
+		if err := s.fetch(ctx, trigger); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -175,12 +185,17 @@ func (s *keySource) run(ctx context.Context) {
 		} else {
 			failures = 0
 		}
+		trigger = "scheduled"
+		if failures > 0 {
+			trigger = "retry"
+		}
 		timer.Reset(next)
 	}
 }
 
-// fetch runs one fetch and wakes everyone waiting for it.
-func (s *keySource) fetch(ctx context.Context) error {
+// fetch runs one fetch and wakes everyone waiting for it. trigger says
+// why it runs, for its span.
+func (s *keySource) fetch(ctx context.Context, trigger string) error {
 	s.mu.Lock()
 	if s.inflight == nil {
 		s.inflight = make(chan struct{})
@@ -191,9 +206,21 @@ func (s *keySource) fetch(ctx context.Context) error {
 	case <-s.kick:
 	default:
 	}
+	var links []trace.Link
+	if len(s.askers) > 0 {
+		links = append(links, s.askers...)
+		s.askers = s.askers[:0]
+	}
 	s.mu.Unlock()
 
+	var span trace.Span
+	if s.opts.Tracer != nil {
+		ctx, span = s.startFetchSpan(ctx, trigger, links)
+	}
 	err := s.load(ctx)
+	if span != nil {
+		s.endFetchSpan(span, err)
+	}
 	if s.fetches != nil {
 		result := "ok"
 		if err != nil {
@@ -213,7 +240,7 @@ func (s *keySource) fetch(ctx context.Context) error {
 // usable keys, makes it current.
 func (s *keySource) load(ctx context.Context) error {
 	if s.jwksURI == "" {
-		md, err := discover(ctx, s.opts.HTTPClient, s.base)
+		md, err := discover(ctx, s.opts.HTTPClient, s.base, s.opts.Tracer)
 		if err != nil {
 			return err
 		}
@@ -223,7 +250,7 @@ func (s *keySource) load(ctx context.Context) error {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := getJSON(ctx, s.opts.HTTPClient, s.jwksURI, &doc); err != nil {
+	if err := getJSON(ctx, s.opts.HTTPClient, s.jwksURI, &doc, s.opts.Tracer); err != nil {
 		if !s.jwksConfigured {
 			s.jwksURI = "" // discover again next time: the JWKS may have moved
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options tune a Verifier: what every one of its issuers' tokens must
@@ -49,6 +50,12 @@ type Options struct {
 	RetryMax time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+
+	// Tracer, when set, records OpenTelemetry spans of verifications and
+	// key fetches (tracing.go); nil records none, at no cost.
+	Tracer trace.Tracer
+	// Provider names the identity provider (AUTH_PROVIDER) in those spans.
+	Provider string
 }
 
 // Defaults for Options.

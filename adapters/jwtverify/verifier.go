@@ -202,11 +202,19 @@ func (v *Verifier) Ready(context.Context) error {
 
 // Verify implements ports.TokenVerifier.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principal, error) {
+	if v.opts.Tracer != nil {
+		return v.verifyTraced(ctx, rawToken)
+	}
+	return v.verify(ctx, rawToken, nil)
+}
+
+// verify is Verify; note, if not nil, is told what the span reports.
+func (v *Verifier) verify(ctx context.Context, rawToken string, note *verifyNote) (domain.Principal, error) {
 	if len(rawToken) > MaxTokenBytes {
 		return domain.Principal{}, domain.InvalidToken(domain.ReasonTooLarge, nil)
 	}
 	if len(v.issuers) == 1 {
-		return v.issuers[0].verify(ctx, rawToken)
+		return v.issuers[0].verify(ctx, rawToken, note)
 	}
 	// Several issuers: the token's (unverified) "iss" picks one, and only
 	// that issuer's keys may verify it. An unknown issuer is refused here,
@@ -217,7 +225,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (domain.Principa
 	}
 	for _, iss := range v.issuers {
 		if iss.accepts(name) {
-			return iss.verify(ctx, rawToken)
+			return iss.verify(ctx, rawToken, note)
 		}
 	}
 	return domain.Principal{}, domain.InvalidToken(domain.ReasonIssuer, errors.New("no configured issuer has this name"))

@@ -134,6 +134,17 @@ func withRawClaims(extra string, header ...string) func(*testing.T, *jwtverifyte
 
 func b64(s string) string { return jwtverifytest.B64(s) }
 
+// Thumbprints for "cnf": a DPoP key's (jkt) and a certificate's (x5t#S256).
+const (
+	jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	x5t = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg0"
+)
+
+// withCnf makes a token whose "cnf" is cnf.
+func withCnf(cnf map[string]any) func(*testing.T, *jwtverifytest.Issuer) string {
+	return withClaims(func(c map[string]any) { c["cnf"] = cnf })
+}
+
 func hmacToken(t *testing.T, secret []byte, header, payload string) string {
 	return jwtverifytest.HMACToken(t, secret, header, payload)
 }
@@ -397,23 +408,35 @@ func TestHostileTokens(t *testing.T) {
 		{"client_id an object", withClaims(func(c map[string]any) { c["client_id"] = map[string]any{} }), domain.ReasonClaimType},
 		{"jti a number", withClaims(func(c map[string]any) { c["jti"] = 7 }), domain.ReasonClaimType},
 
-		// Confirmation (RFC 7800, RFC 9449 §6.1): only a DPoP binding can be checked.
-		{"cnf with jkt", withClaims(func(c map[string]any) {
-			c["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
-		}), "ok"},
-		{"cnf a string", withClaims(func(c map[string]any) { c["cnf"] = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }), domain.ReasonClaimType},
-		{"cnf null", withClaims(func(c map[string]any) { c["cnf"] = nil }), domain.ReasonClaimType},
-		{"cnf empty object", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{} }), domain.ReasonClaimType},
-		{"cnf.jkt empty", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": ""} }), domain.ReasonClaimType},
-		{"cnf.jkt a number", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": 1} }), domain.ReasonClaimType},
-		{"cnf.jkt only as JKT", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"JKT": "abc"} }), domain.ReasonClaimType},
-		{"cnf of an mTLS certificate", withClaims(func(c map[string]any) {
-			c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
-		}), domain.ReasonClaimType},
-		{"cnf.jkt beside an mTLS certificate", withClaims(func(c map[string]any) {
-			c["cnf"] = map[string]any{"jkt": "abc", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
-		}), domain.ReasonClaimType},
-		{"cnf with a raw jwk", withClaims(func(c map[string]any) { c["cnf"] = map[string]any{"jwk": map[string]any{"kty": "EC"}} }), domain.ReasonClaimType},
+		// Confirmation (RFC 7800 §3.1, RFC 9449 §6.1, RFC 8705 §3.1): the
+		// methods this API checks are read, the registered ones it cannot
+		// check refuse the token, other members are ignored.
+		{"cnf with jkt", withCnf(map[string]any{"jkt": jkt}), "ok"},
+		{"cnf with x5t#S256", withCnf(map[string]any{"x5t#S256": x5t}), "ok"},
+		{"cnf with jkt and x5t#S256", withCnf(map[string]any{"jkt": jkt, "x5t#S256": x5t}), "ok"},
+		{"cnf with jkt and a kid (oidc-provider)", withCnf(map[string]any{"jkt": jkt, "kid": "k1"}), "ok"},
+		{"cnf with jkt and a member of the issuer's own", withCnf(map[string]any{"jkt": jkt, "https://example.com/note": map[string]any{"a": 1}}), "ok"},
+		{"cnf with x5t#S256 and a member of the issuer's own", withCnf(map[string]any{"x5t#S256": x5t, "x5t": "c2hhMQ"}), "ok"},
+		{"cnf a string", withClaims(func(c map[string]any) { c["cnf"] = jkt }), domain.ReasonConfirmation},
+		{"cnf null", withClaims(func(c map[string]any) { c["cnf"] = nil }), domain.ReasonConfirmation},
+		{"cnf an array", withClaims(func(c map[string]any) { c["cnf"] = []any{map[string]any{"jkt": jkt}} }), domain.ReasonConfirmation},
+		{"cnf empty object", withCnf(map[string]any{}), domain.ReasonConfirmation},
+		{"cnf.jkt empty", withCnf(map[string]any{"jkt": ""}), domain.ReasonConfirmation},
+		{"cnf.jkt a number", withCnf(map[string]any{"jkt": 1}), domain.ReasonConfirmation},
+		{"cnf.jkt null beside x5t#S256", withCnf(map[string]any{"jkt": nil, "x5t#S256": x5t}), domain.ReasonConfirmation},
+		{"cnf.jkt not base64url", withCnf(map[string]any{"jkt": strings.Repeat("+", 43)}), domain.ReasonConfirmation},
+		{"cnf.jkt padded", withCnf(map[string]any{"jkt": jkt + "="}), domain.ReasonConfirmation},
+		{"cnf.jkt only as JKT", withCnf(map[string]any{"JKT": jkt}), domain.ReasonConfirmation},
+		{"cnf.x5t#S256 of SHA-1's length", withCnf(map[string]any{"x5t#S256": "c2hhMWMyaGhNV015YUdoTldNeQ"}), domain.ReasonConfirmation},
+		{"cnf.x5t#S256 an array", withCnf(map[string]any{"x5t#S256": []any{x5t}}), domain.ReasonConfirmation},
+		{"cnf.jkt beside a malformed x5t#S256", withCnf(map[string]any{"jkt": jkt, "x5t#S256": "abc"}), domain.ReasonConfirmation},
+		{"cnf with only x5t (SHA-1)", withCnf(map[string]any{"x5t": "c2hhMQ"}), domain.ReasonConfirmation},
+		{"cnf with a raw jwk", withCnf(map[string]any{"jwk": map[string]any{"kty": "EC"}}), domain.ReasonConfirmation},
+		{"cnf with a raw jwk beside jkt", withCnf(map[string]any{"jkt": jkt, "jwk": map[string]any{"kty": "EC"}}), domain.ReasonConfirmation},
+		{"cnf with jku", withCnf(map[string]any{"jku": "https://evil.example/jwks"}), domain.ReasonConfirmation},
+		{"cnf with jwe", withCnf(map[string]any{"jwe": "a.b.c.d.e"}), domain.ReasonConfirmation},
+		{"cnf with osc (RFC 9203)", withCnf(map[string]any{"osc": map[string]any{}}), domain.ReasonConfirmation},
+		{"cnf with a kid alone", withCnf(map[string]any{"kid": "k1"}), domain.ReasonConfirmation},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,24 +454,36 @@ func TestHostileTokens(t *testing.T) {
 
 func mustJSON(t *testing.T, v any) string { return jwtverifytest.MustJSON(t, v) }
 
-// TestConfirmationKey checks that a DPoP-bound token's cnf.jkt reaches the
-// principal, and that a bearer token's principal has none, from a fresh
+// TestConfirmationKey checks that a bound token's cnf.jkt and cnf
+// x5t#S256 reach the principal, and that a bearer token's principal has
+// none, from a fresh
 // verification and from the cache alike.
 func TestConfirmationKey(t *testing.T) {
 	iss := jwtverifytest.NewIssuer(t)
 	v := start(t, newConfig(iss))
-	const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 	c := iss.Claims("auth0|alice")
 	c["cnf"] = map[string]any{"jkt": jkt}
 	bound, plain := iss.Token(c), iss.Token(iss.Claims("auth0|alice"))
+	c = iss.Claims("auth0|alice")
+	c["cnf"] = map[string]any{"x5t#S256": x5t, "kid": "k1"}
+	certBound := iss.Token(c)
+	c = iss.Claims("auth0|alice")
+	c["cnf"] = map[string]any{"x5t#S256": x5t, "jkt": jkt}
+	both := iss.Token(c)
 	for round := range 2 { // the second round is served by the cache
-		p, err := v.Verify(context.Background(), bound)
-		if err != nil || p.JKT != jkt {
-			t.Errorf("round %d: bound token: got JKT %q, %v; want %q", round, p.JKT, err, jkt)
-		}
-		p, err = v.Verify(context.Background(), plain)
-		if err != nil || p.JKT != "" {
-			t.Errorf("round %d: bearer token: got JKT %q, %v; want none", round, p.JKT, err)
+		for _, tc := range []struct {
+			name, tok, jkt, x5t string
+		}{
+			{"DPoP-bound", bound, jkt, ""},
+			{"bearer", plain, "", ""},
+			{"certificate-bound", certBound, "", x5t},
+			{"bound both ways", both, jkt, x5t},
+		} {
+			p, err := v.Verify(context.Background(), tc.tok)
+			if err != nil || p.JKT != tc.jkt || p.CertThumbprint != tc.x5t {
+				t.Errorf("round %d: %s token: got JKT %q, CertThumbprint %q, %v; want %q, %q",
+					round, tc.name, p.JKT, p.CertThumbprint, err, tc.jkt, tc.x5t)
+			}
 		}
 	}
 }

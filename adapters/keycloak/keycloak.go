@@ -170,6 +170,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 			Clients:  []string{"azp", "client_id"},
 			RoleKeys: roleKeys,
 			Roles:    cfg.RolesClaims,
+			// Keycloak's levels of authentication (LoA) are its "acr".
+			ACR: []string{"acr"}, AMR: []string{"amr"}, AuthTime: []string{"auth_time"},
 		},
 	}}, log, reg)
 	if err != nil {

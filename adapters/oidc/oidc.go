@@ -143,3 +143,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	}
 	return v, cleanup, nil
 }
+
+// AuthorizationServers lists the issuers whose tokens c accepts: the
+// authorization servers of the API's protected resource metadata
+// (RFC 9728).
+func (c Config) AuthorizationServers() []string { return slices.Clone(c.Issuers) }

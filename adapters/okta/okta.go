@@ -174,6 +174,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 			ScopeList: "scp",
 			Clients:   []string{"cid"},
 			Roles:     append([]string{"groups"}, cfg.RolesClaims...),
+			ACR:       []string{"acr"}, AMR: []string{"amr"}, AuthTime: []string{"auth_time"},
 		},
 	}}, log, reg)
 	if err != nil {

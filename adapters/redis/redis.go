@@ -314,9 +314,11 @@ type infoer interface {
 
 // readSettings reads the server's run_id, uptime and eviction policy
 // (see the package comment) and keeps what they mean. It returns a
-// *PolicyError for a policy that can evict proofs, or one that cannot be
-// read; an error wrapping domain.ErrUnavailable when the server does not
-// answer.
+// *PolicyError for a policy that can evict proofs, or one Redis refuses
+// to tell; an error wrapping domain.ErrUnavailable when the server does
+// not answer (a timeout, a lost connection), which changes nothing kept:
+// a Redis slow to answer is unavailable for that one check, not
+// misconfigured until the next read.
 func (c *ReplayCache) readSettings(ctx context.Context, cn infoer) error {
 	server, err := cn.Info(ctx, "server").Result()
 	if rerr := goredis.Error(nil); errors.As(err, &rerr) { // refused, not unreachable: a setting to fix
@@ -331,6 +333,9 @@ func (c *ReplayCache) readSettings(ctx context.Context, cn infoer) error {
 		return fmt.Errorf("%w: INFO server has no run_id or uptime_in_seconds", domain.ErrUnavailable)
 	}
 	policy, perr := c.policy(ctx, cn)
+	if perr != nil && !refusedOnly(perr) {
+		return fmt.Errorf("%w: reading maxmemory-policy: %w", domain.ErrUnavailable, perr)
+	}
 
 	now := time.Now()
 	c.mu.Lock()
@@ -375,6 +380,21 @@ func (c *ReplayCache) policy(ctx context.Context, cn infoer) (string, error) {
 		return p, nil
 	}
 	return "", errors.Join(err, cerr)
+}
+
+// refusedOnly says whether every error in err (one, or joined) is an
+// answer from Redis (an error reply), not a failure to get one.
+func refusedOnly(err error) bool {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if rerr := goredis.Error(nil); e != nil && !errors.As(e, &rerr) {
+			return false
+		}
+	}
+	return true
 }
 
 // infoField returns the value of field in INFO's answer, "" if absent.

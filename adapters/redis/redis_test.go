@@ -46,6 +46,7 @@ func newCache(t *testing.T, cfg redis.Config) *redis.ReplayCache {
 
 func TestContract(t *testing.T) {
 	url := redistest.URL(t)
+	redistest.UpFor(t, url, replaytest.Leeway+time.Second)
 	replaytest.Run(t, func(t *testing.T, s ports.ReplayShares) ports.ReplayCache {
 		return newCache(t, redis.Config{URL: url, Prefix: prefix(t), Shares: s})
 	})

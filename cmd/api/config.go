@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -21,12 +22,14 @@ import (
 
 // config is everything run needs, parsed and checked.
 type config struct {
-	identity    identity
-	web         httpapi.Config
-	addr        string
-	maxConns    int        // most connections the API holds open at once
-	memory      memoryPlan // MEMORY_LIMIT and what it is shared into
-	metricsAddr string     // "" when metrics are off
+	identity identity
+	web      httpapi.Config
+	addr     string
+	maxConns int // most connections the API holds open at once
+	// perClientConns is the most of them one client holds (0: no share).
+	perClientConns int
+	memory         memoryPlan // MEMORY_LIMIT and what it is shared into
+	metricsAddr    string     // "" when metrics are off
 	// metricsDefault: metricsAddr is the default, not asked for, so a busy
 	// port there only costs the metrics, not the start-up.
 	metricsDefault bool
@@ -45,6 +48,13 @@ type config struct {
 	limiter limiterConfig
 	// spa is the built SPA served from the API's origin (SPA_*).
 	spa spaConfig
+	// metadata is what the API says of itself besides its routes
+	// (RESOURCE_*, PUBLIC_URL), resolved once the identity is final.
+	metadata metadataConfig
+	// logLevel is the least level logged (LOG_LEVEL); traces says where
+	// spans go, if anywhere (OTEL_*; tracing.go).
+	logLevel slog.Level
+	traces   tracesConfig
 	// tls is HTTPS (TLS_*, HSTS_MAX_AGE), shutdown the stop (SHUTDOWN_*).
 	tls      tlsConfig
 	shutdown shutdownConfig
@@ -54,6 +64,10 @@ type config struct {
 type devSettings struct {
 	dir        string // keys and config.json
 	issuerAddr string // loopback listen address
+	// mtlsAddr is the loopback listen address of the issuer's token
+	// endpoint over mutual TLS (DEV_ISSUER_MTLS_ADDR), served when the
+	// API asks for client certificates.
+	mtlsAddr string
 	// apiOrigins are the API's own origins, set by run once it listens:
 	// where the SPA it serves (SPA_DIR) logs in from.
 	apiOrigins []string
@@ -91,6 +105,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{flag: "token-cache-size", envs: []string{"TOKEN_CACHE_SIZE"}, usage: "verified-token cache entries; 0 disables (default 10000)"},
 		{flag: "token-cache-ttl", envs: []string{"TOKEN_CACHE_TTL"}, usage: "longest a cached verification is trusted (default 5m)"},
 		{flag: "max-conns", envs: []string{"MAX_CONNS"}, usage: "most connections the API holds open at once (default: what MEMORY_LIMIT leaves room for, at most 3/4 of the open-file limit and 10000)"},
+		{flag: "max-conns-per-client", envs: []string{"MAX_CONNS_PER_CLIENT"}, usage: "most of MAX_CONNS one client (an IPv4 address or IPv6 /64) holds open; TRUSTED_PROXIES are not held to it; off for no share (default: a quarter of MAX_CONNS, at most 512)"},
 		{flag: "memory-limit", envs: []string{"MEMORY_LIMIT"}, usage: "most memory (RSS) the API may use, e.g. 512MiB or 2GiB; sizes MAX_CONNS and the buffers (default GOMEMLIMIT, else the cgroup's limit, else 1GiB or half the machine's memory)"},
 		{flag: "metrics-addr", envs: []string{"METRICS_ADDR"}, usage: "listen address of /metrics, or off (default 127.0.0.1:9090)"},
 		{flag: "auth-provider", envs: []string{"AUTH_PROVIDER"}, usage: "identity provider: one of " + strings.Join(providerNames(), ", ") + " (default " + defaultProvider + ")"},
@@ -98,10 +113,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		{envs: []string{"DATABASE_URL"}, usage: "where messages are kept: sqlite:PATH, file:PATH, postgres://…, postgresql://… or memory: (default: an SQLite file)"},
 		{flag: "database-max-conns", envs: []string{"DATABASE_MAX_CONNS"}, usage: "most connections to PostgreSQL (default: pool_max_conns in DATABASE_URL, else 4 × GOMAXPROCS from 8 to 16)"},
 		{flag: "messages-per-user", envs: []string{"MESSAGES_PER_USER"}, usage: "messages one author may keep (default 1000)"},
+		{flag: "log-level", envs: []string{"LOG_LEVEL"}, usage: "least level logged: debug, info, warn or error (default info)"},
 	}
 	settings = append(settings, dpopSettings()...)
 	settings = append(settings, limiterSettings()...)
 	settings = append(settings, spaSettings()...)
+	settings = append(settings, metadataSettings()...)
+	settings = append(settings, stepUpSettings()...)
 	settings = append(settings, ownSettings()...)
 	settings = append(settings, tlsSettings()...)
 	settings = append(settings, shutdownSettings()...)
@@ -129,6 +147,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.envs[0], s.usage)
 			}
 		}
+		fmt.Fprintf(stderr, "  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, ...\n    \ttraces over OTLP/HTTP, off unless an endpoint is set (docs/configuration.md#traces)\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -234,10 +253,22 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.web.TrustedProxies, err = trustedProxies(get); err != nil {
 		return config{}, err
 	}
+	if c.web.ClientCertHeader, err = clientCertHeader(get, c.web.TrustedProxies); err != nil {
+		return config{}, err
+	}
 	if c.limiter, err = loadLimiter(get, c.dpop.mode); err != nil {
 		return config{}, err
 	}
 	if c.spa, err = loadSPA(get, c.dev != nil, c.dpop.mode); err != nil {
+		return config{}, err
+	}
+	if c.metadata, err = loadMetadata(get); err != nil {
+		return config{}, err
+	}
+	if c.logLevel, err = logLevel(get); err != nil {
+		return config{}, err
+	}
+	if c.traces, err = loadTraces(getenv); err != nil {
 		return config{}, err
 	}
 	if c.tls, err = loadTLS(get); err != nil {
@@ -246,11 +277,42 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.shutdown, err = loadShutdown(get); err != nil {
 		return config{}, err
 	}
+	if c.web.StepUp, err = loadStepUp(get, c.dev != nil); err != nil {
+		return config{}, err
+	}
 	if c.memory, err = memorySettings(get, getenv, c, opts.CacheSize); err != nil {
 		return config{}, err
 	}
 	c.maxConns = c.memory.maxConns
+	if c.perClientConns, err = perClientConns(get, c.maxConns); err != nil {
+		return config{}, err
+	}
 	return c, nil
+}
+
+// maxPerClientDefault is the most MAX_CONNS_PER_CLIENT's default gives one
+// client: about 85 browsers behind one NAT address at six connections each.
+const maxPerClientDefault = 512
+
+// perClientConns reads MAX_CONNS_PER_CLIENT (0 for off): by default a
+// quarter of maxConns, at most maxPerClientDefault, so that four clients
+// are needed to fill the cap.
+func perClientConns(get getter, maxConns int) (int, error) {
+	v, name, err := get("max-conns-per-client")
+	if err != nil {
+		return 0, err
+	}
+	switch v {
+	case "":
+		return max(1, min(maxConns/4, maxPerClientDefault)), nil
+	case "off":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is neither a positive number of connections nor off", name, v)
+	}
+	return min(n, maxConns), nil // at MAX_CONNS or above: no share, whatever MAX_CONNS this machine derives
 }
 
 // systemRoot is where memorySettings reads the cgroup's limit and the

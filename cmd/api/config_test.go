@@ -70,6 +70,9 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"nothing set", map[string]string{}, nil, "ISSUER_BASE_URL (or AUTH0_DOMAIN) is required"},
 		{"no audience", with("AUDIENCE", ""), nil, "AUDIENCE is required"},
+		{"unknown log level", with("LOG_LEVEL", "loud"), nil, "LOG_LEVEL: "},
+		{"traces over gRPC", with("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), nil, "OTEL_EXPORTER_OTLP_PROTOCOL: "},
+		{"sampling ratio over 1", with("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", "OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "2"), nil, "OTEL_TRACES_SAMPLER_ARG: "},
 		{"http issuer", with("ISSUER_BASE_URL", "http://tenant.auth0.com/"), nil, "ISSUER_BASE_URL: "},
 		{"not a URL", with("ISSUER_BASE_URL", "tenant.auth0.com"), nil, "ISSUER_BASE_URL: "},
 		{"discovery URL", with("ISSUER_BASE_URL", "https://tenant.auth0.com/.well-known/openid-configuration"), nil, "ISSUER_BASE_URL: "},

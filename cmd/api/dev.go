@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +88,16 @@ func devLocation(dir, addr string, getenv func(string) string) (*devSettings, er
 	if !ok {
 		return nil, fmt.Errorf("DEV_ISSUER_ADDR: %q: the development issuer listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
 	}
-	return &devSettings{dir: dir, issuerAddr: net.JoinHostPort(ip, port)}, nil
+	mtlsAddr := getenv("DEV_ISSUER_MTLS_ADDR")
+	if mtlsAddr == "" {
+		mtlsAddr = "127.0.0.1:8082"
+	}
+	mhost, mport, err := net.SplitHostPort(mtlsAddr)
+	mip, ok := loopbackIP(mhost)
+	if err != nil || !validPort(mport) || !ok {
+		return nil, fmt.Errorf("DEV_ISSUER_MTLS_ADDR: %q is not a loopback listen address like 127.0.0.1:8082", mtlsAddr)
+	}
+	return &devSettings{dir: dir, issuerAddr: net.JoinHostPort(ip, port), mtlsAddr: net.JoinHostPort(mip, mport)}, nil
 }
 
 // parseDevCommand adds the dev directory flags to fs, parses args and
@@ -106,7 +117,7 @@ func parseDevCommand(fs *flag.FlagSet, args []string, getenv func(string) string
 // startDevIssuer opens the issuer's listener, points cfg.identity at it so
 // the API trusts it (through the ordinary auth0 adapter), serves it until
 // ctx ends and prints the development banner.
-func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr io.Writer) (stop func(), err error) {
+func startDevIssuer(ctx context.Context, cfg *config, cert *httpapi.Certificate, log *slog.Logger, stderr io.Writer) (stop func(), err error) {
 	ln, err := net.Listen("tcp", cfg.dev.issuerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("development issuer: listen: %w (set -dev-issuer-addr to another loopback address)", err)
@@ -140,6 +151,23 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
 		return nil, fmt.Errorf("development issuer: %w", err)
 	}
 
+	// With the API asking for client certificates, the token endpoint over
+	// mutual TLS too (RFC 8705), with the API's certificate.
+	var mtls *http.Server
+	mtlsLine := ""
+	if cert != nil && cfg.tls.askClients {
+		mln, err := net.Listen("tcp", cfg.dev.mtlsAddr)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("development issuer: listen: %w (set DEV_ISSUER_MTLS_ADDR to another loopback address)", err)
+		}
+		_, mport, _ := net.SplitHostPort(mln.Addr().String())
+		tokenURL := "https://localhost:" + mport + "/oauth/token"
+		srv.ServeMutualTLS(tokenURL, cfg.dev.dir)
+		mtls = httpapi.NewServer(mln.Addr().String(), srv.Handler(), log)
+		go httpapi.ServeTLS(mtls, httpapi.LimitConnections(mtls, mln, devIssuerMaxConns, log), cert)
+		mtlsLine = "\n  mTLS token " + tokenURL + " (" + devissuer.DefaultMachine + " with the certificate of api token -mtls)"
+	}
 	hs := httpapi.NewServer(ln.Addr().String(), srv.Handler(), log)
 	go hs.Serve(httpapi.LimitConnections(hs, ln, devIssuerMaxConns, log))
 	fmt.Fprintf(stderr, `
@@ -147,15 +175,18 @@ func startDevIssuer(ctx context.Context, cfg *config, log *slog.Logger, stderr i
   issuer     %s
   audience   %s
   users      %s
-  token      go run github.com/example/spaapi/cmd/api token -scope read:messages
+  token      go run github.com/example/spaapi/cmd/api token -scope read:messages%s
   SPA        %s
   ============================================================================
 
-`, issuer, srv.Audience(), configPath, spaLine)
+`, issuer, srv.Audience(), configPath, mtlsLine, spaLine)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		hs.Shutdown(sctx)
+		if mtls != nil {
+			mtls.Shutdown(sctx)
+		}
 	}, nil
 }
 
@@ -189,7 +220,12 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	ttl := fs.Duration("ttl", time.Hour, fmt.Sprintf("lifetime, at most %v", devissuer.MaxTokenTTL))
 	client := fs.String("client", devissuer.DefaultSPAClient, "client_id / azp claim")
 	count := fs.Int("count", 1, "print this many tokens, one per line, each for a distinct subject (<sub>-1, <sub>-2, ...) when above 1; for load tests")
+	acr := fs.String("acr", "", `the "acr" claim: how the user logged in, for step-up rules (STEP_UP), e.g. `+devissuer.ACRMultiFactor+` (the development issuer's second step)`)
+	amr := fs.String("amr", "", `the "amr" claim: authentication methods, comma-separated, e.g. pwd,otp,mfa`)
+	authTime := fs.String("auth-time", "", `the "auth_time" claim: when the user logged in, in Unix seconds (e.g. $(date +%s)) or now`)
 	bound := fs.Bool("dpop", false, "bind the token to the development DPoP key ("+devissuer.DPoPKeyFile+" in the dev directory, made on first use): send it as Authorization: DPoP with a proof from api proof")
+	certBound := fs.Bool("mtls", false, "bind the token to the development client certificate ("+devissuer.ClientCertFile+" and "+devissuer.ClientKeyFile+
+		" in the dev directory, self-signed, made on first use; RFC 8705): send it over HTTPS with curl --cert and --key, to an API with TLS_CLIENT_CERTS=request")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: api token [flags]\n\nPrints an access token from the development issuer that `api -dev` trusts,\nsigned with its key on disk; the server need not be running.\n\n")
 		fs.PrintDefaults()
@@ -235,6 +271,18 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		jkt = key.JKT()
 	}
+	login, err := tokenLogin(*acr, *amr, *authTime, time.Now())
+	if err != nil {
+		return err
+	}
+	var x5t string
+	if *certBound {
+		cert, err := devissuer.OpenClientCertificate(loc.dir)
+		if err != nil {
+			return err
+		}
+		x5t = cert.Thumbprint()
+	}
 	scopes := strings.Fields(*scope)
 	out := bufio.NewWriter(stdout)
 	for i := range *count {
@@ -243,13 +291,45 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 			sub = fmt.Sprintf("%s-%d", subject, i+1)
 		}
 		tok, _, err := m.AccessToken(devissuer.Grant{Subject: sub, ClientID: *client, Scopes: scopes,
-			Permissions: append([]string{}, scopes...), TTL: *ttl, JKT: jkt})
+			Permissions: append([]string{}, scopes...), TTL: *ttl, JKT: jkt, CertThumbprint: x5t, Login: login})
 		if err != nil {
 			return fmt.Errorf("-ttl: %w", err)
 		}
 		fmt.Fprintln(out, tok)
 	}
 	return out.Flush()
+}
+
+// tokenLogin checks api token's -acr, -amr and -auth-time (Unix seconds,
+// or now) and returns the login they describe.
+func tokenLogin(acr, amr, authTime string, now time.Time) (devissuer.Login, error) {
+	var l devissuer.Login
+	if acr != "" {
+		if strings.ContainsAny(acr, " \t\r\n") {
+			return l, fmt.Errorf("-acr: %q is one value, without spaces", acr)
+		}
+		l.ACR = acr
+	}
+	if amr != "" {
+		for m := range strings.SplitSeq(amr, ",") {
+			if m = strings.TrimSpace(m); m == "" {
+				return l, fmt.Errorf("-amr: empty method in %q (comma-separated, e.g. pwd,otp,mfa)", amr)
+			}
+			l.AMR = append(l.AMR, m)
+		}
+	}
+	switch authTime {
+	case "":
+	case "now":
+		l.Time = now.Truncate(time.Second)
+	default:
+		secs, err := strconv.ParseInt(authTime, 10, 64)
+		if err != nil || secs < 0 || secs > now.Unix()+3600 {
+			return l, fmt.Errorf("-auth-time: %q is not a time in Unix seconds (e.g. $(date +%%s)), at most an hour ahead, or now", authTime)
+		}
+		l.Time = time.Unix(secs, 0)
+	}
+	return l, nil
 }
 
 // devDPoPKey returns a proof signer for the development DPoP key.

@@ -140,6 +140,14 @@ func proofShare(get getter, name string, def int) (int, error) {
 	return n, nil
 }
 
+// store names where used proofs are kept: redis or memory.
+func (c dpopConfig) store() string {
+	if c.redisURL != "" {
+		return "redis"
+	}
+	return "memory"
+}
+
 // openReplay opens the replay cache: Redis with REDIS_URL, else memory.
 // Redis is asked now for its settings: one whose eviction policy could drop
 // used proofs stops start-up; one that does not answer only makes DPoP

@@ -151,7 +151,7 @@ func TestMaxConnsCapsTheAPI(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, nil, env(map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": jwtverifytest.Audience,
-			"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "MAX_CONNS": "3"}), io.Discard, logs)
+			"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "MAX_CONNS": "3", "MAX_CONNS_PER_CLIENT": "off"}), io.Discard, logs)
 	}()
 	base := logs.baseURL(t)
 	if got, ok := logs.waitFor(t, `"msg":"listening"`)["max_conns"].(float64); !ok || got != 3 {
@@ -193,6 +193,102 @@ func TestMaxConnsCapsTheAPI(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
+	}
+}
+
+// MAX_CONNS_PER_CLIENT reaches the API's listener: a client at its share
+// gets a 429 at once while another address still gets in, and /metrics
+// and the log say so.
+func TestMaxConnsPerClientCapsOneClient(t *testing.T) {
+	iss := jwtverifytest.NewIssuer(t)
+	base, logs, stop := runAPI(t, env(map[string]string{"ISSUER_BASE_URL": iss.URL, "AUDIENCE": jwtverifytest.Audience,
+		"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "MAX_CONNS": "8", "MAX_CONNS_PER_CLIENT": "2"}))
+	if got, ok := logs.waitFor(t, `"msg":"listening"`)["max_conns_per_client"].(float64); !ok || got != 2 {
+		t.Errorf("listening line: max_conns_per_client got %v, want 2", got)
+	}
+	metricsURL := "http://" + logs.addr(t, `"msg":"metrics listening"`) + "/metrics"
+	addr := strings.TrimPrefix(base, "http://")
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close() // else shutdown waits for them
+		}
+		stop()
+	}()
+	dialFrom := func(from string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	dialFrom("127.0.0.5")
+	dialFrom("127.0.0.5")
+	resp, err := http.ReadResponse(bufio.NewReader(dialFrom("127.0.0.5")), nil)
+	if err != nil || resp.StatusCode != 429 {
+		t.Fatalf("third connection from one address: got %v, %v; want 429 at once", resp, err)
+	}
+	other := dialFrom("127.0.0.6")
+	if _, err := io.WriteString(other, "GET /api/public HTTP/1.1\r\nHost: api\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(bufio.NewReader(other), nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("another address: got %v, %v; want 200", resp, err)
+	}
+	_, metrics := call(t, metricsURL, "")
+	if !strings.Contains(metrics, "http_connections_client_refused_total 1\n") {
+		t.Errorf("/metrics lacks http_connections_client_refused_total 1")
+	}
+	logs.waitFor(t, "a client reached its share of the connections")
+}
+
+// MAX_CONNS_PER_CLIENT: a quarter of MAX_CONNS by default, at most 512;
+// off; a number, no more than MAX_CONNS gives; anything else stops
+// start-up naming it.
+func TestMaxConnsPerClientSetting(t *testing.T) {
+	base := map[string]string{"AUTH0_DOMAIN": "t.auth0.com", "AUDIENCE": "a", "MEMORY_LIMIT": "64GiB"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+		err  string
+	}{
+		{"default: a quarter", map[string]string{"MAX_CONNS": "100"}, nil, 25, ""},
+		{"default: at most 512", map[string]string{"MAX_CONNS": "4000"}, nil, 512, ""},
+		{"default: at least 1", map[string]string{"MAX_CONNS": "3"}, nil, 1, ""},
+		{"set", map[string]string{"MAX_CONNS": "100", "MAX_CONNS_PER_CLIENT": "40"}, nil, 40, ""},
+		{"flag wins", map[string]string{"MAX_CONNS": "100", "MAX_CONNS_PER_CLIENT": "40"}, []string{"-max-conns-per-client", "7"}, 7, ""},
+		{"more than MAX_CONNS: MAX_CONNS", map[string]string{"MAX_CONNS": "100", "MAX_CONNS_PER_CLIENT": "1000"}, nil, 100, ""},
+		{"off", map[string]string{"MAX_CONNS": "100", "MAX_CONNS_PER_CLIENT": "off"}, nil, 0, ""},
+		{"zero", map[string]string{"MAX_CONNS_PER_CLIENT": "0"}, nil, 0, `MAX_CONNS_PER_CLIENT: "0" is neither a positive number of connections nor off`},
+		{"not a number", map[string]string{"MAX_CONNS_PER_CLIENT": "many"}, nil, 0, `MAX_CONNS_PER_CLIENT: "many" is neither a positive number of connections nor off`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{}
+			for k, v := range base {
+				e[k] = v
+			}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			c, err := loadConfig(tc.args, env(e), io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Errorf("got %v, want an error starting %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.perClientConns != tc.want {
+				t.Errorf("got %d, %v; want %d", c.perClientConns, err, tc.want)
+			}
+		})
 	}
 }
 

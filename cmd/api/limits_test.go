@@ -60,7 +60,9 @@ func TestHeaderLimits(t *testing.T) {
 	}
 
 	resp, body := send(head(token(jwtverify.MaxTokenBytes+1), httpapi.MaxHeaderBytes))
-	want := `Bearer realm="api", error="invalid_token", error_description="token too large"`
+	// The development issuer's audience, http://localhost:8080/api, is
+	// the resource identifier: its metadata is at the path it gives.
+	want := `Bearer realm="api", error="invalid_token", error_description="token too large", resource_metadata="` + base + `/.well-known/oauth-protected-resource/api"`
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != want {
 		t.Errorf("a token one byte too large, in a head of MaxHeaderBytes: got %d %q %s, want 401 with %s",
 			resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, want)

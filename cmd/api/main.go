@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// last ones.
 	logOut := newLogWriter(stderr, logBufferMax)
 	defer logOut.Close()
-	log := slog.New(httpapi.NewLogHandler(logOut))
+	log := slog.New(httpapi.NewLogHandlerAt(logOut, cfg.logLevel))
 
 	reg := prometheus.NewRegistry()
 	var cert *httpapi.Certificate // nil: plain HTTP
@@ -89,6 +90,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	answers := httpapi.NewAnswerBudget(cfg.memory.answers)
 	cfg.web.Answers = answers
 
+	// Traces (OTEL_*), before anything that makes spans starts; nil when off.
+	tracing, err := startTracing(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tracing.shutdown()
+
 	// Listening first: -dev's issuer lets the SPA log in from the API's
 	// origin, port included (SPA_DIR).
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -98,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close() // if start-up fails; Serve closes it otherwise
 	if cfg.dev != nil {
 		cfg.dev.apiOrigins = apiOrigins(ln.Addr(), cfg.tls.scheme())
-		stopIssuer, err := startDevIssuer(ctx, &cfg, log, logOut)
+		stopIssuer, err := startDevIssuer(ctx, &cfg, cert, log, logOut)
 		if err != nil {
 			return err
 		}
@@ -112,6 +120,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer spa.Close()
 		cfg.web.SPA = spa
 	}
+	version := readBuildInfo().version
+	if !strings.HasPrefix(version, "v") {
+		version = "" // (devel): no version to tell
+	}
+	if cfg.web.Metadata, err = cfg.metadata.resolve(cfg.identity, version); err != nil {
+		return err
+	}
+	// Certificate-bound tokens can be used where a client certificate
+	// reaches the API: its own TLS asks for one, or trusted proxies pass
+	// it on (Client-Cert or CLIENT_CERT_HEADER).
+	cfg.web.Metadata.CertificateBound = cfg.tls.askClients || len(cfg.web.TrustedProxies) > 0
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -132,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeStores()
+	stores = tracing.stores(stores, cfg.store.engine)
 	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
 	if err != nil {
 		return err
@@ -142,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeReplay()
+	replay = tracing.replay(replay, cfg.dpop.store())
 	limiter, closeLimiter, err := openLimiter(cfg.limiter, log)
 	if err != nil {
 		return err
@@ -171,6 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	drain := &httpapi.Drain{} // SHUTDOWN_DELAY
 	srv := httpapi.NewServer(cfg.addr, drain.Handler(handler), log)
 	limited := httpapi.LimitConnections(srv, ln, cfg.maxConns, log)
+	limited.LimitPerClient(cfg.perClientConns, cfg.web.TrustedProxies)
 	if err := registerAll(reg, limited.Collectors()); err != nil {
 		return err
 	}
@@ -183,6 +205,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"addr", ln.Addr().String(),
 		"scheme", cfg.tls.scheme(),
 		"max_conns", cfg.maxConns,
+		"max_conns_per_client", cfg.perClientConns,
 		"auth_provider", cfg.identity.name,
 		"allowed_origins", cfg.web.AllowedOrigins,
 		"messages", cfg.store.display,
@@ -191,7 +214,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"dpop_nonce", cfg.dpop.proofs.NonceSecret != nil,
 		"dpop_replay", cfg.dpop.display,
 		"auth_failure_limit", cfg.limiter.display(),
-		"spa_dir", cfg.spa.dir)...)
+		"spa_dir", cfg.spa.dir,
+		"step_up", describeStepUp(cfg.web.StepUp))...)
 
 	served := make(chan error, 1)
 	go func() { served <- serve(srv, limited, cert) }()

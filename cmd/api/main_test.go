@@ -494,14 +494,21 @@ func TestBusyDefaultMetricsPortDoesNotStopTheAPI(t *testing.T) {
 }
 
 // runDev runs the API in development mode in this process, with args after
-// -dev and the environment getenv, until stop, which reports an unclean
-// end. It waits for the API's address and returns its base URL and log.
+// -dev and the environment getenv, as runAPI does.
 func runDev(t *testing.T, getenv func(string) string, args ...string) (base string, logs *logBuffer, stop func()) {
+	t.Helper()
+	return runAPI(t, getenv, append([]string{"-dev"}, args...)...)
+}
+
+// runAPI runs the API in this process with args and the environment
+// getenv, until stop, which reports an unclean end. It waits for the API's
+// address and returns its base URL and log.
+func runAPI(t *testing.T, getenv func(string) string, args ...string) (base string, logs *logBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs = &logBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"-dev"}, args...), getenv, io.Discard, logs) }()
+	go func() { done <- run(ctx, args, getenv, io.Discard, logs) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/spaapi/adapters/devissuer"
 	"github.com/example/spaapi/adapters/jwtverify/jwtverifytest"
 	"github.com/example/spaapi/adapters/postgres/postgrestest"
 	"github.com/example/spaapi/adapters/sqlite"
@@ -223,9 +224,9 @@ func TestDevModeKeepsMessagesAcrossRestarts(t *testing.T) {
 		waitStatus(t, base+"/readyz", 200)
 		return base, stop
 	}
-	token := func() string {
+	token := func(extra ...string) string {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), []string{"token", "-dev-dir", dir, "-dev-issuer-addr", issuerAddr, "-scope", "read:messages write:messages"},
+		err := run(context.Background(), append([]string{"token", "-dev-dir", dir, "-dev-issuer-addr", issuerAddr, "-scope", "read:messages write:messages"}, extra...),
 			env(nil), &stdout, &stderr)
 		if err != nil {
 			t.Fatalf("token: %v %s", err, stderr.String())
@@ -242,7 +243,8 @@ func TestDevModeKeepsMessagesAcrossRestarts(t *testing.T) {
 	if !ids(listAll(t, base, token()))[id] {
 		t.Fatalf("the message is gone after a restart")
 	}
-	if status := deleteMessage(t, base, token(), id); status != 204 {
+	// -dev asks for the second step to delete (STEP_UP's default).
+	if status := deleteMessage(t, base, token("-acr", devissuer.ACRMultiFactor, "-auth-time", "now"), id); status != 204 {
 		t.Errorf("its author deleting it after the restart: got %d, want 204", status)
 	}
 }
@@ -429,7 +431,7 @@ func TestBinaryOwnershipIsIssuerAndSubject(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	wantChallenge := `Bearer realm="api", error="insufficient_scope", error_description="only the author, or a caller with delete:messages, may delete a message", scope="delete:messages"`
+	wantChallenge := `Bearer realm="api", error="insufficient_scope", error_description="only the author, or a caller with delete:messages, may delete a message", scope="delete:messages", resource_metadata="` + base + `/.well-known/oauth-protected-resource"`
 	if resp.StatusCode != 403 || resp.Header.Get("WWW-Authenticate") != wantChallenge {
 		t.Errorf("the same sub from issuer two deleting: got %d %q %s, want 403 with %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, wantChallenge)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -27,6 +28,10 @@ type tlsConfig struct {
 	certFile, keyFile string // TLS_CERT_FILE, TLS_KEY_FILE
 	hsts              time.Duration
 	hstsSet           bool // HSTS_MAX_AGE is set (0 is a value: it tells browsers to forget)
+	// Client certificates (RFC 8705): asked for (TLS_CLIENT_CERTS=request
+	// or TLS_CLIENT_CA_FILE set), and verified against clientCAs if set.
+	askClients bool
+	clientCAs  *x509.CertPool
 }
 
 // maxHSTSAge is the longest HSTS_MAX_AGE: two years, what the HSTS
@@ -41,6 +46,9 @@ func tlsSettings() []*setting {
 	return []*setting{
 		{flag: "tls-cert-file", envs: []string{"TLS_CERT_FILE"}, usage: "serve HTTPS (and HTTP/2) with this certificate, PEM, intermediates after it (e.g. certbot's fullchain.pem); read again when it changes"},
 		{flag: "tls-key-file", envs: []string{"TLS_KEY_FILE"}, usage: "the certificate's private key, PEM (e.g. certbot's privkey.pem)"},
+		{flag: "tls-client-certs", envs: []string{"TLS_CLIENT_CERTS"}, usage: "with TLS: off (default) or request: ask clients for a certificate (never require one), for tokens bound to it (cnf x5t#S256, RFC 8705); any certificate, self-signed too, bound by its thumbprint"},
+		{flag: "tls-client-ca-file", envs: []string{"TLS_CLIENT_CA_FILE"}, usage: "with TLS: ask clients for a certificate, and accept only one issued by these CAs (PEM); implies TLS_CLIENT_CERTS=request"},
+		{flag: "client-cert-header", envs: []string{"CLIENT_CERT_HEADER"}, usage: "the header TRUSTED_PROXIES pass the client's TLS certificate in, for certificate-bound tokens: a byte sequence (RFC 9440) or URL-encoded PEM (nginx's $ssl_client_escaped_cert) (default Client-Cert)"},
 		{flag: "hsts-max-age", envs: []string{"HSTS_MAX_AGE"}, usage: "with TLS: send Strict-Transport-Security: max-age=N on every HTTPS answer, e.g. 8760h or 31536000 (default: none)"},
 	}
 }
@@ -64,6 +72,9 @@ func loadTLS(get getter) (tlsConfig, error) {
 		return c, fmt.Errorf("%s is set but %s is not: set both (the certificate and its key) or neither", keyName, certName)
 	}
 	c.certFile, c.keyFile = cert, key
+	if err := loadClientCerts(get, &c, certName); err != nil {
+		return c, err
+	}
 	v, name, err := get("hsts-max-age")
 	if err != nil || v == "" {
 		return c, err
@@ -77,6 +88,67 @@ func loadTLS(get getter) (tlsConfig, error) {
 	}
 	c.hstsSet = true
 	return c, nil
+}
+
+// loadClientCerts resolves TLS_CLIENT_CERTS and TLS_CLIENT_CA_FILE into
+// c, reading the CA file now so that a bad one stops start-up.
+func loadClientCerts(get getter, c *tlsConfig, certName string) error {
+	mode, modeName, err := get("tls-client-certs")
+	if err != nil {
+		return err
+	}
+	caFile, caName, err := get("tls-client-ca-file")
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "", "off":
+	case "request":
+		c.askClients = true
+	default:
+		return fmt.Errorf("%s: %q is not one of \"off\", \"request\"", modeName, mode)
+	}
+	if caFile != "" {
+		if mode == "off" {
+			return fmt.Errorf("%s is set but %s is off: unset one of them", caName, modeName)
+		}
+		c.askClients = true
+		data, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("%s: %w", caName, err)
+		}
+		c.clientCAs = x509.NewCertPool()
+		if !c.clientCAs.AppendCertsFromPEM(data) {
+			return fmt.Errorf("%s: %s holds no PEM-encoded certificate", caName, caFile)
+		}
+	}
+	if c.askClients && c.certFile == "" {
+		name := modeName
+		if caFile != "" {
+			name = caName
+		}
+		return fmt.Errorf("%s is set, but the API serves plain HTTP (no %s): client certificates come in a TLS handshake; "+
+			"behind a proxy that terminates TLS, have it pass them in Client-Cert (RFC 9440) and list it in TRUSTED_PROXIES", name, certName)
+	}
+	return nil
+}
+
+// clientCertHeader resolves CLIENT_CERT_HEADER: a header name, which only
+// trusted proxies may send.
+func clientCertHeader(get getter, proxies []netip.Prefix) (string, error) {
+	v, name, err := get("client-cert-header")
+	if err != nil || v == "" {
+		return "", err
+	}
+	for _, r := range v {
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", r) && !('0' <= r && r <= '9') && !('a' <= r && r <= 'z') && !('A' <= r && r <= 'Z') {
+			return "", fmt.Errorf("%s: %q is not a header name", name, v)
+		}
+	}
+	if len(proxies) == 0 {
+		return "", fmt.Errorf("%s is set, but TRUSTED_PROXIES is not: the header is read only from trusted proxies", name)
+	}
+	return v, nil
 }
 
 // on reports whether the API serves HTTPS.
@@ -99,6 +171,9 @@ func startTLS(ctx context.Context, c tlsConfig, log *slog.Logger, reg prometheus
 	if err := registerAll(reg, cert.Collectors()); err != nil {
 		stop()
 		return nil, nil, err
+	}
+	if c.askClients {
+		cert.AskClientCertificates(c.clientCAs)
 	}
 	return cert, stop, nil
 }

@@ -31,6 +31,10 @@ func TestTLSAndShutdownSettings(t *testing.T) {
 		}
 		return env(m)
 	}
+	dir := t.TempDir()
+	caFile, notPEM := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "not.pem")
+	tlstest.WriteFile(t, caFile, tlstest.NewCA(t, "client CA").PEM)
+	tlstest.WriteFile(t, notPEM, []byte("not a certificate\n"))
 	for _, c := range []struct {
 		name string
 		env  func(string) string
@@ -43,6 +47,14 @@ func TestTLSAndShutdownSettings(t *testing.T) {
 		{"HSTS negative", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "HSTS_MAX_AGE", "-1h"), "HSTS_MAX_AGE: -1h0m0s is out of range (0s to 17520h0m0s)"},
 		{"HSTS in milliseconds", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "HSTS_MAX_AGE", "31536000000"), "HSTS_MAX_AGE: \"31536000000\" is not a duration like 5s or a number of seconds"},
 		{"HSTS over two years", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "HSTS_MAX_AGE", "63072001"), "HSTS_MAX_AGE: 17520h0m1s is out of range (0s to 17520h0m0s)"},
+		{"client certificates over plain HTTP", with("TLS_CLIENT_CERTS", "request"), "TLS_CLIENT_CERTS is set, but the API serves plain HTTP (no TLS_CERT_FILE): client certificates come in a TLS handshake; behind a proxy that terminates TLS, have it pass them in Client-Cert (RFC 9440) and list it in TRUSTED_PROXIES"},
+		{"client CAs over plain HTTP", with("TLS_CLIENT_CA_FILE", caFile), "TLS_CLIENT_CA_FILE is set, but the API serves plain HTTP (no TLS_CERT_FILE): client certificates come in a TLS handshake; behind a proxy that terminates TLS, have it pass them in Client-Cert (RFC 9440) and list it in TRUSTED_PROXIES"},
+		{"client certificates required", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "TLS_CLIENT_CERTS", "require"), `TLS_CLIENT_CERTS: "require" is not one of "off", "request"`},
+		{"client CAs with client certificates off", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "TLS_CLIENT_CERTS", "off", "TLS_CLIENT_CA_FILE", caFile), "TLS_CLIENT_CA_FILE is set but TLS_CLIENT_CERTS is off: unset one of them"},
+		{"client CA file missing", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "TLS_CLIENT_CA_FILE", "/nonexistent/ca.pem"), "TLS_CLIENT_CA_FILE: open /nonexistent/ca.pem: no such file or directory"},
+		{"client CA file without a certificate", with("TLS_CERT_FILE", "/c.pem", "TLS_KEY_FILE", "/k.pem", "TLS_CLIENT_CA_FILE", notPEM), "TLS_CLIENT_CA_FILE: " + notPEM + " holds no PEM-encoded certificate"},
+		{"a certificate header without proxies", with("CLIENT_CERT_HEADER", "X-SSL-Client-Cert"), "CLIENT_CERT_HEADER is set, but TRUSTED_PROXIES is not: the header is read only from trusted proxies"},
+		{"a certificate header that is no name", with("CLIENT_CERT_HEADER", "X SSL", "TRUSTED_PROXIES", "10.0.0.0/8"), `CLIENT_CERT_HEADER: "X SSL" is not a header name`},
 		{"a delay of -1s", with("SHUTDOWN_DELAY", "-1s"), "SHUTDOWN_DELAY: -1s is out of range (0s to 5m0s)"},
 		{"a delay of an hour", with("SHUTDOWN_DELAY", "1h"), "SHUTDOWN_DELAY: 1h0m0s is out of range (0s to 5m0s)"},
 		{"a delay of soon", with("SHUTDOWN_DELAY", "soon"), `SHUTDOWN_DELAY: "soon" is not a duration like 5s or a number of seconds`},

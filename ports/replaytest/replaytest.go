@@ -26,6 +26,12 @@ import (
 // wide are shares no test but the shares' own comes near.
 var wide = ports.ReplayShares{PerKey: 1 << 16, PerToken: 1 << 16}
 
+// Leeway is how long before now the contract's keys could have been
+// accepted (a verifier's default DPoP_IAT_LEEWAY): a cache that forgets
+// what it held when restarted must have been up at least this long to
+// vouch for them.
+const Leeway = 30 * time.Second
+
 // Run runs the contract against caches from newCache.
 func Run(t *testing.T, newCache func(t *testing.T, s ports.ReplayShares) ports.ReplayCache) {
 	t.Helper()
@@ -33,7 +39,7 @@ func Run(t *testing.T, newCache func(t *testing.T, s ports.ReplayShares) ports.R
 
 	// key is a proof's key as the DPoP verifier gives it: made now.
 	key := func(jkt, token, jti string) ports.ReplayKey {
-		return ports.ReplayKey{JKT: jkt, Token: token, JTI: jti, ValidFrom: time.Now().Add(-30 * time.Second)}
+		return ports.ReplayKey{JKT: jkt, Token: token, JTI: jti, ValidFrom: time.Now().Add(-Leeway)}
 	}
 	first := func(t *testing.T, c ports.ReplayCache, k ports.ReplayKey, ttl time.Duration) bool {
 		t.Helper()

@@ -21,6 +21,8 @@ import { apiEnv, buildApi, freePort, start, tempDir, waitFor, webDir, withLogs }
 
 const SPA = 'http://localhost:5173'; // registered with the dev issuer and allowed by the API's CORS
 const AUDIENCE = 'http://localhost:8080/api'; // the dev issuer's default API audience
+const MFA = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor'; // the dev issuer's second step
+const MFA_RE = MFA.replace(/[.]/g, '\\.'); // for RegExps
 // The README's screenshot is rewritten only on request (UPDATE_SCREENSHOT=1),
 // so running the tests leaves the working tree clean.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT
@@ -238,6 +240,14 @@ step("alice's access token taken out of the page is worthless without her key", 
   assert.match(await call('call-private', '/api/private'), /→ 200 /);
 });
 
+// eventually waits up to 5 s for check() to hold.
+async function eventually(check) {
+  for (const deadline = Date.now() + 5000; !check(); ) {
+    if (Date.now() > deadline) throw new Error(`still false after 5 s: ${check}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // The messages panel's items, as their texts.
 async function messageTexts() {
   await page.waitForSelector('[data-testid="messages"][data-loaded="true"][data-busy="false"]', { state: 'attached' });
@@ -251,7 +261,7 @@ function apiToken(...args) {
   return r.stdout.trim();
 }
 
-step('alice posts a message, reloads and still sees it, then deletes it', async () => {
+step('alice posts a message, reloads and still sees it, then deletes it after a second step (step-up, RFC 9470)', async () => {
   const text = `hello from the browser, ${Date.now()}`;
   assert.deepEqual(await messageTexts(), []);
   await page.getByTestId('message-text').fill(text);
@@ -263,8 +273,68 @@ step('alice posts a message, reloads and still sees it, then deletes it', async 
   await page.locator('[data-testid="message"]', { hasText: text }).waitFor();
   assert.deepEqual(await messageTexts(), [text]);
 
+  // Deleting asks for more than alice's login (STEP_UP's -dev default:
+  // the issuer's second step within 10 minutes, RFC 9470). The API refuses
+  // with the challenge, and the page says why.
+  const deletesBefore = apiExchanges.filter((x) => x.method === 'DELETE').length;
   await page.locator('[data-testid="message"]', { hasText: text }).getByTestId('delete-message').click();
+  const notice = page.getByTestId('step-up');
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /Deleting this message needs you to log in again/);
+  assert.match(await page.getByTestId('step-up-reason').textContent(), new RegExp(`a stronger login is required: acr ${MFA_RE}; the token has no acr`));
+  assert.equal(await notice.getAttribute('data-acr-values'), MFA);
+  assert.equal(await notice.getAttribute('data-max-age'), '600');
+  const isStepUp = (x) => x.status === 401 && /error="insufficient_user_authentication"/.test(x.challenge);
+  await eventually(() => apiExchanges.slice(deletesBefore).some(isStepUp)); // recorded once its headers are read
+  const refused = apiExchanges.filter((x) => x.method === 'DELETE').slice(deletesBefore).filter(isStepUp);
+  assert.equal(refused.length, 1, JSON.stringify(refused));
+  assert.match(refused[0].challenge, new RegExp(`^DPoP error="insufficient_user_authentication", error_description="[^"]+", acr_values="${MFA_RE}", max_age="600", algs="`));
+  assert.match(refused[0].headers.authorization, /^DPoP /, 'the refused call was DPoP, as every call of this SPA');
+  await page.locator('[data-testid="message"]', { hasText: text }).waitFor(); // still there
+
+  // "Log in again": the SDK goes to /authorize with the challenge's
+  // acr_values and max_age; alice's session there is fresh but has one
+  // step, so the issuer asks for the second alone: the one-time code.
+  const authorize = page.waitForRequest((r) => {
+    const u = new URL(r.url());
+    return u.origin === issuerUrl && u.pathname === '/authorize' && u.searchParams.has('acr_values');
+  });
+  await page.getByTestId('step-up-login').click();
+  const asked = new URL((await authorize).url()).searchParams;
+  assert.equal(asked.get('acr_values'), MFA);
+  assert.equal(asked.get('max_age'), '600');
+  const code = page.getByTestId('second-step-code');
+  await code.waitFor();
+  assert.match(await page.locator('main').textContent(), /asks for a stronger login[\s\S]*Alice Example/);
+  // A wrong code first: asked again, with the same code shown.
+  const shown = (await code.textContent()).trim();
+  assert.match(shown, /^\d{6}$/);
+  await page.getByTestId('second-step-input').fill(shown === '000000' ? '111111' : '000000');
+  await page.getByTestId('second-step-submit').click();
+  await page.getByTestId('second-step-problem').waitFor();
+  assert.equal((await page.getByTestId('second-step-code').textContent()).trim(), shown);
+  await page.getByTestId('second-step-input').fill(shown);
+  await page.getByTestId('second-step-submit').click();
+
+  // Back in the SPA, the delete is sent once more, with the stronger
+  // token, and goes through.
+  await page.waitForURL((u) => u.origin === SPA);
+  const retried = page.getByTestId('step-up-retried');
+  await retried.waitFor();
+  assert.equal(await retried.getAttribute('data-ok'), 'true', await retried.textContent());
+  assert.match(await retried.textContent(), /^DELETE \/api\/messages\/[\w-]+ → 204 after the new login/);
   await page.locator('[data-testid="message"]', { hasText: text }).waitFor({ state: 'detached' });
+  await eventually(() => apiExchanges.slice(deletesBefore).some((x) => x.method === 'DELETE' && x.status === 204));
+  const deletes = apiExchanges.filter((x) => x.method === 'DELETE').slice(deletesBefore);
+  assert.ok(deletes.slice(0, -1).every((x) => x.status === 401), JSON.stringify(deletes.map((x) => [x.status, x.challenge])));
+  assert.equal(deletes.filter((x) => x.status === 204).length, 1, JSON.stringify(deletes.map((x) => [x.status, x.challenge])));
+  assert.equal(deletes.at(-1).status, 204);
+  // The token now says how alice logged in.
+  const me = await call('call-me', '/api/me');
+  assert.match(me, new RegExp(`"acr": "${MFA_RE}"`));
+  assert.match(me, /"amr": \[\s*"pwd",\s*"otp",\s*"mfa"\s*\]/);
+  assert.match(me, /"auth_time": "/);
+
   await page.reload();
   await page.getByTestId('user').waitFor();
   assert.deepEqual(await messageTexts(), []);

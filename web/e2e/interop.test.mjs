@@ -163,8 +163,10 @@ check('a token for another audience gets 401 invalid_token', async () => {
 check('no token gets 401 with bare challenges (Bearer, and DPoP: DPOP_MODE=allowed); /api/public needs none', async () => {
   let r = await get('/api/private');
   assert.equal(r.status, 401);
-  // Two header fields, which fetch joins with ", ".
-  assert.equal(r.challenge, 'Bearer realm="api", DPoP algs="ES256 ES384 PS256 RS256 EdDSA Ed25519"');
+  // Two header fields, which fetch joins with ", ", each naming the
+  // metadata at the well-known location of AUDIENCE's path (RFC 9728).
+  const meta = `resource_metadata="${apiUrl}/.well-known/oauth-protected-resource/api"`;
+  assert.equal(r.challenge, `Bearer realm="api", ${meta}, DPoP algs="ES256 ES384 PS256 RS256 EdDSA Ed25519", ${meta}`);
   r = await get('/api/public');
   assert.equal(r.status, 200);
 });

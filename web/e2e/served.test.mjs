@@ -204,6 +204,17 @@ step('alice logs in at the issuer /config.json names, and calls the API from the
   const item = page.locator('[data-testid="message"]', { hasText: text });
   await item.waitFor();
   await item.getByTestId('delete-message').click();
+  // -dev asks for the issuer's second step to delete (STEP_UP): log in
+  // again from the API's origin, type the code shown, and the delete is
+  // repeated on the way back.
+  await page.getByTestId('step-up-login').click();
+  const code = page.getByTestId('second-step-code');
+  await code.waitFor();
+  await page.getByTestId('second-step-input').fill((await code.textContent()).trim());
+  await page.getByTestId('second-step-submit').click();
+  await page.waitForURL((u) => u.origin === spaUrl);
+  await page.getByTestId('step-up-retried').waitFor();
+  assert.equal(await page.getByTestId('step-up-retried').getAttribute('data-ok'), 'true');
   await item.waitFor({ state: 'detached' });
 });
 

@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'react';
 import { useAuth0 } from '@auth0/auth0-react';
 import Messages from './Messages.jsx';
+import StepUpNotice from './StepUp.jsx';
 import { describeError, failure, tokenBinding, useApi } from './api.js';
+import { stepUpNeed, takePendingStepUp } from './stepup.js';
 
 // The four API endpoints; all but the public one are called with an access token.
 const ENDPOINTS = [
@@ -19,6 +21,8 @@ export default function App({ apiUrl, settingsSource }) {
   const [result, setResult] = useState({ status: '', text: 'No call yet.' });
   // How the access token is sent: { type: 'DPoP' | 'Bearer', jkt }.
   const [binding, setBinding] = useState(null);
+  // A call refused for a weak or old login (StepUpNotice's props).
+  const [stepUp, setStepUp] = useState(null);
 
   useEffect(() => {
     if (!isAuthenticated) {
@@ -28,7 +32,16 @@ export default function App({ apiUrl, settingsSource }) {
     tokenBinding(getAccessTokenSilently).then(setBinding, () => setBinding(null));
   }, [isAuthenticated, getAccessTokenSilently]);
 
-  async function call({ path, token }) {
+  // Back from a stronger login asked for by a refused call: repeat it once.
+  useEffect(() => {
+    if (!isAuthenticated) return;
+    const pending = takePendingStepUp('endpoints');
+    if (pending) call({ path: pending.path, token: true }, true);
+    // Once per login: call is redefined on every render, and not a dependency.
+  }, [isAuthenticated]);
+
+  async function call({ path, token }, repeat = false) {
+    setStepUp(null);
     const request = `GET ${path}`;
     setResult({ status: 'pending', text: `${request} …` });
 
@@ -48,6 +61,10 @@ export default function App({ apiUrl, settingsSource }) {
       json = JSON.parse(body);
     } catch {
       json = undefined;
+    }
+    const need = token && !repeat ? stepUpNeed(res, json) : null;
+    if (need) {
+      setStepUp({ need, call: { panel: 'endpoints', method: 'GET', path }, what: `GET ${path}` });
     }
     let text;
     if (res.ok) {
@@ -125,6 +142,7 @@ export default function App({ apiUrl, settingsSource }) {
             GET {ep.path}
           </button>
         ))}
+        {stepUp && <StepUpNotice {...stepUp} onCancel={() => setStepUp(null)} />}
         <pre data-testid="result" data-status={result.status}>
           {result.text}
         </pre>

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useAuth0 } from '@auth0/auth0-react';
 import { failure } from './api.js';
+import StepUpNotice from './StepUp.jsx';
+import { stepUpNeed, takePendingStepUp } from './stepup.js';
 
 // How many messages a page holds (the API allows 1 to 100).
 const PAGE_SIZE = 10;
@@ -15,6 +17,13 @@ function explain(status, body) {
   return '';
 }
 
+// describeCall names, for the step-up notice, what a call was doing.
+function describeCall(method) {
+  if (method === 'DELETE') return 'Deleting this message';
+  if (method === 'POST') return 'Posting';
+  return 'Reading the messages';
+}
+
 // The messages panel: the list (newest first, "load more" following the
 // API's next_cursor), a form to post, a delete button on the caller's own
 // messages, and every error as the API said it. api is the SDK's fetcher
@@ -27,11 +36,15 @@ export default function Messages({ api }) {
   const [error, setError] = useState(null); // { line, hint }
   const [busy, setBusy] = useState(false);
   const [loaded, setLoaded] = useState(false); // the first page has been asked for and answered
+  // A call refused for a weak or old login: { need, call, what } (StepUpNotice).
+  const [stepUp, setStepUp] = useState(null);
+  // What the call repeated after a stronger login answered: { line, ok }.
+  const [retried, setRetried] = useState(null);
 
   // request calls the API with the access token and returns { res, body };
   // on failure it shows the error and returns null.
   const request = useCallback(
-    async (method, path, payload) => {
+    async (method, path, payload, repeat = false) => {
       const what = `${method} ${path}`;
       const headers = {};
       if (payload !== undefined) headers['Content-Type'] = 'application/json';
@@ -52,6 +65,14 @@ export default function Messages({ api }) {
         body = raw ? JSON.parse(raw) : undefined;
       } catch {
         body = undefined;
+      }
+      const need = stepUpNeed(res, body);
+      if (need && !repeat) {
+        // The login is valid but not strong or recent enough: say why,
+        // and offer the login that is (the call is repeated once after).
+        setError(null);
+        setStepUp({ need, call: { panel: 'messages', method, path, payload }, what: describeCall(method) });
+        return null;
       }
       if (!res.ok) {
         let line = `${what} → ${res.status} ${body?.error ?? res.statusText}: ${body?.error_description ?? raw}`;
@@ -81,8 +102,21 @@ export default function Messages({ api }) {
   );
 
   useEffect(() => {
-    load(null);
-  }, [load]);
+    // Back from a stronger login asked for by a refused call: repeat that
+    // call once, then show the list as it now is.
+    const call = takePendingStepUp('messages');
+    if (!call) {
+      load(null);
+      return;
+    }
+    (async () => {
+      setBusy(true);
+      const answer = await request(call.method, call.path, call.payload, true);
+      setBusy(false);
+      setRetried({ ok: answer !== null, line: `${call.method} ${call.path} → ${answer ? answer.res.status : 'refused'} after the new login` });
+      await load(null);
+    })();
+  }, [load, request]);
 
   async function post(e) {
     e.preventDefault();
@@ -95,6 +129,8 @@ export default function Messages({ api }) {
   }
 
   async function remove(id) {
+    setStepUp(null);
+    setRetried(null);
     setBusy(true);
     const answer = await request('DELETE', `/api/messages/${encodeURIComponent(id)}`);
     setBusy(false);
@@ -117,6 +153,12 @@ export default function Messages({ api }) {
           Post
         </button>
       </form>
+      {stepUp && <StepUpNotice {...stepUp} onCancel={() => setStepUp(null)} />}
+      {retried && (
+        <p data-testid="step-up-retried" data-ok={retried.ok ? 'true' : 'false'}>
+          {retried.line}
+        </p>
+      )}
       {error && (
         <div role="alert" data-testid="messages-error">
           <p>{error.line}</p>

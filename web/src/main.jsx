@@ -2,7 +2,17 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { Auth0Provider } from '@auth0/auth0-react';
 import App from './App.jsx';
+import { setPendingStepUp, STEP_UP_APP_STATE } from './stepup.js';
 import './style.css';
+
+// onRedirectCallback runs once a login has completed: it hands a call
+// refused for a weak or old login (step-up) to the panel that made it, to
+// repeat once, and drops the code and state from the address bar as the
+// SDK does by default.
+function onRedirectCallback(appState) {
+  setPendingStepUp(appState?.[STEP_UP_APP_STATE]);
+  window.history.replaceState({}, document.title, window.location.pathname);
+}
 
 // The SDK turns `domain` into URLs as `${domain}/authorize` etc. (adding
 // https:// only when no scheme is given) and expects ID tokens with
@@ -68,6 +78,7 @@ loadSettings().then(
           domain={trimSlash(s.domain)}
           clientId={s.clientId}
           useDpop={s.useDpop}
+          onRedirectCallback={onRedirectCallback}
           authorizationParams={{
             redirect_uri: window.location.origin,
             audience: s.audience,

@@ -7,9 +7,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -104,7 +106,17 @@ func (ca *CA) Issue(t testing.TB, o Options) Pair {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	return sign(t, tmpl, ca.Cert, ca.key, key)
+}
+
+// sign signs tmpl for key with parent's key parentKey (tmpl and key
+// themselves when parent is nil: self-signed).
+func sign(t testing.TB, tmpl, parent *x509.Certificate, parentKey, key *ecdsa.PrivateKey) Pair {
+	t.Helper()
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +175,56 @@ func serial(t testing.TB) *big.Int {
 		t.Fatal(err)
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// Client is a TLS client certificate and its key, for mutual TLS (RFC
+// 8705): TLS is what a Go client presents, CertPEM and KeyPEM what curl's
+// --cert and --key read.
+type Client struct {
+	Pair
+	TLS tls.Certificate
+}
+
+// IssueClient makes a client certificate named name, signed by the CA.
+func (ca *CA) IssueClient(t testing.TB, name string) Client {
+	t.Helper()
+	return newClient(t, name, ca.Cert, ca.key)
+}
+
+// SelfSignedClient makes a self-signed client certificate named name
+// (RFC 8705 §2.2).
+func SelfSignedClient(t testing.TB, name string) Client {
+	t.Helper()
+	return newClient(t, name, nil, nil)
+}
+
+func newClient(t testing.TB, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) Client {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	p := sign(t, tmpl, parent, parentKey, key)
+	return Client{Pair: p, TLS: tls.Certificate{Certificate: [][]byte{p.Leaf.Raw}, PrivateKey: key, Leaf: p.Leaf}}
+}
+
+// Thumbprint is the certificate's RFC 8705 x5t#S256: base64url (no
+// padding) of the SHA-256 of its DER, as a certificate-bound token's cnf
+// names it.
+func (c Client) Thumbprint() string {
+	sum := sha256.Sum256(c.Leaf.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// ClientCertHeader is the certificate as RFC 9440's Client-Cert header
+// carries it: a Structured Field byte sequence of the DER.
+func (c Client) ClientCertHeader() string {
+	return ":" + base64.StdEncoding.EncodeToString(c.Leaf.Raw) + ":"
 }

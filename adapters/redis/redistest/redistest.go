@@ -6,13 +6,19 @@
 package redistest
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/example/spaapi/adapters/servicetest"
 )
@@ -31,6 +37,54 @@ func URL(t testing.TB) string {
 		missing(t, "TEST_REDIS_URL is not set")
 	}
 	return u
+}
+
+// UpFor waits (at most min and a few seconds) until the server at url
+// has been up at least min. The replay cache reads a server's start from
+// INFO's uptime_in_seconds and refuses keys that could have been used
+// before it, so tests with keys valid from min ago need a server up that
+// long (a freshly started TEST_REDIS_URL is not).
+func UpFor(t testing.TB, url string, min time.Duration) {
+	t.Helper()
+	if err := waitUptime(url, min); err != nil {
+		t.Fatalf("waiting for %s to be up %s: %v", url, min, err)
+	}
+}
+
+// waitUptime waits until the server at url reports an uptime of at least
+// min (for at most min and 5 s).
+func waitUptime(url string, min time.Duration) error {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	deadline := time.Now().Add(min + 5*time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := c.Info(ctx, "server").Result()
+		cancel()
+		if err != nil {
+			return err
+		}
+		secs := int64(-1)
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "uptime_in_seconds:"); ok {
+				secs, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		if secs < 0 {
+			return errors.New("INFO server has no uptime_in_seconds")
+		}
+		if time.Duration(secs)*time.Second >= min {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the server's uptime stays at %d s", secs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func missing(t testing.TB, what string) {
