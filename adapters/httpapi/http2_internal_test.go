@@ -63,7 +63,7 @@ type h2Client struct {
 // serveTLSForTest serves h with NewServer's settings (adjust may change
 // them) over TLS on loopback, capped at max connections, until the test
 // ends. It returns the address and the CA the certificate comes from.
-func serveTLSForTest(t *testing.T, h http.Handler, max int, adjust func(*http.Server)) (addr string, ca *tlstest.CA, l *Listener) {
+func serveTLSForTest(t *testing.T, h http.Handler, max int, adjust func(*http.Server, *Listener)) (addr string, ca *tlstest.CA, l *Listener) {
 	t.Helper()
 	ca = tlstest.NewCA(t, "h2 CA")
 	certFile, keyFile := ca.Issue(t, tlstest.Options{}).Write(t, t.TempDir())
@@ -74,14 +74,14 @@ func serveTLSForTest(t *testing.T, h http.Handler, max int, adjust func(*http.Se
 	}
 	t.Cleanup(stop)
 	srv := NewServer("", h, log)
-	if adjust != nil {
-		adjust(srv)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l = LimitConnections(srv, ln, max, log)
+	if adjust != nil {
+		adjust(srv, l)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -453,7 +453,7 @@ func TestHTTP2Timeouts(t *testing.T) {
 			_, err := io.ReadAll(r.Body)
 			readErr <- err
 		}
-	}), 10, func(srv *http.Server) { srv.IdleTimeout = idle })
+	}), 10, func(srv *http.Server, _ *Listener) { srv.IdleTimeout = idle })
 
 	// closedWithin reads until the connection ends, and how long it took.
 	closedWithin := func(c *h2Client) (time.Duration, error) {
@@ -591,6 +591,54 @@ func TestTLSHandshakesAreCapped(t *testing.T) {
 	}
 	if l.Reaped() != 1 {
 		t.Errorf("reaped: got %d, want 1", l.Reaped())
+	}
+}
+
+// One client's share of the cap holds over TLS too: its connections
+// beyond the share are closed at once, before any handshake (no
+// plain-text 429 a TLS client could not read), and counted as the
+// client's refusals, while another client still gets a handshake and an
+// answer.
+func TestTLSConnectionShareOfOneClient(t *testing.T) {
+	addr, ca, l := serveTLSForTest(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), 10,
+		func(_ *http.Server, l *Listener) { l.LimitPerClient(2, nil) })
+	from := func(ip string) net.Dialer {
+		return net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	}
+
+	d := from("127.0.0.7")
+	for range 2 { // silent: counted from the accept, handshake or not
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitUntil(t, "the client's connections are counted", func() bool { return l.Open() == 2 })
+
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("past the share: read %d bytes, %v; want the connection closed at once with nothing sent", n, err)
+	}
+	if l.ClientRefused() != 1 || l.Refused() != 0 {
+		t.Errorf("refused for the share %d, at the cap %d; want 1, 0", l.ClientRefused(), l.Refused())
+	}
+
+	other := from("127.0.0.8")
+	tr := &http.Transport{DialContext: other.DialContext, TLSClientConfig: ca.ClientConfig("localhost"), ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Errorf("another client: got %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
 	}
 }
 
