@@ -151,6 +151,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeStores()
+	if m, ok := stores.Database.(interface{ Collectors() []prometheus.Collector }); ok { // PostgreSQL's pool
+		if err := registerAll(reg, m.Collectors()); err != nil {
+			return err
+		}
+	}
 	stores = tracing.stores(stores, cfg.store.engine)
 	verifier, stopVerifier, err := cfg.identity.start(ctx, log, reg)
 	if err != nil {

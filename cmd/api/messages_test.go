@@ -343,7 +343,7 @@ func TestTwoInstancesOnOnePostgres(t *testing.T) {
 	dbURL := postgrestest.URL(t)
 	iss := jwtverifytest.NewIssuer(t)
 	env := []string{"ISSUER_BASE_URL=" + iss.URL, "AUDIENCE=" + jwtverifytest.Audience, "ADDR=127.0.0.1:0", "DATABASE_URL=" + dbURL, "MESSAGES_PER_USER=3"}
-	_, logsA := startBinary(t, append(env, "DATABASE_MAX_CONNS=3")...)
+	_, logsA := startBinary(t, append(env, "DATABASE_MAX_CONNS=3", "METRICS_ADDR=127.0.0.1:0")...)
 	_, logsB := startBinary(t, env...)
 	a, b := logsA.baseURL(t), logsB.baseURL(t)
 	waitStatus(t, a+"/readyz", 200)
@@ -371,6 +371,16 @@ func TestTwoInstancesOnOnePostgres(t *testing.T) {
 	}
 	if ids(listAll(t, a, alice))[id] {
 		t.Errorf("deleted on B, still listed on A")
+	}
+	// A's pool, on its /metrics.
+	_, metrics := call(t, "http://"+logsA.addr(t, `"msg":"metrics listening"`)+"/metrics", "")
+	for _, want := range []string{"db_pool_max_connections 3\n", `db_pool_connections{state="acquired"} `, "db_pool_acquires_total ", "db_owner_gate_waiting 0\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("A's /metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, "db_pool_acquires_total 0\n") {
+		t.Errorf("A's /metrics counts no pool acquisition after a post and a list")
 	}
 
 	// At 2 of 3, posts racing on both instances: exactly one fits.
