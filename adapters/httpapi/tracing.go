@@ -28,13 +28,15 @@ var traceContext propagation.TraceContext
 // Span attributes of a request. The keys are OpenTelemetry's semantic
 // conventions for HTTP servers, and the API's own under "spaapi.".
 const (
-	attrMethod    = attribute.Key("http.request.method")
-	attrRoute     = attribute.Key("http.route")
-	attrStatus    = attribute.Key("http.response.status_code")
-	attrErrorType = attribute.Key("error.type")
-	attrReason    = attribute.Key("spaapi.refusal_reason")
-	attrRequestID = attribute.Key("spaapi.request_id")
-	attrScheme    = attribute.Key("spaapi.auth_scheme")
+	attrMethod = attribute.Key("http.request.method")
+	// attrMethodOriginal is a method outside knownMethods, as logged.
+	attrMethodOriginal = attribute.Key("http.request.method_original")
+	attrRoute          = attribute.Key("http.route")
+	attrStatus         = attribute.Key("http.response.status_code")
+	attrErrorType      = attribute.Key("error.type")
+	attrReason         = attribute.Key("spaapi.refusal_reason")
+	attrRequestID      = attribute.Key("spaapi.request_id")
+	attrScheme         = attribute.Key("spaapi.auth_scheme")
 )
 
 // startSpan starts the request's span, a child of the trace the request's
@@ -43,24 +45,38 @@ const (
 // span's own).
 func startSpan(tracer trace.Tracer, x *exchange, r *http.Request, start time.Time) *http.Request {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, logMethod(r.Method),
+	ctx, span := tracer.Start(ctx, spanMethod(r.Method),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
 	x.info.span = span
 	return r.WithContext(ctx)
+}
+
+// spanMethod is the method as a span's name starts: one of knownMethods,
+// else "HTTP" (OpenTelemetry's HTTP conventions), so that no client adds
+// span names.
+func spanMethod(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return "HTTP"
 }
 
 // endSpan ends the request's span, named and described once the request
 // has been answered.
 func endSpan(span trace.Span, method string, status int, info *requestInfo, end time.Time) {
 	if span.IsRecording() {
-		method = logMethod(method)
-		name := method
+		name := spanMethod(method)
 		if info.route != "" {
-			name = method + " " + info.route
+			name += " " + info.route
 		}
 		span.SetName(name)
-		attrs := make([]attribute.KeyValue, 0, 7)
-		attrs = append(attrs, attrMethod.String(method), attrStatus.Int(status), attrRequestID.String(info.id))
+		attrs := make([]attribute.KeyValue, 0, 8)
+		if knownMethods[method] {
+			attrs = append(attrs, attrMethod.String(method))
+		} else {
+			attrs = append(attrs, attrMethod.String("_OTHER"), attrMethodOriginal.String(logMethod(method)))
+		}
+		attrs = append(attrs, attrStatus.Int(status), attrRequestID.String(info.id))
 		if info.route != "" {
 			attrs = append(attrs, attrRoute.String(info.route))
 		}

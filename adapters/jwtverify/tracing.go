@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -117,9 +118,13 @@ func peekKID(raw string) (string, bool) {
 	if json.Unmarshal(b, &header) != nil || header.KID == nil {
 		return "", false
 	}
-	kid := *header.KID
+	kid := *header.KID // UTF-8: encoding/json mends what is not
 	if len(kid) > maxTracedKIDLen {
-		kid = kid[:maxTracedKIDLen]
+		cut := maxTracedKIDLen
+		for cut > 0 && !utf8.RuneStart(kid[cut]) {
+			cut-- // not in the middle of a character
+		}
+		kid = kid[:cut]
 	}
 	return kid, true
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -32,6 +33,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -129,7 +131,13 @@ func (c *client) Stop(context.Context) error {
 func (c *client) UploadTraces(ctx context.Context, spans []*tracepb.ResourceSpans) error {
 	body, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: spans})
 	if err != nil {
-		return fmt.Errorf("otlp: encoding spans: %w", err)
+		// A string that is not UTF-8 (protobuf refuses them) must not
+		// cost the whole batch: attribute values may hold what a client
+		// sent. Mend them and try once more.
+		mendUTF8(spans)
+		if body, err = proto.Marshal(&tracepb.TracesData{ResourceSpans: spans}); err != nil {
+			return fmt.Errorf("otlp: encoding spans: %w", err)
+		}
 	}
 	if c.cfg.Gzip {
 		var b bytes.Buffer
@@ -202,4 +210,51 @@ func redact(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// mendUTF8 replaces what is not UTF-8 in the names and string values of
+// every attribute of spans (their resource's, their own, their events'
+// and links') by U+FFFD.
+func mendUTF8(spans []*tracepb.ResourceSpans) {
+	for _, rs := range spans {
+		if rs.Resource != nil {
+			mendAttributes(rs.Resource.Attributes)
+		}
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				s.Name = strings.ToValidUTF8(s.Name, "\uFFFD")
+				mendAttributes(s.Attributes)
+				for _, e := range s.Events {
+					e.Name = strings.ToValidUTF8(e.Name, "\uFFFD")
+					mendAttributes(e.Attributes)
+				}
+				for _, l := range s.Links {
+					mendAttributes(l.Attributes)
+				}
+				if s.Status != nil {
+					s.Status.Message = strings.ToValidUTF8(s.Status.Message, "\uFFFD")
+				}
+			}
+		}
+	}
+}
+
+func mendAttributes(kvs []*commonpb.KeyValue) {
+	for _, kv := range kvs {
+		kv.Key = strings.ToValidUTF8(kv.Key, "\uFFFD")
+		mendValue(kv.Value)
+	}
+}
+
+func mendValue(v *commonpb.AnyValue) {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		x.StringValue = strings.ToValidUTF8(x.StringValue, "\uFFFD")
+	case *commonpb.AnyValue_ArrayValue:
+		for _, e := range x.ArrayValue.GetValues() {
+			mendValue(e)
+		}
+	case *commonpb.AnyValue_KvlistValue:
+		mendAttributes(x.KvlistValue.GetValues())
+	}
 }
