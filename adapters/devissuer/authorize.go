@@ -170,6 +170,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	prompt := strings.Fields(q.Get("prompt"))
+	if slices.Contains(prompt, "none") && len(prompt) > 1 {
+		// OpenID Connect Core §3.1.2.1: none with another value is an error,
+		// not a silent answer that skips the login the other one asks for.
+		fail("invalid_request", "prompt=none cannot be combined with other values")
+		return
+	}
 	sess := s.currentSession(r)
 	// fresh: a session young enough for max_age; strong: one with the
 	// second step, if acr_values asks for it.

@@ -467,6 +467,19 @@ func TestAuthorizeRefusesRepeatedParameters(t *testing.T) {
 			t.Errorf("got %s, want invalid_request and no code", back)
 		}
 	})
+	t.Run("with a session, prompt=none with login gets no code", func(t *testing.T) {
+		e := newEnv(t)
+		e.login(authParams(challenge), url.Values{"user": {"alice"}})
+		for _, prompt := range []string{"none login", "login none", "none consent"} {
+			q := authParams(challenge)
+			q.Set("prompt", prompt)
+			back := e.redirect(e.authorize(q))
+			if back.Query().Has("code") || back.Query().Get("error") != "invalid_request" ||
+				back.Query().Get("error_description") != "prompt=none cannot be combined with other values" {
+				t.Errorf("prompt=%s: got %s, want invalid_request and no code (OpenID Connect Core §3.1.2.1)", prompt, back)
+			}
+		}
+	})
 	t.Run("a parameter the issuer does not read may be repeated", func(t *testing.T) {
 		e := newEnv(t)
 		q := authParams(challenge)

@@ -64,9 +64,11 @@ func CheckResource(s string) error {
 }
 
 // pathChar reports the characters CheckResource allows in a path:
-// unreserved, sub-delimiters but braces, ":", "@", "/" and "%".
+// unreserved, sub-delimiters but braces, ":", "@" and "/". Not "%": the
+// router matches decoded paths, so a well-known location with an escape
+// in it would never be found.
 func pathChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@/%", c) >= 0
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
 }
 
 // metadataSuffix is the path RFC 9728 §3.1 inserts after the well-known
@@ -165,17 +167,18 @@ func (m *metadata) url(r *http.Request) string {
 // origin: it holds nothing that the API's answers do not tell.
 func (m *metadata) handle() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		publicDocument(w)
 		if m.static != nil {
+			publicDocument(w)
 			writeJSON(w, http.StatusOK, m.static)
 			return
 		}
 		d := m.document
 		d.Resource = m.base(r)
-		if d.Resource == "" {
+		if d.Resource == "" { // not cached: another request may have its host
 			writeError(w, r, &bodyError{http.StatusBadRequest, "invalid_request", "the request names no host (Host header)"})
 			return
 		}
+		publicDocument(w)
 		w.Header()["Vary"] = varyHost
 		encode(w, http.StatusOK, d)
 	})

@@ -316,3 +316,36 @@ func TestInsufficientScopeNamesTheRouteScopes(t *testing.T) {
 		}
 	}
 }
+
+// A resource identifier is an http(s) URL with a host and no user, query,
+// fragment or escape in its path (the router matches decoded paths: the
+// well-known location of /v%201 would never be found).
+func TestCheckResource(t *testing.T) {
+	for _, ok := range []string{"https://api.example.com", "http://localhost:8080/api", "https://example.com/backend/v1", "https://api.example.com/a:b@c;d=e"} {
+		if err := httpapi.CheckResource(ok); err != nil {
+			t.Errorf("%s: %v, want it accepted", ok, err)
+		}
+	}
+	for _, bad := range []string{"spaapi", "urn:example:api", "ftp://api.example.com", "https://", "https://u@api.example.com",
+		"https://api.example.com?x=1", "https://api.example.com#f", "https://api.example.com/v%201", "https://api.example.com/a%2Fb", "https://api.example.com/{x}"} {
+		if err := httpapi.CheckResource(bad); err == nil {
+			t.Errorf("%s: accepted, want an error", bad)
+		}
+	}
+}
+
+// Without a configured resource, a request whose URL cannot be rebuilt
+// (no host) gets a 400 that no cache keeps: the next request may name one.
+func TestResourceMetadataWithoutAHostIsNotCached(t *testing.T) {
+	h := metadataRouter(t, httpapi.Config{}, app.DPoPAllowed)
+	req := httptest.NewRequest("GET", "/.well-known/oauth-protected-resource", nil)
+	req.Host = ""
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 400 || rec.Header().Get("Cache-Control") == "public, max-age=3600" {
+		t.Errorf("no host: got %d, Cache-Control %q; want 400, not publicly cacheable", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	if rec := get(h, "/.well-known/oauth-protected-resource", nil); rec.Code != 200 || rec.Header().Get("Cache-Control") != "public, max-age=3600" {
+		t.Errorf("with a host: got %d, Cache-Control %q; want 200, public, max-age=3600", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+}

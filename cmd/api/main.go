@@ -127,6 +127,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.web.Metadata, err = cfg.metadata.resolve(cfg.identity, version); err != nil {
 		return err
 	}
+	if warning := cfg.metadata.originWarning(cfg.web.Metadata.Resource); warning != "" {
+		log.Warn(warning, "resource", cfg.web.Metadata.Resource, "public_url", cfg.metadata.publicURL)
+	}
 	// Certificate-bound tokens can be used where a client certificate
 	// reaches the API: its own TLS asks for one, or trusted proxies pass
 	// it on (Client-Cert or CLIENT_CERT_HEADER).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/adapters/jwtverify"
@@ -91,4 +92,21 @@ func (c metadataConfig) resolve(id identity, version string) (httpapi.ResourceMe
 		m.AuthorizationServers = append(m.AuthorizationServers, as)
 	}
 	return m, nil
+}
+
+// originWarning says why clients may discard the metadata, "" if they
+// need not: a resource identifier (the audience) on another origin than
+// PUBLIC_URL, the one clients call. RFC 9728 §3.3 has a client that
+// followed a challenge's resource_metadata compare resource with the URL
+// it called; the tokens are still accepted, only the discovery fails.
+func (c metadataConfig) originWarning(resource string) string {
+	if resource == "" || c.publicURL == "" {
+		return ""
+	}
+	r, err1 := url.Parse(resource)
+	p, err2 := url.Parse(c.publicURL)
+	if err1 != nil || err2 != nil || (r.Scheme == p.Scheme && r.Host == p.Host) {
+		return ""
+	}
+	return "the resource identifier (AUDIENCE) is not on PUBLIC_URL's origin: clients that check protected resource metadata as RFC 9728 says will not use it; give AUDIENCE the API's public URL"
 }

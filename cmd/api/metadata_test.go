@@ -65,3 +65,25 @@ func TestMetadataSettings(t *testing.T) {
 		}
 	}
 }
+
+// A resource identifier on another origin than PUBLIC_URL is warned about:
+// clients that check the metadata (RFC 9728 §3.3) would discard it.
+func TestMetadataOriginWarning(t *testing.T) {
+	for _, tc := range []struct {
+		resource, publicURL string
+		warn                bool
+	}{
+		{"https://api.example.com", "https://api.example.com", false},
+		{"https://api.example.com/v1", "https://api.example.com/backend", false},
+		{"https://api.example.com", "", false},
+		{"", "https://api.example.com", false},
+		{"https://spaapi", "https://api.example.com", true},
+		{"http://api.example.com", "https://api.example.com", true},
+		{"https://api.example.com:8443", "https://api.example.com", true},
+	} {
+		got := metadataConfig{publicURL: tc.publicURL}.originWarning(tc.resource)
+		if (got != "") != tc.warn {
+			t.Errorf("resource %q, PUBLIC_URL %q: warning %q, want one: %v", tc.resource, tc.publicURL, got, tc.warn)
+		}
+	}
+}
