@@ -28,7 +28,8 @@ type StepUp struct {
 
 // AuthTimeLeeway is how far ahead of this server's clock a token's
 // "auth_time" may be (the issuer's clock running ahead) and still count
-// for a MaxAge: as far as the largest CLOCK_TOLERANCE.
+// for a MaxAge, when the token has no "iat" to bound it: as far as the
+// largest CLOCK_TOLERANCE.
 const AuthTimeLeeway = 10 * time.Minute
 
 // IsZero reports whether s asks for nothing.
@@ -36,8 +37,8 @@ func (s StepUp) IsZero() bool { return len(s.ACR) == 0 && s.MaxAge == 0 }
 
 // Check returns nil when p's login meets s at now, else a *StepUpError.
 // A token without "acr" fails an ACR requirement; one without "auth_time",
-// or with one more than AuthTimeLeeway ahead of now, fails a MaxAge
-// requirement. A login exactly MaxAge old passes; one a moment older does
+// with one after its "iat", or with one more than AuthTimeLeeway ahead of
+// now, fails a MaxAge requirement. A login exactly MaxAge old passes; one a moment older does
 // not.
 func (s StepUp) Check(p Principal, now time.Time) error {
 	switch {
@@ -49,6 +50,11 @@ func (s StepUp) Check(p Principal, now time.Time) error {
 		return s.refuse("a stronger login is required: acr " + s.acrText() + "; the token's acr is another")
 	case s.MaxAge > 0 && p.AuthTime.IsZero():
 		return s.refuse("a more recent login is required: within " + s.maxAgeText() + "; the token has no auth_time")
+	case s.MaxAge > 0 && !p.IssuedAt.IsZero() && p.AuthTime.After(p.IssuedAt):
+		// The login cannot follow the token it led to. Both come from the
+		// issuer's clock, so with iat (itself at most CLOCK_TOLERANCE
+		// ahead of now) a future auth_time cannot stretch a max_age.
+		return s.refuse("a more recent login is required: within " + s.maxAgeText() + "; the token's auth_time is after its iat")
 	case s.MaxAge > 0 && p.AuthTime.After(now.Add(AuthTimeLeeway)):
 		// A login in the future would pass any max_age for as long as
 		// it stays there.

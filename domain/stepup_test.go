@@ -21,6 +21,10 @@ func TestStepUpCheck(t *testing.T) {
 		}
 		return p
 	}
+	issued := func(p domain.Principal, ago time.Duration) domain.Principal {
+		p.IssuedAt = now.Add(-ago)
+		return p
+	}
 	strong := domain.StepUp{ACR: []string{mfa}}
 	either := domain.StepUp{ACR: []string{"urn:loa:2", mfa}}
 	fresh := domain.StepUp{MaxAge: 300 * time.Second}
@@ -47,6 +51,11 @@ func TestStepUpCheck(t *testing.T) {
 		{"max_age, auth_time after now (issuer's clock ahead)", fresh, login("", -time.Second+1), ""},
 		{"max_age, auth_time the leeway ahead", fresh, login("", -domain.AuthTimeLeeway), ""},
 		{"max_age, auth_time beyond the leeway", fresh, login("", -domain.AuthTimeLeeway-time.Second), "a more recent login is required: within 300 seconds; the token's auth_time is in the future"},
+		{"max_age, auth_time ahead but before iat", fresh, issued(login("", -time.Minute), -2*time.Minute), ""},
+		{"max_age, auth_time equal to iat", fresh, issued(login("", time.Second), time.Second), ""},
+		{"max_age, auth_time a second after iat", fresh, issued(login("", 0), time.Second), "a more recent login is required: within 300 seconds; the token's auth_time is after its iat"},
+		{"max_age, auth_time in the leeway but after iat", fresh, issued(login("", -9*time.Minute), 0), "a more recent login is required: within 300 seconds; the token's auth_time is after its iat"},
+		{"no max_age, auth_time after iat", strong, issued(login(mfa, -time.Minute), 0), ""},
 		{"both, both met", both, login(mfa, time.Minute), ""},
 		{"both, acr missing: acr named first", both, login("", time.Hour), "a stronger login is required: acr " + mfa + "; the token has no acr"},
 		{"both, stale", both, login(mfa, time.Hour), "a more recent login is required: within 300 seconds; the user logged in 3600 seconds ago"},
