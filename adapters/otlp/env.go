@@ -132,7 +132,7 @@ func FromEnv(getenv func(string) string) (cfg Config, on bool, err error) {
 func endpointURL(v string) (string, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q is not an http(s) URL like http://collector:4318", v)
+		return "", fmt.Errorf("%q is not an http(s) URL like http://collector:4318", Redacted(v))
 	}
 	if u.User != nil || u.Fragment != "" {
 		return "", fmt.Errorf("%q: no user info or fragment (headers go in OTEL_EXPORTER_OTLP_HEADERS)", u.Redacted())

@@ -86,7 +86,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*sdktrace.TracerP
 	if cfg.TLS != nil {
 		transport.TLSClientConfig = cfg.TLS
 	}
-	c := &client{cfg: cfg, http: &http.Client{Transport: transport}}
+	c := &client{cfg: cfg, shown: Redacted(cfg.Endpoint), http: &http.Client{Transport: transport}}
 	exp, err := otlptrace.New(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
@@ -112,8 +112,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*sdktrace.TracerP
 
 // client is the otlptrace.Client that posts spans over HTTP.
 type client struct {
-	cfg  Config
-	http *http.Client
+	cfg   Config
+	shown string // the endpoint as errors name it: Redacted
+	http  *http.Client
 }
 
 var _ otlptrace.Client = (*client)(nil)
@@ -186,7 +187,7 @@ func (c *client) post(ctx context.Context, body []byte) (retry bool, after time.
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return ctx.Err() == nil, 0, fmt.Errorf("otlp: POST %s: %w", c.cfg.Endpoint, redact(err))
+		return ctx.Err() == nil, 0, fmt.Errorf("otlp: POST %s: %w", c.shown, redact(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
@@ -197,9 +198,28 @@ func (c *client) post(ctx context.Context, body []byte) (retry bool, after time.
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			after = time.Duration(s) * time.Second
 		}
-		return true, after, fmt.Errorf("otlp: POST %s: status %d", c.cfg.Endpoint, resp.StatusCode)
+		return true, after, fmt.Errorf("otlp: POST %s: status %d", c.shown, resp.StatusCode)
 	}
-	return false, 0, fmt.Errorf("otlp: POST %s: status %d", c.cfg.Endpoint, resp.StatusCode)
+	return false, 0, fmt.Errorf("otlp: POST %s: status %d", c.shown, resp.StatusCode)
+}
+
+// Redacted is endpoint as logs and errors may show it: the value of each
+// query parameter replaced by "xxxxx" (a back end may take its key
+// there; OTEL_EXPORTER_OTLP_HEADERS is the place for one).
+func Redacted(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(not a URL)"
+	}
+	if u.RawQuery == "" {
+		return u.Redacted()
+	}
+	q := u.Query()
+	for k := range q {
+		q[k] = []string{"xxxxx"}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
 }
 
 // redact drops the URL net/http repeats in its errors: the endpoint is

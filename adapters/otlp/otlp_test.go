@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -73,3 +74,46 @@ func TestExportMendsStringsThatAreNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint's query may hold a back end's key: logs and errors show
+// each query value as xxxxx (and a password in user info as xxxxx too).
+func TestEndpointIsRedactedInLogs(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://collector:4318/v1/traces":                     "http://collector:4318/v1/traces",
+		"https://otlp.example.com/v1/traces?api_key=s3cret":   "https://otlp.example.com/v1/traces?api_key=xxxxx",
+		"https://otlp.example.com/v1/traces?a=1&b=s3cret&b=2": "https://otlp.example.com/v1/traces?a=xxxxx&b=xxxxx",
+		"https://u:s3cret@otlp.example.com/v1/traces":         "https://u:xxxxx@otlp.example.com/v1/traces",
+	} {
+		if got := otlp.Redacted(in); got != want {
+			t.Errorf("Redacted(%q): got %q, want %q", in, got, want)
+		}
+	}
+
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	tp, err := otlp.Start(context.Background(), otlp.Config{Endpoint: refusing.URL + "/v1/traces?api_key=s3cret"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("test").Start(context.Background(), "one")
+	span.End()
+	_ = tp.Shutdown(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "api_key=xxxxx") || strings.Contains(logs.String(), "s3cret") {
+		t.Errorf("the failed export's log line: want the endpoint with api_key=xxxxx and never the key:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -101,7 +101,7 @@ func startTracing(ctx context.Context, cfg *config, log *slog.Logger) (*tracing,
 		}
 	}
 	sampler := tc.Sampler.Description()
-	log.Info("traces on", "endpoint", tc.Endpoint, "sampler", sampler, "service_name", tc.ServiceName)
+	log.Info("traces on", "endpoint", otlp.Redacted(tc.Endpoint), "sampler", sampler, "service_name", tc.ServiceName)
 	return t, nil
 }
 
