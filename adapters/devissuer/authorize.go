@@ -470,17 +470,24 @@ func (s *Server) loginPage(w http.ResponseWriter, req *authRequest, txn string) 
 			apiScopes = append(apiScopes, sc)
 		}
 	}
-	name := req.client.Name
-	if name == "" {
-		name = req.client.ClientID
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	name := req.formHeaders(w)
 	loginTmpl().Execute(w, map[string]any{
 		"Client": name, "Scopes": req.scopes, "APIScopes": apiScopes, "Audience": s.cfg.Audience,
 		"Users": users, "Txn": txn, "Issuer": s.minter.Issuer, "Asks": req.asks(),
 	})
+}
+
+// formHeaders sets the headers of a page with a form of the login (never
+// cached, never framed) and returns the client's name to show on it.
+func (req *authRequest) formHeaders(w http.ResponseWriter) (clientName string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	if req.client.Name != "" {
+		return req.client.Name
+	}
+	return req.client.ClientID
 }
 
 // asks says, for the login page, what the request asks of the login
@@ -505,13 +512,7 @@ func (req *authRequest) asks() []string {
 // it in. A development issuer has no authenticator app, so the page
 // shows the code itself; typing it in stands for the second factor.
 func (s *Server) codePage(w http.ResponseWriter, req *authRequest, txn, problem string) {
-	name := req.client.Name
-	if name == "" {
-		name = req.client.ClientID
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	name := req.formHeaders(w)
 	status := http.StatusOK
 	if problem != "" {
 		status = http.StatusUnprocessableEntity

@@ -178,14 +178,19 @@ func (l *Listener) place(lc *limitedConn) (ok bool, victim *limitedConn) {
 }
 
 // refusal is the whole answer to a connection beyond the cap.
-var refusal = func() []byte {
-	body := `{"error":"temporarily_unavailable","error_description":"too many connections; retry in a moment"}` + "\n"
-	return []byte("HTTP/1.1 503 Service Unavailable\r\n" +
+var refusal = closingAnswer("503 Service Unavailable",
+	`{"error":"temporarily_unavailable","error_description":"too many connections; retry in a moment"}`)
+
+// closingAnswer is a whole HTTP/1.1 answer with a JSON body that asks the
+// client to retry in a second on another connection: this one closes.
+func closingAnswer(status, body string) []byte {
+	body += "\n"
+	return []byte("HTTP/1.1 " + status + "\r\n" +
 		"Content-Type: application/json; charset=utf-8\r\n" +
 		"Retry-After: 1\r\n" +
 		"Connection: close\r\n" +
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-}()
+}
 
 // turnAway answers c with answer (plain HTTP only: a TLS client could not
 // read it) and closes it, without waiting for the client: the answer fits
@@ -207,14 +212,8 @@ func (l *Listener) turnAway(c net.Conn, answer []byte, count *atomic.Uint64, las
 
 // clientRefusal is the whole answer to a connection beyond its client's
 // share.
-var clientRefusal = func() []byte {
-	body := `{"error":"too_many_requests","error_description":"too many connections from your address; reuse those you have open"}` + "\n"
-	return []byte("HTTP/1.1 429 Too Many Requests\r\n" +
-		"Content-Type: application/json; charset=utf-8\r\n" +
-		"Retry-After: 1\r\n" +
-		"Connection: close\r\n" +
-		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-}()
+var clientRefusal = closingAnswer("429 Too Many Requests",
+	`{"error":"too_many_requests","error_description":"too many connections from your address; reuse those you have open"}`)
 
 // ClientRefused returns how many connections were refused for their
 // client's share.

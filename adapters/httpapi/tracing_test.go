@@ -1,20 +1,15 @@
 package httpapi_test
 
 import (
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/example/spaapi/adapters/fake"
 	"github.com/example/spaapi/adapters/httpapi"
 	"github.com/example/spaapi/app"
-	"github.com/example/spaapi/ports"
 )
 
 // A request's span is named by its method and route template, never by
@@ -25,18 +20,7 @@ import (
 func TestSpanNamesAreBounded(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	metrics, err := httpapi.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := fake.NewMessages()
-	proofs, replay := newProofs(t, nil)
-	v := fake.New()
-	h := httpapi.NewRouter(httpapi.Config{Tracer: tp.Tracer("test")}, httpapi.Services{
-		Auth:     app.NewAuth(v, proofs, app.DPoPAllowed, nil),
-		Health:   app.NewHealth(v, ports.Stores{Database: store, Messages: store}, replay),
-		Messages: app.NewMessages(store, fixtureQuota),
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics)
+	h := metadataRouter(t, httpapi.Config{Tracer: tp.Tracer("test")}, app.DPoPAllowed)
 
 	for _, tc := range []struct {
 		method, path     string
